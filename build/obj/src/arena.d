@@ -1,0 +1,2 @@
+build/obj/src/arena.o: src/arena.c include/acctmap/arena.h
+include/acctmap/arena.h:

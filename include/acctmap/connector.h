@@ -1,0 +1,68 @@
+/*
+ * Connectors: one interface for every source type (CSV, CRMs, PostgreSQL).
+ * A source yields batches of records until a batch comes back empty.
+ */
+#ifndef AM_CONNECTOR_H
+#define AM_CONNECTOR_H
+
+#include "acctmap/config.h"
+#include "acctmap/error.h"
+#include "acctmap/record.h"
+
+typedef struct am_connector_ops am_connector_ops;
+
+/*
+ * The state every source shares. A connector's own state struct begins with
+ * this member, so an `am_source *` is also a pointer to it.
+ */
+typedef struct am_source {
+    const am_connector_ops *ops;
+    const am_source_config *cfg; /* borrowed from the config, outlives the source */
+    char label[256];  /* what a person recognises: the CSV path, the CRM host */
+    am_error last;    /* the last error, returned by last_error */
+} am_source;
+
+struct am_connector_ops {
+    const char *type; /* the config "type": "csv", "hubspot", ... */
+
+    /* Config fields the connector reads, NULL-terminated; others are refused. */
+    const char *const *fields;
+
+    /*
+     * Called once per source before any batch. Validates the source's config,
+     * opens files or connections. On success *out is the caller's, to close;
+     * on failure *out is NULL and err says what (AM_ECONFIG for config
+     * mistakes, AM_EIO/AM_ENET/AM_EAUTH for an unreachable source).
+     */
+    am_status (*open)(am_source **out, const am_source_config *cfg, am_error *err);
+
+    /*
+     * Called until it returns AM_OK with batch->count == 0 and no rejects (end
+     * of data). Resets `batch`, then fills it with records and rejected rows;
+     * both stay valid until the next call or close. A failure that makes the
+     * rest of the source unreadable returns non-zero; the run then fails.
+     */
+    am_status (*next_batch)(am_source *src, am_record_batch *batch, am_error *err);
+
+    /* Release everything; NULL is a no-op. */
+    void (*close)(am_source *src);
+
+    /* The last error of this source, borrowed until the next call on it. */
+    const am_error *(*last_error)(const am_source *src);
+};
+
+/* The connector for a config "type", or NULL. */
+const am_connector_ops *am_connector_find(const char *type);
+
+/* Comma-separated list of known types, for messages ("csv"). */
+const char *am_connector_types(void);
+
+/*
+ * Find the connector for `cfg->type`, check the source's fields, and open it.
+ * Errors are prefixed with `cfg->where`.
+ */
+am_status am_source_open(am_source **out, const am_source_config *cfg, am_error *err);
+am_status am_source_next_batch(am_source *src, am_record_batch *batch, am_error *err);
+void am_source_close(am_source *src);
+
+#endif

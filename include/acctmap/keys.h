@@ -1,0 +1,60 @@
+/*
+ * Keys: the match keys of a record (`tax:RU7707083893`, `domain:acme.com`,
+ * `name:acme|us`), hashed with XXH3-128 for the resolver.
+ */
+#ifndef AM_KEYS_H
+#define AM_KEYS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "acctmap/error.h"
+#include "acctmap/normalize.h"
+#include "acctmap/record.h"
+
+/* Strongest first: when two records share several keys, the lowest kind explains the match. */
+typedef enum am_key_kind {
+    AM_KEY_TAX = 0,
+    AM_KEY_DOMAIN,
+    AM_KEY_NAME,
+    AM_KEY_RECORD /* identity of a record with no other key: matches nothing else */
+} am_key_kind;
+
+typedef struct am_key {
+    uint64_t lo;
+    uint64_t hi;
+    am_key_kind kind;
+} am_key;
+
+#define AM_KEYS_MAX 4
+#define AM_KEY_TEXT_MAX (AM_NORM_MAX + 16)
+#define AM_KEY_WARNINGS_MAX 4
+
+/* The keys of one record, with their text and what could not be used. Caller's storage. */
+typedef struct am_key_set {
+    am_key keys[AM_KEYS_MAX];
+    char text[AM_KEYS_MAX][AM_KEY_TEXT_MAX]; /* "domain:acme.com" */
+    size_t count;
+    char warnings[AM_KEY_WARNINGS_MAX][192]; /* "column 'tax_id': ... fails its check digit" */
+    size_t warning_count;
+} am_key_set;
+
+/* "tax", "domain", "name", "record". */
+const char *am_key_kind_name(am_key_kind kind);
+
+/* Hash the key text ("domain:acme.com") of the given kind. */
+void am_key_from_text(am_key *out, am_key_kind kind, const char *text, size_t len);
+
+/*
+ * All keys of `rec`, strongest first. A value that cannot become a key is a
+ * warning in `out`, not an error: the record still matches on its other keys.
+ * A record with no key at all gets one AM_KEY_RECORD key made of `org_id`
+ * and its id, so it stays its own entity. Fails only on AM_ENOMEM/AM_EINTERNAL.
+ */
+am_status am_keys_from_record(am_key_set *out, am_normalizer *n, const char *org_id,
+                              const am_record *rec, am_error *err);
+
+/* 0 when equal; orders keys by (hi, lo, kind). */
+int am_key_compare(const am_key *a, const am_key *b);
+
+#endif

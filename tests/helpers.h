@@ -1,0 +1,59 @@
+/*
+ * Test helpers shared by every tests/test_*.c: fixture sandboxes, guarded
+ * parser input, running the built acctmap, reading and writing files.
+ */
+#ifndef AM_TEST_HELPERS_H
+#define AM_TEST_HELPERS_H
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+/*
+ * Copy the repository's fixtures/ into a fresh mkdtemp directory and return
+ * its path (static storage, valid until am_test_sandbox_cleanup, which
+ * removes it). One sandbox at a time.
+ */
+const char *am_test_sandbox(void);
+void am_test_sandbox_cleanup(void);
+
+/* "sandbox/rel", in a static ring of buffers (valid for the next 8 calls). */
+const char *am_test_path(const char *rel);
+
+/*
+ * A copy of `len` bytes placed so that the byte after the last one is on a
+ * PROT_NONE page: any over-read crashes. Free with am_test_guarded_free.
+ */
+const char *am_test_guarded(const void *data, size_t len);
+void am_test_guarded_free(const char *p);
+
+/* Whole file into a NUL-terminated malloc'd buffer (NULL if unreadable). */
+char *am_test_read_file(const char *path, size_t *len_out);
+/* Write (create or truncate) a file; fails the test on error. */
+void am_test_write_file(const char *path, const char *data, size_t len);
+
+/* What a run of the acctmap binary printed. */
+typedef struct am_test_output {
+    int exit_code; /* -1 when killed by a signal */
+    char *out;     /* stdout, NUL-terminated */
+    char *err;     /* stderr */
+} am_test_output;
+
+/*
+ * Run the acctmap binary under test (AM_TEST_BIN, default build/san/acctmap,
+ * made absolute) in `cwd` with `args` (NULL-terminated, without argv[0]).
+ * stdin is /dev/null. Returns the exit code, also stored in `out`.
+ */
+int am_test_run(am_test_output *out, const char *cwd, const char *const *args);
+void am_test_output_dispose(am_test_output *out);
+
+/* Number of lines in `s` (a final line without '\n' counts). */
+size_t am_test_count_lines(const char *s);
+
+/* The repository root (where the tests were started: tests/run.sh runs them from there). */
+const char *am_test_root(void);
+
+#endif
