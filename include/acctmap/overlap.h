@@ -1,0 +1,54 @@
+/*
+ * Overlap: a partner's matrix (our populations x theirs, in entities) by
+ * bitmap intersection without materializing, and the record pairs of a cell.
+ */
+#ifndef AM_OVERLAP_H
+#define AM_OVERLAP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "acctmap/error.h"
+#include "acctmap/index.h"
+
+/* Row i = our population i, column j = their population j. Caller's storage. */
+typedef struct am_matrix {
+    size_t rows;
+    size_t cols;
+    uint64_t *cells; /* rows * cols, row-major; malloc'd */
+} am_matrix;
+
+/* Any population: every entity the org has. */
+#define AM_POP_ANY (-1)
+
+/*
+ * Fill `out` with the matrix between org `ours` and org `theirs`. Free with
+ * am_matrix_dispose.
+ */
+am_status am_overlap_matrix_compute(am_matrix *out, const am_index *ix, size_t ours,
+                                    size_t theirs, am_error *err);
+void am_matrix_dispose(am_matrix *m);
+
+/* One cell's count, without allocation. */
+uint64_t am_overlap_cell_count(const am_index *ix, size_t ours, size_t our_pop, size_t theirs,
+                               size_t their_pop);
+
+/* One matched pair of records: our record, their record, the entity they are. */
+typedef struct am_pair {
+    uint32_t entity;
+    uint32_t our_record;
+    uint32_t their_record;
+} am_pair;
+
+/*
+ * Every (our record, their record) pair of one entity, for the entities in
+ * our population `our_pop` and their population `their_pop` (AM_POP_ANY:
+ * no filter); only records in those populations are paired. Sorted by
+ * entity, then records. `*out` is malloc'd, the caller frees it. Needs
+ * am_index_prepare_lookup on both orgs.
+ */
+am_status am_overlap_cell_pairs(am_pair **out, size_t *count_out, const am_index *ix,
+                                size_t ours, int our_pop, size_t theirs, int their_pop,
+                                am_error *err);
+
+#endif

@@ -1,0 +1,24 @@
+/*
+ * Cross-module internals: declared here, never in include/. Each says which
+ * modules may call it.
+ */
+#ifndef AM_INTERNAL_H
+#define AM_INTERNAL_H
+
+#include <roaring/roaring.h>
+
+#include "acctmap/index.h"
+
+/* For overlap and store: the bitmap of (org, pop); NULL until the org is indexed. */
+const roaring_bitmap_t *am_index__bitmap(const am_index *ix, size_t org, size_t pop);
+
+/*
+ * For the store, loading a run: set org `org` from stored parts. Takes
+ * ownership of `entity_of`, `populations` and every bitmap (also on failure);
+ * `bitmaps` itself stays the caller's.
+ */
+am_status am_index__load_org(am_index *ix, size_t org, size_t population_count,
+                             uint32_t *entity_of, uint32_t *populations, size_t record_count,
+                             roaring_bitmap_t **bitmaps, am_error *err);
+
+#endif

@@ -1,0 +1,125 @@
+/*
+ * Keys: a record's normalized values become match keys, strongest first, each
+ * hashed with XXH3-128 (64 bits collide at CRM-network scale). Sits between
+ * normalize and resolve.
+ */
+#include "acctmap/keys.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <xxhash.h>
+
+static const char *const kind_names[] = {"tax", "domain", "name", "record"};
+
+const char *am_key_kind_name(am_key_kind kind)
+{
+    return (unsigned)kind < sizeof(kind_names) / sizeof(kind_names[0]) ? kind_names[kind] : "?";
+}
+
+void am_key_from_text(am_key *out, am_key_kind kind, const char *text, size_t len)
+{
+    XXH128_hash_t h = XXH3_128bits(text, len);
+
+    out->lo = h.low64;
+    out->hi = h.high64;
+    out->kind = kind;
+}
+
+int am_key_compare(const am_key *a, const am_key *b)
+{
+    if (a->hi != b->hi) {
+        return a->hi < b->hi ? -1 : 1;
+    }
+    if (a->lo != b->lo) {
+        return a->lo < b->lo ? -1 : 1;
+    }
+    return (int)a->kind - (int)b->kind;
+}
+
+static void add_warning(am_key_set *set, const char *column, const am_error *why)
+{
+    if (set->warning_count < AM_KEY_WARNINGS_MAX) {
+        snprintf(set->warnings[set->warning_count++], sizeof(set->warnings[0]),
+                 "column '%s': %s", column, why->msg);
+    }
+}
+
+/* Append "prefix" + value as key text and hash it. */
+static void add_key(am_key_set *set, am_key_kind kind, const char *prefix, const char *value,
+                    size_t len)
+{
+    char *text = set->text[set->count];
+    int n = snprintf(text, AM_KEY_TEXT_MAX, "%s%.*s", prefix, (int)len, value);
+
+    if (n < 0 || (size_t)n >= AM_KEY_TEXT_MAX) {
+        return; /* cannot happen: values are capped at AM_NORM_MAX */
+    }
+    am_key_from_text(&set->keys[set->count], kind, text, (size_t)n);
+    set->count++;
+}
+
+am_status am_keys_from_record(am_key_set *out, am_normalizer *n, const char *org_id,
+                              const am_record *rec, am_error *err)
+{
+    char country[AM_NORM_MAX], value[AM_NORM_MAX], joined[2 * AM_NORM_MAX];
+    size_t country_len = 0, len = 0;
+    am_error why = {AM_OK, ""};
+    am_status rc;
+
+    out->count = 0;
+    out->warning_count = 0;
+
+    rc = am_normalize_country(country, sizeof(country), &country_len, n, rec->country,
+                              strlen(rec->country), &why);
+    if (rc == AM_EINPUT) {
+        add_warning(out, "country", &why);
+        country_len = 0;
+        country[0] = '\0';
+    } else if (rc) {
+        return am_error_set(err, rc, "%s", why.msg);
+    }
+
+    rc = am_normalize_tax_id(value, sizeof(value), &len, n, rec->tax_id, strlen(rec->tax_id),
+                             country, &why);
+    if (rc == AM_EINPUT) {
+        add_warning(out, "tax_id", &why);
+    } else if (rc) {
+        return am_error_set(err, rc, "%s", why.msg);
+    } else if (len) {
+        add_key(out, AM_KEY_TAX, "tax:", value, len);
+    }
+
+    rc = am_normalize_domain(value, sizeof(value), &len, n, rec->domain, strlen(rec->domain),
+                             &why);
+    if (rc == AM_EINPUT) {
+        add_warning(out, "domain", &why);
+    } else if (rc) {
+        return am_error_set(err, rc, "%s", why.msg);
+    } else if (len) {
+        add_key(out, AM_KEY_DOMAIN, "domain:", value, len);
+    }
+
+    rc = am_normalize_name(value, sizeof(value), &len, n, rec->name, strlen(rec->name), &why);
+    if (rc == AM_EINPUT) {
+        add_warning(out, "name", &why);
+    } else if (rc) {
+        return am_error_set(err, rc, "%s", why.msg);
+    } else if (len) {
+        /* The country keeps "Romashka" in Russia apart from "Romashka" in Bulgaria. */
+        int jn = snprintf(joined, sizeof(joined), "%.*s|%.*s", (int)len, value,
+                          (int)country_len, country);
+        if (jn > 0 && (size_t)jn < AM_NORM_MAX) {
+            add_key(out, AM_KEY_NAME, "name:", joined, (size_t)jn);
+        }
+    }
+
+    if (out->count == 0) {
+        /* No key: the record is an entity of its own. Org ids have no 0x1f, so this is unambiguous. */
+        int jn = snprintf(joined, sizeof(joined), "%s\x1f%.*s", org_id, AM_NORM_MAX - 80,
+                          rec->id);
+        if (jn > 0) {
+            add_key(out, AM_KEY_RECORD, "record:", joined, strlen(joined));
+        }
+    }
+    return AM_OK;
+}

@@ -1,0 +1,152 @@
+/*
+ * Overlap: intersects the index's bitmaps. Matrices use and_cardinality (no
+ * bitmap is materialized); cell listings materialize one intersection and
+ * join it with each org's records of those entities.
+ */
+#include "acctmap/overlap.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+am_status am_overlap_matrix_compute(am_matrix *out, const am_index *ix, size_t ours,
+                                    size_t theirs, am_error *err)
+{
+    size_t i, j;
+
+    memset(out, 0, sizeof(*out));
+    AM_ASSERT(ours < am_index_org_count(ix) && theirs < am_index_org_count(ix), err);
+    out->rows = am_index_population_count(ix, ours);
+    out->cols = am_index_population_count(ix, theirs);
+    out->cells = calloc(out->rows * out->cols + 1, sizeof(*out->cells));
+    if (!out->cells) {
+        return am_error_set(err, AM_ENOMEM, "out of memory for a %zux%zu matrix", out->rows,
+                            out->cols);
+    }
+    for (i = 0; i < out->rows; i++) {
+        for (j = 0; j < out->cols; j++) {
+            out->cells[i * out->cols + j] = am_overlap_cell_count(ix, ours, i, theirs, j);
+        }
+    }
+    return AM_OK;
+}
+
+void am_matrix_dispose(am_matrix *m)
+{
+    if (m) {
+        free(m->cells);
+        memset(m, 0, sizeof(*m));
+    }
+}
+
+uint64_t am_overlap_cell_count(const am_index *ix, size_t ours, size_t our_pop, size_t theirs,
+                               size_t their_pop)
+{
+    const roaring_bitmap_t *a = am_index__bitmap(ix, ours, our_pop);
+    const roaring_bitmap_t *b = am_index__bitmap(ix, theirs, their_pop);
+
+    return a && b ? roaring_bitmap_and_cardinality(a, b) : 0;
+}
+
+/* The entities of `org` in `pop`, or in any population: a new bitmap. */
+static roaring_bitmap_t *population_or_all(const am_index *ix, size_t org, int pop)
+{
+    const roaring_bitmap_t *all[32];
+    size_t n = am_index_population_count(ix, org), p;
+
+    if (pop != AM_POP_ANY) {
+        const roaring_bitmap_t *b = am_index__bitmap(ix, org, (size_t)pop);
+        return b ? roaring_bitmap_copy(b) : roaring_bitmap_create();
+    }
+    for (p = 0; p < n; p++) {
+        all[p] = am_index__bitmap(ix, org, p);
+    }
+    return n ? roaring_bitmap_or_many(n, all) : roaring_bitmap_create();
+}
+
+typedef struct pair_list {
+    am_pair *pairs;
+    size_t count;
+    size_t cap;
+} pair_list;
+
+static am_status push_pair(pair_list *l, uint32_t entity, uint32_t ours, uint32_t theirs,
+                           am_error *err)
+{
+    if (l->count == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 256;
+        am_pair *grown = realloc(l->pairs, cap * sizeof(*grown));
+        if (!grown) {
+            return am_error_set(err, AM_ENOMEM, "out of memory listing %zu pairs", cap);
+        }
+        l->pairs = grown;
+        l->cap = cap;
+    }
+    l->pairs[l->count].entity = entity;
+    l->pairs[l->count].our_record = ours;
+    l->pairs[l->count].their_record = theirs;
+    l->count++;
+    return AM_OK;
+}
+
+am_status am_overlap_cell_pairs(am_pair **out, size_t *count_out, const am_index *ix,
+                                size_t ours, int our_pop, size_t theirs, int their_pop,
+                                am_error *err)
+{
+    roaring_bitmap_t *a = NULL, *b = NULL;
+    roaring_uint32_iterator_t *it = NULL;
+    pair_list list = {NULL, 0, 0};
+    uint32_t our_mask, their_mask;
+    am_status rc = AM_OK;
+
+    *out = NULL;
+    *count_out = 0;
+    AM_ASSERT(ours < am_index_org_count(ix) && theirs < am_index_org_count(ix), err);
+    our_mask = our_pop == AM_POP_ANY ? UINT32_MAX : (uint32_t)1 << our_pop;
+    their_mask = their_pop == AM_POP_ANY ? UINT32_MAX : (uint32_t)1 << their_pop;
+    a = population_or_all(ix, ours, our_pop);
+    b = population_or_all(ix, theirs, their_pop);
+    if (!a || !b) {
+        rc = am_error_set(err, AM_ENOMEM, "out of memory intersecting populations");
+        goto cleanup;
+    }
+    roaring_bitmap_and_inplace(a, b);
+    it = roaring_create_iterator(a);
+    if (!it) {
+        rc = am_error_set(err, AM_ENOMEM, "out of memory intersecting populations");
+        goto cleanup;
+    }
+    for (; it->has_value; roaring_advance_uint32_iterator(it)) {
+        const uint32_t *our_recs, *their_recs;
+        size_t n_ours = am_index_entity_records(&our_recs, ix, ours, it->current_value);
+        size_t n_theirs = am_index_entity_records(&their_recs, ix, theirs, it->current_value);
+        size_t i, j;
+
+        for (i = 0; i < n_ours; i++) {
+            if (!(am_index_record_populations(ix, ours, our_recs[i]) & our_mask)) {
+                continue;
+            }
+            for (j = 0; j < n_theirs; j++) {
+                if (!(am_index_record_populations(ix, theirs, their_recs[j]) & their_mask)) {
+                    continue;
+                }
+                rc = push_pair(&list, it->current_value, our_recs[i], their_recs[j], err);
+                if (rc) {
+                    goto cleanup;
+                }
+            }
+        }
+    }
+    *out = list.pairs;
+    *count_out = list.count;
+    list.pairs = NULL;
+cleanup:
+    if (it) {
+        roaring_free_uint32_iterator(it);
+    }
+    roaring_bitmap_free(a);
+    roaring_bitmap_free(b);
+    free(list.pairs);
+    return rc;
+}
