@@ -1,0 +1,125 @@
+/*
+ * Store: committed runs, immutable once written. `dir:PATH` (the embedded
+ * default) keeps each run in its own directory; the backend is chosen by the
+ * store URI.
+ */
+#ifndef AM_STORE_H
+#define AM_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "acctmap/arena.h"
+#include "acctmap/error.h"
+#include "acctmap/index.h"
+#include "acctmap/overlap.h"
+#include "acctmap/record.h"
+
+typedef struct am_store am_store;
+typedef struct am_run_writer am_run_writer;
+
+#define AM_RUN_ID_MAX 40
+
+/* One source of an org as it was read in a run. */
+typedef struct am_run_source {
+    const char *type;
+    const char *label;       /* the CSV path, the CRM host */
+    char fingerprint[33];    /* XXH3-128 of the records read, hex */
+    uint64_t records;        /* records read */
+    uint64_t rejected;       /* rows that could not be used */
+    uint64_t warnings;       /* values that could not become keys */
+} am_run_source;
+
+typedef struct am_run_org {
+    const char *id;
+    const char *name;
+    bool is_self;
+    const char *populations[AM_POPULATION_MAX];
+    size_t population_count;
+    am_run_source *sources;
+    size_t source_count;
+    uint64_t records;
+    uint64_t rejected;
+    uint64_t warnings;
+    am_matrix matrix; /* partners only: ours (self's populations) x theirs */
+} am_run_org;
+
+/*
+ * A run: what it read and what it found. Loaded from the store, or filled by
+ * the batch before commit. Strings live in `arena`.
+ */
+typedef struct am_run {
+    char id[AM_RUN_ID_MAX];  /* set by commit: "20261123T115000Z" (".2" ... if taken) */
+    int64_t started_ms;      /* Unix time */
+    int64_t finished_ms;
+    uint32_t entity_count;
+    uint64_t key_count;
+    am_run_org *orgs;        /* self first */
+    size_t org_count;
+    am_arena arena;
+} am_run;
+
+/* A zeroed am_run with `org_count` zeroed orgs. */
+am_status am_run_new(am_run **out, size_t org_count, am_error *err);
+void am_run_free(am_run *run);
+/* Index of the org with this id, or -1. */
+int am_run_org_find(const am_run *run, const char *id);
+
+/*
+ * Open the store named by `uri` ("dir:PATH", relative to `base_dir`).
+ * Creates nothing: reading verbs fail with AM_ENOTFOUND on an empty store;
+ * am_store_init or the first commit creates it.
+ */
+am_status am_store_open(am_store **out, const char *uri, const char *base_dir, am_error *err);
+void am_store_close(am_store *st);
+
+/* Where the store is, for messages ("dir:./acctmap-data"); never secrets. */
+const char *am_store_describe(const am_store *st);
+
+/* Create or migrate the store's layout. Idempotent. */
+am_status am_store_init(am_store *st, am_error *err);
+
+/* Ids of committed runs, oldest first. Free with am_store_run_ids_free. */
+am_status am_store_run_ids(char ***ids_out, size_t *count_out, am_store *st, am_error *err);
+void am_store_run_ids_free(char **ids, size_t count);
+
+/*
+ * Load run `id` (NULL: the latest). AM_ENOTFOUND when there is no such run
+ * (or none at all); AM_ESTORE when it is damaged.
+ */
+am_status am_store_run_load(am_run **out, am_store *st, const char *id, am_error *err);
+
+/* The run's index (bitmaps checked against their checksums before use). */
+am_status am_store_run_load_index(am_index **out, am_store *st, const am_run *run,
+                                  am_error *err);
+
+/* The records of org `org` of the run, in the order the index numbers them. */
+am_status am_store_run_load_records(am_record_batch *out, am_store *st, const am_run *run,
+                                    size_t org, am_error *err);
+
+/*
+ * Writing a run: begin (takes the store's lock, creates a hidden temporary
+ * run), add records and messages as they come, then commit (makes it visible
+ * atomically) or abort. Nothing is visible to readers before commit.
+ */
+am_status am_store_run_begin(am_run_writer **out, am_store *st, am_error *err);
+/* Append records of org `org` (in index order). */
+am_status am_run_writer_add_records(am_run_writer *w, size_t org, const am_record *records,
+                                    size_t count, am_error *err);
+/* Append a line to the run's messages (rejected rows, warnings). */
+am_status am_run_writer_add_message(am_run_writer *w, const char *line, am_error *err);
+/*
+ * Write the index and the run, then publish it; sets run->id. The writer is
+ * freed whatever the outcome.
+ */
+am_status am_store_run_commit(am_run_writer *w, am_run *run, const am_index *ix,
+                              am_error *err);
+/* Drop the temporary run; NULL is a no-op. */
+void am_run_writer_abort(am_run_writer *w);
+
+/* The messages of a run (rejected rows, warnings), one per line; malloc'd. */
+am_status am_store_run_messages(char **text_out, size_t *len_out, am_store *st,
+                                const am_run *run, am_error *err);
+
+#endif

@@ -1,0 +1,55 @@
+/*
+ * Store backends: a run is a set of named parts (run.json, records, index);
+ * src/store.c encodes them and a backend only keeps bytes. One ops struct
+ * per backend: src/store_dir.c now, src/store_pg.c later.
+ */
+#ifndef AM_STORE_BACKEND_H
+#define AM_STORE_BACKEND_H
+
+#include <stddef.h>
+
+#include "acctmap/error.h"
+#include "acctmap/store.h"
+
+typedef struct am_store_ops {
+    const char *scheme; /* URI prefix: "dir:" */
+
+    /* Called once by am_store_open with the URI after the scheme; creates nothing. */
+    am_status (*open)(void **state_out, const char *location, const char *base_dir,
+                      am_error *err);
+    void (*close)(void *state);
+
+    /* Create or migrate the layout; idempotent. */
+    am_status (*init)(void *state, am_error *err);
+
+    /* Committed run ids, oldest first; each id and the array are malloc'd. */
+    am_status (*run_ids)(char ***ids_out, size_t *count_out, void *state, am_error *err);
+
+    /*
+     * A whole part of a committed run, malloc'd. AM_ENOTFOUND when the run or
+     * the part does not exist.
+     */
+    am_status (*part_read)(char **data_out, size_t *len_out, void *state, const char *run_id,
+                           const char *part, am_error *err);
+
+    /* Start a hidden run: takes the store's lock. */
+    am_status (*begin)(void **txn_out, void *state, am_error *err);
+    /* Append bytes to a part of the hidden run (created on first append). */
+    am_status (*part_append)(void *txn, const char *part, const void *data, size_t len,
+                             am_error *err);
+    /*
+     * Make the run visible under `base_id`, or base_id.2, .3 ... if taken,
+     * durably and atomically; the chosen id goes to `id_out`. Frees the txn.
+     */
+    am_status (*commit)(char id_out[AM_RUN_ID_MAX], void *txn, const char *base_id,
+                        am_error *err);
+    /* Drop the hidden run and release the lock; NULL is a no-op. */
+    void (*abort)(void *txn);
+} am_store_ops;
+
+extern const am_store_ops am_store_dir_ops;
+
+/* True when `id` has the shape of a run id (no path tricks). */
+bool am_store__valid_run_id(const char *id);
+
+#endif
