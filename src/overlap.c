@@ -65,6 +65,17 @@ static roaring_bitmap_t *population_or_all(const am_index *ix, size_t org, int p
     return n ? roaring_bitmap_or_many(n, all) : roaring_bitmap_create();
 }
 
+uint64_t am_overlap_org_count(const am_index *ix, size_t ours, size_t theirs)
+{
+    roaring_bitmap_t *a = population_or_all(ix, ours, AM_POP_ANY);
+    roaring_bitmap_t *b = population_or_all(ix, theirs, AM_POP_ANY);
+    uint64_t n = a && b ? roaring_bitmap_and_cardinality(a, b) : 0;
+
+    roaring_bitmap_free(a);
+    roaring_bitmap_free(b);
+    return n;
+}
+
 typedef struct pair_list {
     am_pair *pairs;
     size_t count;

@@ -347,6 +347,7 @@ static char *run_to_json(const am_run *run)
         }
         json_object_set_new(org, "sources", sources);
         if (!o->is_self) {
+            json_object_set_new(org, "overlap", json_integer((json_int_t)o->overlap));
             json_object_set_new(org, "matrix", matrix_to_json(&o->matrix));
         }
         json_array_append_new(orgs, org);
@@ -565,6 +566,9 @@ static am_status run_from_json(am_run **out, const char *text, size_t len, const
     }
     if (!rc && !run->orgs[0].is_self) {
         rc = damaged(&r, "the first org is not self");
+    }
+    for (i = 1; !rc && i < run->org_count; i++) {
+        rc = read_uint(&run->orgs[i].overlap, &r, json_array_get(orgs, i), "overlap");
     }
     for (i = 1; !rc && i < run->org_count; i++) {
         rc = read_matrix(&run->orgs[i].matrix, &r, json_object_get(json_array_get(orgs, i),

@@ -33,6 +33,9 @@ void am_matrix_dispose(am_matrix *m);
 uint64_t am_overlap_cell_count(const am_index *ix, size_t ours, size_t our_pop, size_t theirs,
                                size_t their_pop);
 
+/* Entities `ours` and `theirs` share, whatever their populations. */
+uint64_t am_overlap_org_count(const am_index *ix, size_t ours, size_t theirs);
+
 /* One matched pair of records: our record, their record, the entity they are. */
 typedef struct am_pair {
     uint32_t entity;

@@ -42,6 +42,7 @@ typedef struct am_run_org {
     uint64_t records;
     uint64_t rejected;
     uint64_t warnings;
+    uint64_t overlap; /* partners only: entities shared with self, any population */
     am_matrix matrix; /* partners only: ours (self's populations) x theirs */
 } am_run_org;
 

@@ -1,0 +1,1083 @@
+/*
+ * CLI: parses the command line, calls the library, prints tables (terminal),
+ * CSV or JSON (scripts), and maps statuses to exit codes. The top of the
+ * dependency graph: nothing calls it but main.c.
+ */
+#include "cli.h"
+
+#include <jansson.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <utf8proc.h>
+
+#include "acctmap.h"
+#include "acctmap/index.h"
+#include "acctmap/overlap.h"
+#include "acctmap/run.h"
+#include "acctmap/store.h"
+
+#ifndef AM_VERSION
+#define AM_VERSION "0.0.0"
+#endif
+
+#define EXIT_RUNTIME 1
+#define EXIT_USAGE 2
+#define MESSAGES_SHOWN_PER_ORG 20
+#define CELL_WIDTH_MAX 36
+
+typedef enum out_format { FORMAT_TABLE, FORMAT_CSV, FORMAT_JSON } out_format;
+
+typedef struct cli {
+    const char *config_path;
+    am_config *cfg;
+    am_store *store;
+} cli;
+
+static int exit_code(am_status rc)
+{
+    if (rc == AM_OK) {
+        return 0;
+    }
+    return rc == AM_EUSAGE || rc == AM_ECONFIG ? EXIT_USAGE : EXIT_RUNTIME;
+}
+
+static int fail(const am_error *err)
+{
+    fprintf(stderr, "acctmap: %s\n", err->msg);
+    return exit_code(err->status);
+}
+
+static int usage_error(const char *fmt, ...) AM_PRINTF(1, 2);
+
+static int usage_error(const char *fmt, ...)
+{
+    va_list ap;
+
+    fputs("acctmap: ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    return EXIT_USAGE;
+}
+
+/* ---- help ------------------------------------------------------------------ */
+
+static const char main_help[] =
+    "usage: acctmap [-c FILE] VERB [ARGS]\n"
+    "\n"
+    "Account mapping: which companies you share with each partner.\n"
+    "\n"
+    "verbs:\n"
+    "  run                      pull every source, resolve, intersect, store the run\n"
+    "  runs                     the stored runs\n"
+    "  matrix [PARTNER]         overlap matrices of the latest run\n"
+    "  accounts PARTNER         the matched record pairs behind a partner's matrix\n"
+    "  store init               create or migrate the store\n"
+    "\n"
+    "options:\n"
+    "  -c FILE                  config file (default: acctmap.json)\n"
+    "  -h, --help               this help; `acctmap VERB --help` for a verb\n"
+    "  --version                print the version\n"
+    "\n"
+    "exit codes: 0 success, 1 runtime failure, 2 bad usage or config\n";
+
+static const char run_help[] =
+    "usage: acctmap [-c FILE] run\n"
+    "\n"
+    "Pull every source of every org in the config, normalize, resolve, index and\n"
+    "intersect, and commit one immutable run to the store. Rows that cannot be used\n"
+    "are reported on stderr with their line and stored with the run. If a source\n"
+    "cannot be read at all, nothing is committed and the exit code is 1.\n";
+
+static const char runs_help[] =
+    "usage: acctmap [-c FILE] runs [--format table|csv|json]\n"
+    "\n"
+    "The stored runs, oldest first: id, when it finished, records, rejected rows,\n"
+    "entities, and each source's input fingerprint (XXH3-128 of the records read).\n";
+
+static const char matrix_help[] =
+    "usage: acctmap [-c FILE] matrix [PARTNER] [--json | --format table|json] [--run ID]\n"
+    "\n"
+    "The overlap matrices of the latest run (or --run ID): for each partner, the\n"
+    "number of entities in each of our populations (rows) and theirs (columns).\n";
+
+static const char accounts_help[] =
+    "usage: acctmap [-c FILE] accounts PARTNER [--ours POP] [--theirs POP]\n"
+    "                        [--format table|csv|json] [--run ID]\n"
+    "\n"
+    "The matched pairs behind a partner's matrix: one row per (our record, their\n"
+    "record) of the same entity, restricted to our population --ours and theirs\n"
+    "--theirs (default: any). Columns: our_id, their_id, entity, our_name,\n"
+    "their_name, matched_by (tax, domain, name, or chain when the two records are\n"
+    "linked through other records), key, our_populations, their_populations.\n";
+
+static const char store_help[] =
+    "usage: acctmap [-c FILE] store init\n"
+    "\n"
+    "Create the store named in the config (or migrate it to this version's layout).\n"
+    "`acctmap run` does this by itself on first use.\n";
+
+static bool is_help(const char *arg)
+{
+    return strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0;
+}
+
+/* ---- option parsing -------------------------------------------------------- */
+
+typedef struct verb_args {
+    const char *positional[2];
+    size_t positional_count;
+    const char *ours;
+    const char *theirs;
+    const char *run_id;
+    out_format format;
+    bool help;
+} verb_args;
+
+/*
+ * Parse a verb's arguments. `allowed` lists the options the verb takes
+ * ("ours", "theirs", "format", "json", "run"); `max_positional` its operands.
+ */
+static int parse_verb_args(verb_args *a, const char *verb, int argc, char **argv,
+                           const char *allowed, size_t max_positional)
+{
+    int i;
+
+    memset(a, 0, sizeof(*a));
+    for (i = 0; i < argc; i++) {
+        const char *arg = argv[i];
+        const char *value = NULL;
+        char name[32];
+        const char *eq;
+
+        if (is_help(arg)) {
+            a->help = true;
+            return 0;
+        }
+        if (strncmp(arg, "--", 2) != 0 || arg[2] == '\0') {
+            if (arg[0] == '-' && arg[1] != '\0') {
+                return usage_error("%s: unknown option '%s'; see `acctmap %s --help`", verb, arg,
+                                   verb);
+            }
+            if (a->positional_count == max_positional) {
+                return usage_error("%s: unexpected argument '%s'; see `acctmap %s --help`", verb,
+                                   arg, verb);
+            }
+            a->positional[a->positional_count++] = arg;
+            continue;
+        }
+        eq = strchr(arg, '=');
+        snprintf(name, sizeof(name), "%.*s", (int)(eq ? (size_t)(eq - arg - 2) : strlen(arg + 2)),
+                 arg + 2);
+        if (!strstr(allowed, name) || name[0] == '\0') {
+            return usage_error("%s: unknown option '%s'; see `acctmap %s --help`", verb, arg,
+                               verb);
+        }
+        if (strcmp(name, "json") == 0) {
+            a->format = FORMAT_JSON;
+            continue;
+        }
+        if (eq) {
+            value = eq + 1;
+        } else if (i + 1 < argc) {
+            value = argv[++i];
+        } else {
+            return usage_error("%s: option '--%s' needs a value", verb, name);
+        }
+        if (strcmp(name, "ours") == 0) {
+            a->ours = value;
+        } else if (strcmp(name, "theirs") == 0) {
+            a->theirs = value;
+        } else if (strcmp(name, "run") == 0) {
+            a->run_id = value;
+        } else if (strcmp(name, "format") == 0) {
+            if (strcmp(value, "table") == 0) {
+                a->format = FORMAT_TABLE;
+            } else if (strcmp(value, "csv") == 0 && strstr(allowed, "csv")) {
+                a->format = FORMAT_CSV;
+            } else if (strcmp(value, "json") == 0) {
+                a->format = FORMAT_JSON;
+            } else {
+                return usage_error("%s: --format '%s' is not one of %s", verb, value,
+                                   strstr(allowed, "csv") ? "table, csv, json" : "table, json");
+            }
+        }
+    }
+    return 0;
+}
+
+/* ---- output: tables, CSV, JSON --------------------------------------------- */
+
+/* Display width of UTF-8 text in terminal columns (Cyrillic is one column a letter). */
+static size_t display_width(const char *s, size_t *bytes_for_width, size_t max_width)
+{
+    const utf8proc_uint8_t *p = (const utf8proc_uint8_t *)s;
+    size_t width = 0, pos = 0, len = strlen(s);
+
+    *bytes_for_width = len;
+    while (pos < len) {
+        utf8proc_int32_t cp;
+        utf8proc_ssize_t n = utf8proc_iterate(p + pos, (utf8proc_ssize_t)(len - pos), &cp);
+        int w;
+        if (n <= 0) {
+            n = 1;
+            cp = '?';
+        }
+        w = utf8proc_charwidth(cp);
+        if (w < 0) {
+            w = 0;
+        }
+        if (width + (size_t)w > max_width) {
+            *bytes_for_width = pos;
+            return width;
+        }
+        width += (size_t)w;
+        pos += (size_t)n;
+    }
+    return width;
+}
+
+typedef struct table {
+    size_t cols;
+    size_t rows;
+    size_t cap;
+    char **cells; /* rows * cols, row 0 is the header */
+    bool *right;  /* per column: right-aligned (numbers) */
+} table;
+
+static int table_init(table *t, size_t cols)
+{
+    memset(t, 0, sizeof(*t));
+    t->cols = cols;
+    t->right = calloc(cols, sizeof(*t->right));
+    return t->right ? 0 : -1;
+}
+
+static int table_add(table *t, const char *const *row)
+{
+    size_t c;
+
+    if (t->rows == t->cap) {
+        size_t cap = t->cap ? t->cap * 2 : 32;
+        char **grown = realloc(t->cells, cap * t->cols * sizeof(*grown));
+        if (!grown) {
+            return -1;
+        }
+        t->cells = grown;
+        t->cap = cap;
+    }
+    for (c = 0; c < t->cols; c++) {
+        t->cells[t->rows * t->cols + c] = strdup(row[c] ? row[c] : "");
+        if (!t->cells[t->rows * t->cols + c]) {
+            return -1;
+        }
+    }
+    t->rows++;
+    return 0;
+}
+
+static void table_print(const table *t, FILE *f)
+{
+    size_t *widths = calloc(t->cols, sizeof(*widths));
+    size_t r, c, bytes;
+
+    if (!widths) {
+        return;
+    }
+    for (r = 0; r < t->rows; r++) {
+        for (c = 0; c < t->cols; c++) {
+            size_t w = display_width(t->cells[r * t->cols + c], &bytes, CELL_WIDTH_MAX);
+            if (w > widths[c]) {
+                widths[c] = w;
+            }
+        }
+    }
+    for (r = 0; r < t->rows; r++) {
+        for (c = 0; c < t->cols; c++) {
+            const char *cell = t->cells[r * t->cols + c];
+            size_t w = display_width(cell, &bytes, CELL_WIDTH_MAX);
+            bool cut = bytes < strlen(cell);
+            size_t pad = widths[c] - w, i;
+
+            if (t->right[c] && r > 0) {
+                for (i = 0; i < pad; i++) {
+                    fputc(' ', f);
+                }
+            }
+            fwrite(cell, 1, bytes, f);
+            if (cut && w < widths[c]) {
+                pad--;
+            }
+            if (cut) {
+                fputs("\xe2\x80\xa6", f); /* an ellipsis marks a cut cell */
+            }
+            if (c + 1 < t->cols) {
+                if (!(t->right[c] && r > 0)) {
+                    for (i = 0; i < pad; i++) {
+                        fputc(' ', f);
+                    }
+                }
+                fputs("  ", f);
+            }
+        }
+        fputc('\n', f);
+    }
+    free(widths);
+}
+
+static void table_dispose(table *t)
+{
+    size_t i;
+
+    for (i = 0; i < t->rows * t->cols; i++) {
+        free(t->cells[i]);
+    }
+    free(t->cells);
+    free(t->right);
+}
+
+/* RFC 4180: quote a field that holds a delimiter, a quote or a line break. */
+static void csv_field(FILE *f, const char *s, bool last)
+{
+    if (strpbrk(s, ",\"\r\n")) {
+        fputc('"', f);
+        for (; *s; s++) {
+            if (*s == '"') {
+                fputc('"', f);
+            }
+            fputc(*s, f);
+        }
+        fputc('"', f);
+    } else {
+        fputs(s, f);
+    }
+    fputc(last ? '\n' : ',', f);
+}
+
+static void csv_row(FILE *f, const char *const *row, size_t n)
+{
+    size_t i;
+
+    for (i = 0; i < n; i++) {
+        csv_field(f, row[i] ? row[i] : "", i + 1 == n);
+    }
+}
+
+static int print_json(json_t *doc)
+{
+    int rc = doc ? json_dumpf(doc, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : -1;
+
+    json_decref(doc);
+    if (rc != 0) {
+        fprintf(stderr, "acctmap: out of memory writing JSON\n");
+        return EXIT_RUNTIME;
+    }
+    fputc('\n', stdout);
+    return 0;
+}
+
+static void format_count(char *out, size_t cap, uint64_t n)
+{
+    snprintf(out, cap, "%llu", (unsigned long long)n);
+}
+
+static void format_time(char *out, size_t cap, int64_t ms)
+{
+    time_t t = (time_t)(ms / 1000);
+    struct tm tm;
+
+    gmtime_r(&t, &tm);
+    strftime(out, cap, "%Y-%m-%d %H:%M:%SZ", &tm);
+}
+
+/* ---- opening config and store ---------------------------------------------- */
+
+static am_status open_config(cli *c, am_error *err)
+{
+    return am_config_load(&c->cfg, c->config_path, err);
+}
+
+static am_status open_store(cli *c, am_error *err)
+{
+    am_status rc = open_config(c, err);
+
+    if (rc) {
+        return rc;
+    }
+    return am_store_open(&c->store, am_config_store(c->cfg), am_config_base_dir(c->cfg), err);
+}
+
+static am_status load_run(am_run **out, cli *c, const char *run_id, am_error *err)
+{
+    am_status rc = open_store(c, err);
+
+    return rc ? rc : am_store_run_load(out, c->store, run_id, err);
+}
+
+/* ---- run ------------------------------------------------------------------- */
+
+typedef struct run_progress {
+    const char *org;
+    size_t shown;
+    size_t hidden;
+} run_progress;
+
+static void flush_hidden(run_progress *p)
+{
+    if (p->hidden) {
+        fprintf(stderr, "acctmap: %s: %zu more lines like these, all kept with the run "
+                "(messages.txt)\n", p->org, p->hidden);
+    }
+    p->hidden = 0;
+}
+
+static void on_message(void *ctx, const char *org, bool rejected, const char *line)
+{
+    run_progress *p = ctx;
+
+    if (!p->org || strcmp(p->org, org) != 0) {
+        flush_hidden(p);
+        p->org = org;
+        p->shown = 0;
+    }
+    if (p->shown < MESSAGES_SHOWN_PER_ORG) {
+        fprintf(stderr, "acctmap: %s: %s\n", rejected ? "rejected" : "warning", line);
+        p->shown++;
+    } else {
+        p->hidden++;
+    }
+}
+
+static int verb_run(cli *c, int argc, char **argv)
+{
+    am_error err = {AM_OK, ""};
+    am_run *run = NULL;
+    run_progress progress = {NULL, 0, 0};
+    am_run_observer obs = {&progress, on_message, NULL};
+    verb_args a;
+    uint64_t records = 0, rejected = 0, warnings = 0;
+    table t;
+    size_t i;
+    am_status rc;
+    int code;
+
+    code = parse_verb_args(&a, "run", argc, argv, "", 0);
+    if (code || a.help) {
+        if (a.help) {
+            fputs(run_help, stdout);
+        }
+        return code;
+    }
+    rc = open_store(c, &err);
+    if (!rc) {
+        rc = am_run_batch(&run, c->cfg, c->store, &obs, &err);
+    }
+    flush_hidden(&progress);
+    if (rc) {
+        return fail(&err);
+    }
+    for (i = 0; i < run->org_count; i++) {
+        records += run->orgs[i].records;
+        rejected += run->orgs[i].rejected;
+        warnings += run->orgs[i].warnings;
+    }
+    printf("run %s committed to %s in %.2f s\n", run->id, am_store_describe(c->store),
+           (double)(run->finished_ms - run->started_ms) / 1000.0);
+    printf("orgs %zu, records read %llu, rejected %llu, warnings %llu, entities %u\n\n",
+           run->org_count, (unsigned long long)records, (unsigned long long)rejected,
+           (unsigned long long)warnings, run->entity_count);
+    if (table_init(&t, 5) == 0) {
+        const char *head[] = {"ORG", "RECORDS", "REJECTED", "WARNINGS", "SHARED ENTITIES"};
+        t.right[1] = t.right[2] = t.right[3] = t.right[4] = true;
+        table_add(&t, head);
+        for (i = 0; i < run->org_count; i++) {
+            const am_run_org *o = &run->orgs[i];
+            char n1[24], n2[24], n3[24], n4[24], label[80];
+            snprintf(label, sizeof(label), "%s%s", o->id, o->is_self ? " (self)" : "");
+            format_count(n1, sizeof(n1), o->records);
+            format_count(n2, sizeof(n2), o->rejected);
+            format_count(n3, sizeof(n3), o->warnings);
+            if (o->is_self) {
+                snprintf(n4, sizeof(n4), "-");
+            } else {
+                format_count(n4, sizeof(n4), o->overlap);
+            }
+            const char *row[] = {label, n1, n2, n3, n4};
+            table_add(&t, row);
+        }
+        table_print(&t, stdout);
+        table_dispose(&t);
+    }
+    printf("\nSee the matrices with `acctmap matrix`.\n");
+    am_run_free(run);
+    return 0;
+}
+
+/* ---- runs ------------------------------------------------------------------ */
+
+static json_t *run_summary_json(const am_run *run)
+{
+    json_t *o = json_object();
+    json_t *inputs = json_array();
+    uint64_t records = 0, rejected = 0;
+    char when[32];
+    size_t i, s;
+
+    format_time(when, sizeof(when), run->finished_ms);
+    for (i = 0; i < run->org_count; i++) {
+        records += run->orgs[i].records;
+        rejected += run->orgs[i].rejected;
+        for (s = 0; s < run->orgs[i].source_count; s++) {
+            const am_run_source *src = &run->orgs[i].sources[s];
+            json_t *in = json_object();
+            json_object_set_new(in, "org", json_string(run->orgs[i].id));
+            json_object_set_new(in, "type", json_string(src->type));
+            json_object_set_new(in, "label", json_string(src->label));
+            json_object_set_new(in, "fingerprint", json_string(src->fingerprint));
+            json_object_set_new(in, "records", json_integer((json_int_t)src->records));
+            json_object_set_new(in, "rejected", json_integer((json_int_t)src->rejected));
+            json_array_append_new(inputs, in);
+        }
+    }
+    json_object_set_new(o, "run", json_string(run->id));
+    json_object_set_new(o, "finished", json_string(when));
+    json_object_set_new(o, "seconds",
+                        json_real((double)(run->finished_ms - run->started_ms) / 1000.0));
+    json_object_set_new(o, "records", json_integer((json_int_t)records));
+    json_object_set_new(o, "rejected", json_integer((json_int_t)rejected));
+    json_object_set_new(o, "entities", json_integer(run->entity_count));
+    json_object_set_new(o, "inputs", inputs);
+    return o;
+}
+
+static int verb_runs(cli *c, int argc, char **argv)
+{
+    am_error err = {AM_OK, ""};
+    char **ids = NULL;
+    size_t count = 0, i;
+    json_t *all = NULL;
+    table t;
+    verb_args a;
+    am_status rc;
+    int code = parse_verb_args(&a, "runs", argc, argv, "format csv", 0);
+
+    if (code || a.help) {
+        if (a.help) {
+            fputs(runs_help, stdout);
+        }
+        return code;
+    }
+    rc = open_store(c, &err);
+    if (!rc) {
+        rc = am_store_run_ids(&ids, &count, c->store, &err);
+    }
+    if (rc) {
+        return fail(&err);
+    }
+    all = json_array();
+    for (i = 0; !rc && i < count; i++) {
+        am_run *run = NULL;
+        rc = am_store_run_load(&run, c->store, ids[i], &err);
+        if (!rc) {
+            json_array_append_new(all, run_summary_json(run));
+        }
+        am_run_free(run);
+    }
+    am_store_run_ids_free(ids, count);
+    if (rc) {
+        json_decref(all);
+        return fail(&err);
+    }
+    if (a.format == FORMAT_JSON) {
+        json_t *doc = json_object();
+        json_object_set_new(doc, "runs", all);
+        return print_json(doc);
+    }
+    if (a.format == FORMAT_CSV) {
+        const char *head[] = {"run", "finished", "seconds", "records", "rejected", "entities",
+                              "org", "source", "label", "fingerprint"};
+        csv_row(stdout, head, 10);
+    } else if (json_array_size(all) == 0) {
+        printf("No runs yet in %s; start one with `acctmap run`.\n",
+               am_store_describe(c->store));
+        json_decref(all);
+        return 0;
+    } else if (table_init(&t, 7) == 0) {
+        const char *head[] = {"RUN", "FINISHED", "SECONDS", "RECORDS", "REJECTED", "ENTITIES",
+                              "INPUTS (org/source fingerprint)"};
+        t.right[2] = t.right[3] = t.right[4] = t.right[5] = true;
+        table_add(&t, head);
+    }
+    for (i = 0; i < json_array_size(all); i++) {
+        json_t *r = json_array_get(all, i);
+        json_t *inputs = json_object_get(r, "inputs");
+        char secs[32], rec[24], rej[24], ent[24];
+        size_t k;
+
+        snprintf(secs, sizeof(secs), "%.2f", json_real_value(json_object_get(r, "seconds")));
+        format_count(rec, sizeof(rec), (uint64_t)json_integer_value(json_object_get(r, "records")));
+        format_count(rej, sizeof(rej), (uint64_t)json_integer_value(json_object_get(r, "rejected")));
+        format_count(ent, sizeof(ent), (uint64_t)json_integer_value(json_object_get(r, "entities")));
+        for (k = 0; k < json_array_size(inputs); k++) {
+            json_t *in = json_array_get(inputs, k);
+            const char *org = json_string_value(json_object_get(in, "org"));
+            const char *type = json_string_value(json_object_get(in, "type"));
+            const char *fp = json_string_value(json_object_get(in, "fingerprint"));
+            if (a.format == FORMAT_CSV) {
+                const char *row[] = {json_string_value(json_object_get(r, "run")),
+                                     json_string_value(json_object_get(r, "finished")),
+                                     secs, rec, rej, ent, org, type,
+                                     json_string_value(json_object_get(in, "label")), fp};
+                csv_row(stdout, row, 10);
+            } else {
+                char input[128];
+                snprintf(input, sizeof(input), "%s/%s %.16s", org, type, fp);
+                const char *first[] = {json_string_value(json_object_get(r, "run")),
+                                       json_string_value(json_object_get(r, "finished")),
+                                       secs, rec, rej, ent, input};
+                const char *more[] = {"", "", "", "", "", "", input};
+                table_add(&t, k == 0 ? first : more);
+            }
+        }
+    }
+    if (a.format == FORMAT_TABLE) {
+        table_print(&t, stdout);
+        table_dispose(&t);
+    }
+    json_decref(all);
+    return 0;
+}
+
+/* ---- matrix ---------------------------------------------------------------- */
+
+static json_t *string_array(const char *const *items, size_t n)
+{
+    json_t *a = json_array();
+    size_t i;
+
+    for (i = 0; i < n; i++) {
+        json_array_append_new(a, json_string(items[i]));
+    }
+    return a;
+}
+
+static void print_matrix_table(const am_run *run, const am_run_org *o)
+{
+    const am_run_org *self = &run->orgs[0];
+    table t;
+    size_t i, j;
+
+    printf("%s (%s): %llu shared entities\n", o->id, o->name, (unsigned long long)o->overlap);
+    if (table_init(&t, o->population_count + 1) != 0) {
+        return;
+    }
+    {
+        const char *head[AM_POPULATION_MAX + 1];
+        char names[AM_POPULATION_MAX][48];
+        head[0] = "";
+        for (j = 0; j < o->population_count; j++) {
+            snprintf(names[j], sizeof(names[j]), "their %s", o->populations[j]);
+            head[j + 1] = names[j];
+            t.right[j + 1] = true;
+        }
+        table_add(&t, head);
+    }
+    for (i = 0; i < self->population_count; i++) {
+        const char *row[AM_POPULATION_MAX + 1];
+        char label[48], counts[AM_POPULATION_MAX][24];
+        snprintf(label, sizeof(label), "our %s", self->populations[i]);
+        row[0] = label;
+        for (j = 0; j < o->population_count; j++) {
+            format_count(counts[j], sizeof(counts[j]),
+                         o->matrix.cells[i * o->matrix.cols + j]);
+            row[j + 1] = counts[j];
+        }
+        table_add(&t, row);
+    }
+    table_print(&t, stdout);
+    table_dispose(&t);
+}
+
+static int verb_matrix(cli *c, int argc, char **argv)
+{
+    am_error err = {AM_OK, ""};
+    am_run *run = NULL;
+    verb_args a;
+    size_t i, j, k;
+    int partner = -1;
+    int code = parse_verb_args(&a, "matrix", argc, argv, "json format run", 1);
+
+    if (code || a.help) {
+        if (a.help) {
+            fputs(matrix_help, stdout);
+        }
+        return code;
+    }
+    if (load_run(&run, c, a.run_id, &err)) {
+        return fail(&err);
+    }
+    if (a.positional_count) {
+        partner = am_run_org_find(run, a.positional[0]);
+        if (partner <= 0) {
+            usage_error("matrix: \"%s\" is not a partner in run %s; partners: %s%s", a.positional[0],
+                        run->id, run->org_count > 1 ? run->orgs[1].id : "none",
+                        run->org_count > 2 ? ", ..." : "");
+            am_run_free(run);
+            return EXIT_USAGE;
+        }
+    }
+    if (a.format == FORMAT_JSON) {
+        json_t *doc = json_object();
+        json_t *partners = json_array();
+        const am_run_org *self = &run->orgs[0];
+        json_object_set_new(doc, "run", json_string(run->id));
+        json_object_set_new(doc, "self", json_string(self->id));
+        for (i = 1; i < run->org_count; i++) {
+            const am_run_org *o = &run->orgs[i];
+            json_t *p, *rows;
+            if (partner > 0 && (size_t)partner != i) {
+                continue;
+            }
+            p = json_object();
+            rows = json_array();
+            json_object_set_new(p, "partner", json_string(o->id));
+            json_object_set_new(p, "ours", string_array(self->populations,
+                                                        self->population_count));
+            json_object_set_new(p, "theirs", string_array(o->populations, o->population_count));
+            for (j = 0; j < o->matrix.rows; j++) {
+                json_t *row = json_array();
+                for (k = 0; k < o->matrix.cols; k++) {
+                    json_array_append_new(
+                        row, json_integer((json_int_t)o->matrix.cells[j * o->matrix.cols + k]));
+                }
+                json_array_append_new(rows, row);
+            }
+            json_object_set_new(p, "matrix", rows);
+            json_array_append_new(partners, p);
+        }
+        json_object_set_new(doc, "partners", partners);
+        am_run_free(run);
+        return print_json(doc);
+    }
+    printf("run %s, self: %s (%s)\n", run->id, run->orgs[0].id, run->orgs[0].name);
+    for (i = 1; i < run->org_count; i++) {
+        if (partner > 0 && (size_t)partner != i) {
+            continue;
+        }
+        fputc('\n', stdout);
+        print_matrix_table(run, &run->orgs[i]);
+    }
+    am_run_free(run);
+    return 0;
+}
+
+/* ---- accounts -------------------------------------------------------------- */
+
+static int find_population(const am_run_org *o, const char *name)
+{
+    size_t i;
+
+    for (i = 0; i < o->population_count; i++) {
+        if (strcmp(o->populations[i], name) == 0) {
+            return (int)i;
+        }
+    }
+    return -1;
+}
+
+static void join_populations(char *out, size_t cap, const am_run_org *o, uint32_t mask)
+{
+    size_t i, used = 0;
+
+    out[0] = '\0';
+    for (i = 0; i < o->population_count && used < cap; i++) {
+        if (mask & ((uint32_t)1 << i)) {
+            int n = snprintf(out + used, cap - used, "%s%s", used ? ";" : "", o->populations[i]);
+            if (n < 0) {
+                break;
+            }
+            used += (size_t)n;
+        }
+    }
+}
+
+/* Which key linked two records directly: the strongest they share, or "chain". */
+static void explain_pair(const char **kind_out, char *key_out, size_t cap, const am_key_set *a,
+                         const am_key_set *b)
+{
+    size_t i, j;
+    int best = -1;
+
+    for (i = 0; i < a->count; i++) {
+        for (j = 0; j < b->count; j++) {
+            if (am_key_compare(&a->keys[i], &b->keys[j]) == 0 &&
+                (best < 0 || a->keys[i].kind < a->keys[best].kind)) {
+                best = (int)i;
+            }
+        }
+    }
+    if (best < 0) {
+        *kind_out = "chain";
+        key_out[0] = '\0';
+        return;
+    }
+    *kind_out = am_key_kind_name(a->keys[best].kind);
+    snprintf(key_out, cap, "%s", a->text[best]);
+}
+
+static int verb_accounts(cli *c, int argc, char **argv)
+{
+    am_error err = {AM_OK, ""};
+    am_run *run = NULL;
+    am_index *ix = NULL;
+    am_normalizer *norm = NULL;
+    am_record_batch ours, theirs;
+    am_pair *pairs = NULL;
+    size_t pair_count = 0, i;
+    am_key_set *ka = NULL, *kb = NULL;
+    json_t *doc = NULL, *list = NULL;
+    table t;
+    bool table_ready = false;
+    verb_args a;
+    int partner, our_pop = AM_POP_ANY, their_pop = AM_POP_ANY;
+    int code = parse_verb_args(&a, "accounts", argc, argv, "ours theirs format csv run", 1);
+    am_status rc;
+
+    if (code || a.help) {
+        if (a.help) {
+            fputs(accounts_help, stdout);
+        }
+        return code;
+    }
+    if (a.positional_count != 1) {
+        return usage_error("accounts: name a partner: `acctmap accounts PARTNER`");
+    }
+    am_record_batch_init(&ours);
+    am_record_batch_init(&theirs);
+    rc = load_run(&run, c, a.run_id, &err);
+    if (rc) {
+        code = fail(&err);
+        goto cleanup;
+    }
+    partner = am_run_org_find(run, a.positional[0]);
+    if (partner <= 0) {
+        code = usage_error("accounts: \"%s\" is not a partner in run %s; `acctmap matrix` "
+                           "lists them", a.positional[0], run->id);
+        goto cleanup;
+    }
+    if (a.ours && (our_pop = find_population(&run->orgs[0], a.ours)) < 0) {
+        code = usage_error("accounts: --ours \"%s\" is not one of our populations; see "
+                           "`acctmap matrix`", a.ours);
+        goto cleanup;
+    }
+    if (a.theirs && (their_pop = find_population(&run->orgs[partner], a.theirs)) < 0) {
+        code = usage_error("accounts: --theirs \"%s\" is not a population of %s; see "
+                           "`acctmap matrix %s`", a.theirs, run->orgs[partner].id,
+                           run->orgs[partner].id);
+        goto cleanup;
+    }
+    rc = am_store_run_load_index(&ix, c->store, run, &err);
+    if (!rc) {
+        rc = am_index_prepare_lookup(ix, 0, &err);
+    }
+    if (!rc) {
+        rc = am_index_prepare_lookup(ix, (size_t)partner, &err);
+    }
+    if (!rc) {
+        rc = am_overlap_cell_pairs(&pairs, &pair_count, ix, 0, our_pop, (size_t)partner,
+                                   their_pop, &err);
+    }
+    if (!rc) {
+        rc = am_store_run_load_records(&ours, c->store, run, 0, &err);
+    }
+    if (!rc) {
+        rc = am_store_run_load_records(&theirs, c->store, run, (size_t)partner, &err);
+    }
+    if (!rc) {
+        rc = am_normalizer_new(&norm, &err);
+    }
+    ka = malloc(sizeof(*ka));
+    kb = malloc(sizeof(*kb));
+    if (!rc && (!ka || !kb)) {
+        rc = am_error_set(&err, AM_ENOMEM, "out of memory");
+    }
+    if (rc) {
+        code = fail(&err);
+        goto cleanup;
+    }
+
+    if (a.format == FORMAT_JSON) {
+        doc = json_object();
+        list = json_array();
+        json_object_set_new(doc, "run", json_string(run->id));
+        json_object_set_new(doc, "partner", json_string(run->orgs[partner].id));
+        json_object_set_new(doc, "ours", a.ours ? json_string(a.ours) : json_null());
+        json_object_set_new(doc, "theirs", a.theirs ? json_string(a.theirs) : json_null());
+    } else if (a.format == FORMAT_CSV) {
+        const char *head[] = {"our_id", "their_id", "entity", "our_name", "their_name",
+                              "matched_by", "key", "our_populations", "their_populations"};
+        csv_row(stdout, head, 9);
+    } else if (table_init(&t, 7) == 0) {
+        const char *head[] = {"OUR ID", "THEIR ID", "ENTITY", "OUR NAME", "THEIR NAME",
+                              "MATCHED BY", "KEY"};
+        table_ready = true;
+        t.right[2] = true;
+        table_add(&t, head);
+    }
+    for (i = 0; i < pair_count; i++) {
+        const am_record *o = &ours.records[pairs[i].our_record];
+        const am_record *p = &theirs.records[pairs[i].their_record];
+        const char *matched_by;
+        char key[AM_KEY_TEXT_MAX], entity[16], our_pops[256], their_pops[256];
+
+        rc = am_keys_from_record(ka, norm, run->orgs[0].id, o, &err);
+        if (!rc) {
+            rc = am_keys_from_record(kb, norm, run->orgs[partner].id, p, &err);
+        }
+        if (rc) {
+            code = fail(&err);
+            goto cleanup;
+        }
+        explain_pair(&matched_by, key, sizeof(key), ka, kb);
+        snprintf(entity, sizeof(entity), "%u", pairs[i].entity);
+        join_populations(our_pops, sizeof(our_pops), &run->orgs[0], o->populations);
+        join_populations(their_pops, sizeof(their_pops), &run->orgs[partner], p->populations);
+        if (a.format == FORMAT_JSON) {
+            json_t *row = json_object();
+            json_object_set_new(row, "our_id", json_string(o->id));
+            json_object_set_new(row, "their_id", json_string(p->id));
+            json_object_set_new(row, "entity", json_integer(pairs[i].entity));
+            json_object_set_new(row, "our_name", json_string(o->name));
+            json_object_set_new(row, "their_name", json_string(p->name));
+            json_object_set_new(row, "matched_by", json_string(matched_by));
+            json_object_set_new(row, "key", json_string(key));
+            json_object_set_new(row, "our_populations", json_string(our_pops));
+            json_object_set_new(row, "their_populations", json_string(their_pops));
+            json_array_append_new(list, row);
+        } else {
+            const char *row[] = {o->id,      p->id, entity,   o->name,
+                                 p->name,    matched_by, key, our_pops, their_pops};
+            if (a.format == FORMAT_CSV) {
+                csv_row(stdout, row, 9);
+            } else if (table_ready) {
+                table_add(&t, row);
+            }
+        }
+    }
+    if (a.format == FORMAT_JSON) {
+        json_object_set_new(doc, "pairs", list);
+        list = NULL;
+        code = print_json(doc);
+        doc = NULL;
+    } else if (table_ready) {
+        table_print(&t, stdout);
+        printf("%zu pairs\n", pair_count);
+    }
+cleanup:
+    if (table_ready) {
+        table_dispose(&t);
+    }
+    json_decref(list);
+    json_decref(doc);
+    free(ka);
+    free(kb);
+    free(pairs);
+    am_normalizer_free(norm);
+    am_record_batch_dispose(&ours);
+    am_record_batch_dispose(&theirs);
+    am_index_free(ix);
+    am_run_free(run);
+    return code;
+}
+
+/* ---- store ----------------------------------------------------------------- */
+
+static int verb_store(cli *c, int argc, char **argv)
+{
+    am_error err = {AM_OK, ""};
+
+    if (argc < 1 || is_help(argv[0])) {
+        fputs(store_help, argc < 1 ? stderr : stdout);
+        return argc < 1 ? EXIT_USAGE : 0;
+    }
+    if (strcmp(argv[0], "init") != 0) {
+        return usage_error("store: unknown subcommand '%s'; see `acctmap store --help`", argv[0]);
+    }
+    if (argc > 1) {
+        if (is_help(argv[1])) {
+            fputs(store_help, stdout);
+            return 0;
+        }
+        return usage_error("store init: unexpected argument '%s'", argv[1]);
+    }
+    if (open_store(c, &err) || am_store_init(c->store, &err)) {
+        return fail(&err);
+    }
+    printf("store %s is ready\n", am_store_describe(c->store));
+    return 0;
+}
+
+/* ---- main ------------------------------------------------------------------ */
+
+typedef struct verb {
+    const char *name;
+    int (*fn)(cli *c, int argc, char **argv);
+} verb;
+
+static const verb verbs[] = {
+    {"run", verb_run},
+    {"runs", verb_runs},
+    {"matrix", verb_matrix},
+    {"accounts", verb_accounts},
+    {"store", verb_store},
+};
+
+int am_cli_main(int argc, char **argv)
+{
+    cli c = {"acctmap.json", NULL, NULL};
+    int i = 1;
+    size_t v;
+    int code;
+
+    while (i < argc && argv[i][0] == '-') {
+        if (is_help(argv[i])) {
+            fputs(main_help, stdout);
+            return 0;
+        }
+        if (strcmp(argv[i], "--version") == 0) {
+            printf("acctmap %s\n", AM_VERSION);
+            return 0;
+        }
+        if (strcmp(argv[i], "-c") == 0 || strcmp(argv[i], "--config") == 0) {
+            if (i + 1 >= argc) {
+                return usage_error("-c needs a file: `acctmap -c acctmap.json run`");
+            }
+            c.config_path = argv[i + 1];
+            i += 2;
+            continue;
+        }
+        return usage_error("unknown option '%s'; see `acctmap --help`", argv[i]);
+    }
+    if (i >= argc) {
+        fputs(main_help, stderr);
+        return EXIT_USAGE;
+    }
+    for (v = 0; v < sizeof(verbs) / sizeof(verbs[0]); v++) {
+        if (strcmp(argv[i], verbs[v].name) == 0) {
+            code = verbs[v].fn(&c, argc - i - 1, argv + i + 1);
+            am_store_close(c.store);
+            am_config_free(c.cfg);
+            if (fflush(stdout) != 0 && code == 0) {
+                fprintf(stderr, "acctmap: cannot write the output\n");
+                code = EXIT_RUNTIME;
+            }
+            return code;
+        }
+    }
+    return usage_error("unknown verb '%s'; see `acctmap --help`", argv[i]);
+}
