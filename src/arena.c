@@ -76,6 +76,13 @@ void *am_arena_alloc(am_arena *arena, size_t size)
     arena->total += size;
     return c->data;
 #else
+    /* Strings are packed unaligned: round up before handing out aligned memory. */
+    if (c) {
+        arena->used = (arena->used + ALIGN - 1) & ~(size_t)(ALIGN - 1);
+        if (arena->used > c->size) {
+            arena->used = c->size;
+        }
+    }
     if (!c || c->size - arena->used < aligned) {
         size_t want = aligned > CHUNK_MIN ? aligned : CHUNK_MIN;
         if (c && c->size * 2 > want && c->size < 16 * 1024 * 1024) {

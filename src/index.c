@@ -48,7 +48,7 @@ static void org_dispose(org_index *o)
     size_t p;
 
     for (p = 0; p < o->population_count; p++) {
-        roaring_bitmap_free(o->bitmaps[p]);
+        am_index__bitmap_free(o->bitmaps[p]);
     }
     free(o->entity_of);
     free(o->populations);
@@ -192,7 +192,7 @@ am_status am_index__load_org(am_index *ix, size_t org, size_t population_count,
         free(entity_of);
         free(populations);
         for (p = 0; p < population_count && p < 32; p++) {
-            roaring_bitmap_free(bitmaps[p]);
+            am_index__bitmap_free(bitmaps[p]);
         }
         AM_ASSERT(org < ix->org_count && population_count <= 32 && !ix->orgs[org].indexed,
                   err);

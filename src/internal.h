@@ -9,6 +9,14 @@
 
 #include "acctmap/index.h"
 
+/* roaring_bitmap_free(NULL) crashes in Debian's CRoaring 0.2.66: free through this. */
+static inline void am_index__bitmap_free(roaring_bitmap_t *b)
+{
+    if (b) {
+        roaring_bitmap_free(b);
+    }
+}
+
 /* For overlap and store: the bitmap of (org, pop); NULL until the org is indexed. */
 const roaring_bitmap_t *am_index__bitmap(const am_index *ix, size_t org, size_t pop);
 

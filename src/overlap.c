@@ -71,8 +71,8 @@ uint64_t am_overlap_org_count(const am_index *ix, size_t ours, size_t theirs)
     roaring_bitmap_t *b = population_or_all(ix, theirs, AM_POP_ANY);
     uint64_t n = a && b ? roaring_bitmap_and_cardinality(a, b) : 0;
 
-    roaring_bitmap_free(a);
-    roaring_bitmap_free(b);
+    am_index__bitmap_free(a);
+    am_index__bitmap_free(b);
     return n;
 }
 
@@ -156,8 +156,8 @@ cleanup:
     if (it) {
         roaring_free_uint32_iterator(it);
     }
-    roaring_bitmap_free(a);
-    roaring_bitmap_free(b);
+    am_index__bitmap_free(a);
+    am_index__bitmap_free(b);
     free(list.pairs);
     return rc;
 }

@@ -739,7 +739,7 @@ static am_status load_org_index(am_index *ix, am_store *st, const am_run *run, s
     memset(bitmaps, 0, sizeof(bitmaps));
 cleanup:
     for (i = 0; i < AM_POPULATION_MAX; i++) {
-        roaring_bitmap_free(bitmaps[i]);
+        am_index__bitmap_free(bitmaps[i]);
     }
     free(entity_of);
     free(populations);

@@ -1,0 +1,137 @@
+/* Resolve: shared keys link records transitively; ids ignore the input order. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "acctmap.h"
+#include "acctmap/resolve.h"
+#include "helpers.h"
+
+typedef struct rec_keys {
+    const char *keys[3];
+    uint8_t group;
+} rec_keys;
+
+/* Resolve `recs` in the order given by `order`; entity of each record in original numbering. */
+static uint32_t resolve(uint32_t *entity_out, const rec_keys *recs, const size_t *order, size_t n)
+{
+    am_resolver *r = NULL;
+    am_error err = {0};
+    uint32_t *entity_of = NULL, count = 0;
+    size_t i, k;
+
+    assert_int_equal(am_resolver_new(&r, &err), AM_OK);
+    for (i = 0; i < n; i++) {
+        const rec_keys *rk = &recs[order[i]];
+        am_key keys[3];
+        size_t nk = 0;
+        for (k = 0; k < 3 && rk->keys[k]; k++) {
+            am_key_from_text(&keys[nk++], AM_KEY_DOMAIN, rk->keys[k], strlen(rk->keys[k]));
+        }
+        assert_int_equal(am_resolver_add(r, keys, nk, rk->group, &err), AM_OK);
+    }
+    assert_int_equal(am_resolver_record_count(r), n);
+    assert_int_equal(am_resolver_finish(&entity_of, &count, r, &err), AM_OK);
+    for (i = 0; i < n; i++) {
+        entity_out[order[i]] = entity_of[i];
+    }
+    free(entity_of);
+    am_resolver_free(r);
+    return count;
+}
+
+static const rec_keys sample[] = {
+    {{"domain:acme.com", NULL}, 1},                      /* 0 */
+    {{"name:acme|US", "domain:acme.com"}, AM_RESOLVE_GROUP_NONE}, /* 1: same as 0 */
+    {{"tax:RU7707083893", NULL}, 0},                     /* 2 */
+    {{"name:acme|US", "tax:RU7712345671"}, AM_RESOLVE_GROUP_NONE}, /* 3: chain to 0 via 1 */
+    {{"domain:globex.de", NULL}, AM_RESOLVE_GROUP_NONE}, /* 4 */
+    {{"tax:RU7707083893", "domain:sber.ru"}, AM_RESOLVE_GROUP_NONE}, /* 5: same as 2 */
+    {{"record:b\x1fx1", NULL}, AM_RESOLVE_GROUP_NONE},   /* 6: alone */
+};
+#define SAMPLE_N (sizeof(sample) / sizeof(sample[0]))
+
+static void test_resolve__links_transitively(void **state)
+{
+    (void)state;
+    size_t order[SAMPLE_N];
+    uint32_t e[SAMPLE_N];
+    size_t i;
+
+    for (i = 0; i < SAMPLE_N; i++) {
+        order[i] = i;
+    }
+    assert_int_equal(resolve(e, sample, order, SAMPLE_N), 4);
+    assert_int_equal(e[0], e[1]);
+    assert_int_equal(e[0], e[3]);
+    assert_int_equal(e[2], e[5]);
+    assert_int_not_equal(e[0], e[2]);
+    assert_int_not_equal(e[4], e[6]);
+    /* Group 0 (record 2's entity) comes first, then group 1 (record 0's). */
+    assert_int_equal(e[2], 0);
+    assert_int_equal(e[0], 1);
+}
+
+static void test_resolve__same_ids_in_any_order(void **state)
+{
+    (void)state;
+    size_t order[SAMPLE_N];
+    uint32_t first[SAMPLE_N], again[SAMPLE_N];
+    size_t i, round;
+    unsigned seed = 12345;
+
+    for (i = 0; i < SAMPLE_N; i++) {
+        order[i] = i;
+    }
+    resolve(first, sample, order, SAMPLE_N);
+    for (round = 0; round < 50; round++) {
+        for (i = SAMPLE_N - 1; i > 0; i--) {
+            size_t j, t;
+            seed = seed * 1103515245u + 12345u;
+            j = (seed >> 8) % (i + 1);
+            t = order[i];
+            order[i] = order[j];
+            order[j] = t;
+        }
+        resolve(again, sample, order, SAMPLE_N);
+        assert_memory_equal(first, again, sizeof(first));
+    }
+}
+
+static void test_resolve__many_records_grow_the_table(void **state)
+{
+    (void)state;
+    am_resolver *r = NULL;
+    am_error err = {0};
+    uint32_t *entity_of = NULL, count = 0;
+    size_t i, n = 300000;
+
+    assert_int_equal(am_resolver_new(&r, &err), AM_OK);
+    for (i = 0; i < n; i++) {
+        char text[32];
+        am_key k;
+        /* Pairs of records share a key: n/2 entities. */
+        snprintf(text, sizeof(text), "domain:d%zu.com", i / 2);
+        am_key_from_text(&k, AM_KEY_DOMAIN, text, strlen(text));
+        assert_int_equal(am_resolver_add(r, &k, 1, AM_RESOLVE_GROUP_NONE, &err), AM_OK);
+    }
+    assert_int_equal(am_resolver_key_count(r), n / 2);
+    assert_int_equal(am_resolver_finish(&entity_of, &count, r, &err), AM_OK);
+    assert_int_equal(count, n / 2);
+    for (i = 0; i < n; i += 2) {
+        assert_int_equal(entity_of[i], entity_of[i + 1]);
+        assert_true(entity_of[i] < count);
+    }
+    free(entity_of);
+    am_resolver_free(r);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_resolve__links_transitively),
+        cmocka_unit_test(test_resolve__same_ids_in_any_order),
+        cmocka_unit_test(test_resolve__many_records_grow_the_table),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
