@@ -457,6 +457,7 @@ static int verb_run(cli *c, int argc, char **argv)
 {
     am_error err = {AM_OK, ""};
     am_run *run = NULL;
+    am_run_timings timings;
     run_progress progress = {NULL, 0, 0};
     am_run_observer obs = {&progress, on_message, NULL};
     verb_args a;
@@ -475,7 +476,7 @@ static int verb_run(cli *c, int argc, char **argv)
     }
     rc = open_store(c, &err);
     if (!rc) {
-        rc = am_run_batch(&run, c->cfg, c->store, &obs, &err);
+        rc = am_run_batch(&run, &timings, c->cfg, c->store, &obs, &err);
     }
     flush_hidden(&progress);
     if (rc) {
@@ -488,9 +489,12 @@ static int verb_run(cli *c, int argc, char **argv)
     }
     printf("run %s committed to %s in %.2f s\n", run->id, am_store_describe(c->store),
            (double)(run->finished_ms - run->started_ms) / 1000.0);
-    printf("orgs %zu, records read %llu, rejected %llu, warnings %llu, entities %u\n\n",
+    printf("orgs %zu, records read %llu, rejected %llu, warnings %llu, entities %u\n",
            run->org_count, (unsigned long long)records, (unsigned long long)rejected,
            (unsigned long long)warnings, run->entity_count);
+    printf("seconds: read %.2f, keys %.2f, resolve %.2f, index %.2f, matrices %.4f, "
+           "store %.2f\n\n", timings.read, timings.keys, timings.resolve, timings.index,
+           timings.matrix, timings.store);
     if (table_init(&t, 5) == 0) {
         const char *head[] = {"ORG", "RECORDS", "REJECTED", "WARNINGS", "SHARED ENTITIES"};
         t.right[1] = t.right[2] = t.right[3] = t.right[4] = true;

@@ -52,7 +52,19 @@ typedef struct batch {
     am_key_set keys;
     am_record_batch records;
     XXH3_state_t *fingerprint;
+    am_key *batch_keys;  /* AM_KEYS_MAX slots per record of the current batch */
+    uint8_t *key_counts; /* keys used per record */
+    size_t key_cap;
+    am_run_timings t;
 } batch;
+
+static double now_s(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
 
 static int64_t now_ms(void)
 {
@@ -100,11 +112,38 @@ static uint8_t self_group(uint32_t populations)
     return g;
 }
 
+static am_status batch_keys_reserve(batch *b, size_t records, am_error *err)
+{
+    size_t need = records * AM_KEYS_MAX;
+
+    if (need > b->key_cap) {
+        am_key *grown = realloc(b->batch_keys, need * sizeof(*grown));
+        uint8_t *counts = realloc(b->key_counts, records);
+        if (grown) {
+            b->batch_keys = grown;
+        }
+        if (counts) {
+            b->key_counts = counts;
+        }
+        if (!grown || !counts) {
+            return am_error_set(err, AM_ENOMEM, "out of memory for %zu records' keys", records);
+        }
+        b->key_cap = need;
+    }
+    return AM_OK;
+}
+
+/*
+ * One batch through keys, then resolve, then the store: stage by stage so
+ * each is timed once per batch, not per record.
+ */
 static am_status take_batch(batch *b, size_t org, const am_config_org *co, am_source *src,
                             am_run_source *rs, am_error *err)
 {
     am_run_org *ro = &b->run->orgs[org];
-    size_t i, w;
+    const am_record *recs = b->records.records;
+    size_t n = b->records.count, i, w;
+    double t0;
     am_status rc;
 
     for (i = 0; i < b->records.reject_count; i++) {
@@ -115,17 +154,23 @@ static am_status take_batch(batch *b, size_t org, const am_config_org *co, am_so
     }
     rs->rejected += b->records.reject_count;
     ro->rejected += b->records.reject_count;
+    rc = batch_keys_reserve(b, n, err);
+    if (rc) {
+        return rc;
+    }
 
-    for (i = 0; i < b->records.count; i++) {
-        const am_record *rec = &b->records.records[i];
-        rc = am_keys_from_record(&b->keys, b->norm, co->id, rec, err);
+    t0 = now_s();
+    for (i = 0; i < n; i++) {
+        rc = am_keys_from_record(&b->keys, b->norm, co->id, &recs[i], err);
         if (rc) {
             return rc;
         }
+        memcpy(&b->batch_keys[i * AM_KEYS_MAX], b->keys.keys, b->keys.count * sizeof(am_key));
+        b->key_counts[i] = (uint8_t)b->keys.count;
         for (w = 0; w < b->keys.warning_count; w++) {
             char line[512];
             snprintf(line, sizeof(line), "%s:%u: %s; the record matches on its other keys",
-                     src->label, rec->line, b->keys.warnings[w]);
+                     src->label, recs[i].line, b->keys.warnings[w]);
             rc = report(b, co->id, false, line, err);
             if (rc) {
                 return rc;
@@ -133,20 +178,30 @@ static am_status take_batch(batch *b, size_t org, const am_config_org *co, am_so
         }
         rs->warnings += b->keys.warning_count;
         ro->warnings += b->keys.warning_count;
-        rc = am_resolver_add(b->resolver, b->keys.keys, b->keys.count,
-                             co->is_self ? self_group(rec->populations) : AM_RESOLVE_GROUP_NONE,
-                             err);
+        fingerprint_record(b->fingerprint, &recs[i]);
+    }
+    b->t.keys += now_s() - t0;
+
+    t0 = now_s();
+    for (i = 0; i < n; i++) {
+        uint8_t group = co->is_self ? self_group(recs[i].populations) : AM_RESOLVE_GROUP_NONE;
+        rc = am_resolver_add(b->resolver, &b->batch_keys[i * AM_KEYS_MAX], b->key_counts[i],
+                             group, err);
         if (!rc) {
-            rc = u32_push(&b->populations[org], rec->populations, err);
+            rc = u32_push(&b->populations[org], recs[i].populations, err);
         }
         if (rc) {
             return rc;
         }
-        fingerprint_record(b->fingerprint, rec);
     }
-    rs->records += b->records.count;
-    ro->records += b->records.count;
-    return am_run_writer_add_records(b->writer, org, b->records.records, b->records.count, err);
+    b->t.resolve += now_s() - t0;
+    rs->records += n;
+    ro->records += n;
+
+    t0 = now_s();
+    rc = am_run_writer_add_records(b->writer, org, recs, n, err);
+    b->t.store += now_s() - t0;
+    return rc;
 }
 
 static am_status pull_source(batch *b, size_t org, const am_source_config *sc,
@@ -170,7 +225,9 @@ static am_status pull_source(batch *b, size_t org, const am_source_config *sc,
     }
     XXH3_128bits_reset(b->fingerprint);
     for (;;) {
+        double t0 = now_s();
         rc = am_source_next_batch(src, &b->records, err);
+        b->t.read += now_s() - t0;
         if (rc) {
             goto cleanup;
         }
@@ -235,10 +292,14 @@ static am_status index_and_intersect(batch *b, am_error *err)
     size_t org, first = 0;
     am_status rc;
 
+    double t0 = now_s();
+
     rc = am_resolver_finish(&entity_of, &entity_count, b->resolver, err);
+    b->t.resolve += now_s() - t0;
     if (rc) {
         return rc;
     }
+    t0 = now_s();
     b->run->entity_count = entity_count;
     b->run->key_count = am_resolver_key_count(b->resolver);
     rc = am_index_new(&b->index, b->run->org_count, err);
@@ -258,19 +319,23 @@ static am_status index_and_intersect(batch *b, am_error *err)
         b->populations[org].v = NULL; /* owned by the index now */
     }
     free(entity_of);
+    b->t.index = now_s() - t0;
+    t0 = now_s();
     for (org = 1; !rc && org < b->run->org_count; org++) {
         rc = am_overlap_matrix_compute(&b->run->orgs[org].matrix, b->index, 0, org, err);
         b->run->orgs[org].overlap = am_overlap_org_count(b->index, 0, org);
     }
+    b->t.matrix = now_s() - t0;
     return rc;
 }
 
-am_status am_run_batch(am_run **out, const am_config *cfg, am_store *st,
-                       const am_run_observer *obs, am_error *err)
+am_status am_run_batch(am_run **out, am_run_timings *timings, const am_config *cfg,
+                       am_store *st, const am_run_observer *obs, am_error *err)
 {
     batch b;
     size_t org, s;
     am_status rc;
+    double t0;
 
     *out = NULL;
     memset(&b, 0, sizeof(b));
@@ -317,11 +382,16 @@ am_status am_run_batch(am_run **out, const am_config *cfg, am_store *st,
     if (rc) {
         goto cleanup;
     }
+    t0 = now_s();
     b.run->finished_ms = now_ms();
     rc = am_store_run_commit(b.writer, b.run, b.index, err);
     b.writer = NULL; /* commit frees it */
+    b.t.store += now_s() - t0;
     if (rc) {
         goto cleanup;
+    }
+    if (timings) {
+        *timings = b.t;
     }
     *out = b.run;
     b.run = NULL;
@@ -334,6 +404,8 @@ cleanup:
         free(b.populations);
     }
     XXH3_freeState(b.fingerprint);
+    free(b.batch_keys);
+    free(b.key_counts);
     am_index_free(b.index);
     am_resolver_free(b.resolver);
     am_normalizer_free(b.norm);
