@@ -38,6 +38,11 @@ static void check(bool ok, const char *what)
     }
 }
 
+static void remove_file(void)
+{
+    unlink(file_path);
+}
+
 static bool one_line(const char *msg)
 {
     return msg[0] && !strchr(msg, '\n') && !strchr(msg, '\r');
@@ -69,6 +74,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     (void)argv;
     file_fd = mkstemp(file_path);
     check(file_fd >= 0, "mkstemp");
+    atexit(remove_file);
     for (i = 0; i < CONFIGS; i++) {
         snprintf(source, sizeof(source), "{\"type\":\"csv\",\"path\":\"%s\"%s}", file_path,
                  extra[i]);
