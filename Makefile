@@ -120,8 +120,9 @@ fuzz: deps deps-fuzz
 	@for f in $(FUZZ_NAMES); do \
 		mkdir -p build/fuzz/corpus/$$f; \
 		echo "== $$f ($(FUZZ_SECONDS) s)"; \
+		seeds=""; [ -d tests/fuzz/corpus/$$f ] && seeds=tests/fuzz/corpus/$$f; \
 		build/fuzz/$$f -max_total_time=$(FUZZ_SECONDS) -max_len=65536 \
-			build/fuzz/corpus/$$f tests/fuzz/corpus/$$f || exit 1; \
+			build/fuzz/corpus/$$f $$seeds || exit 1; \
 	done
 
 # ---- benchmarks: never part of make test -------------------------------------

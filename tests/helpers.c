@@ -81,8 +81,11 @@ const char *am_test_path(const char *rel)
     static char ring[8][PATH_MAX];
     static unsigned next;
     char *buf = ring[next++ % 8];
+    int n = snprintf(buf, PATH_MAX, "%.*s/%s", PATH_MAX / 2, sandbox_dir, rel);
 
-    snprintf(buf, PATH_MAX, "%s/%s", sandbox_dir, rel);
+    if (n < 0 || n >= PATH_MAX) {
+        fail_msg("path too long: %s", rel);
+    }
     return buf;
 }
 
