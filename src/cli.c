@@ -421,35 +421,50 @@ static am_status load_run(am_run **out, cli *c, const char *run_id, am_error *er
 
 /* ---- run ------------------------------------------------------------------- */
 
+/* Messages shown per org; sources are read in parallel, so orgs interleave. */
 typedef struct run_progress {
-    const char *org;
-    size_t shown;
-    size_t hidden;
+    const char *orgs[64];
+    size_t shown[64];
+    size_t hidden[64];
+    size_t org_count;
+    size_t overflow; /* lines of orgs past the 64th, not shown */
 } run_progress;
-
-static void flush_hidden(run_progress *p)
-{
-    if (p->hidden) {
-        fprintf(stderr, "acctmap: %s: %zu more lines like these, all kept with the run "
-                "(messages.txt)\n", p->org, p->hidden);
-    }
-    p->hidden = 0;
-}
 
 static void on_message(void *ctx, const char *org, bool rejected, const char *line)
 {
     run_progress *p = ctx;
+    size_t i;
 
-    if (!p->org || strcmp(p->org, org) != 0) {
-        flush_hidden(p);
-        p->org = org;
-        p->shown = 0;
+    for (i = 0; i < p->org_count && strcmp(p->orgs[i], org) != 0; i++) {
     }
-    if (p->shown < MESSAGES_SHOWN_PER_ORG) {
+    if (i == p->org_count) {
+        if (i == 64) {
+            p->overflow++;
+            return;
+        }
+        p->orgs[p->org_count++] = org;
+    }
+    if (p->shown[i] < MESSAGES_SHOWN_PER_ORG) {
         fprintf(stderr, "acctmap: %s: %s\n", rejected ? "rejected" : "warning", line);
-        p->shown++;
+        p->shown[i]++;
     } else {
-        p->hidden++;
+        p->hidden[i]++;
+    }
+}
+
+static void print_hidden(const run_progress *p)
+{
+    size_t i;
+
+    for (i = 0; i < p->org_count; i++) {
+        if (p->hidden[i]) {
+            fprintf(stderr, "acctmap: %s: %zu more rejected rows and warnings, all kept with "
+                    "the run (messages.txt)\n", p->orgs[i], p->hidden[i]);
+        }
+    }
+    if (p->overflow) {
+        fprintf(stderr, "acctmap: %zu more rejected rows and warnings, all kept with the run "
+                "(messages.txt)\n", p->overflow);
     }
 }
 
@@ -458,7 +473,7 @@ static int verb_run(cli *c, int argc, char **argv)
     am_error err = {AM_OK, ""};
     am_run *run = NULL;
     am_run_timings timings;
-    run_progress progress = {NULL, 0, 0};
+    run_progress progress;
     am_run_observer obs = {&progress, on_message, NULL};
     verb_args a;
     uint64_t records = 0, rejected = 0, warnings = 0;
@@ -467,6 +482,7 @@ static int verb_run(cli *c, int argc, char **argv)
     am_status rc;
     int code;
 
+    memset(&progress, 0, sizeof(progress));
     code = parse_verb_args(&a, "run", argc, argv, "", 0);
     if (code || a.help) {
         if (a.help) {
@@ -478,7 +494,7 @@ static int verb_run(cli *c, int argc, char **argv)
     if (!rc) {
         rc = am_run_batch(&run, &timings, c->cfg, c->store, &obs, &err);
     }
-    flush_hidden(&progress);
+    print_hidden(&progress);
     if (rc) {
         return fail(&err);
     }

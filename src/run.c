@@ -1,15 +1,18 @@
 /*
  * Run: drives one batch through the stages in data-flow order: connectors ->
- * keys (normalize) -> resolve -> index -> overlap -> store. Records stream to
- * the store as they are read; only their keys' effect (union-find) and their
- * populations stay in memory.
+ * keys (normalize) -> resolve -> index -> overlap -> store. Worker threads
+ * pull sources and turn records into keys; this thread resolves the keys and
+ * streams the records to the store as the batches come, so only the
+ * union-find and each record's populations stay in memory.
  */
 #include "acctmap/run.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 #include <xxhash.h>
 
 #include "acctmap/connector.h"
@@ -17,6 +20,9 @@
 #include "acctmap/normalize.h"
 #include "acctmap/overlap.h"
 #include "acctmap/resolve.h"
+
+#define WORKERS_MAX 8
+#define SLOTS_PER_WORKER 3
 
 typedef struct u32_vec {
     uint32_t *v;
@@ -39,25 +45,6 @@ static am_status u32_push(u32_vec *vec, uint32_t x, am_error *err)
     return AM_OK;
 }
 
-/* State of one batch run, freed at one place. */
-typedef struct batch {
-    const am_config *cfg;
-    const am_run_observer *obs;
-    am_run *run;
-    am_run_writer *writer;
-    am_normalizer *norm;
-    am_resolver *resolver;
-    am_index *index;
-    u32_vec *populations; /* per org: population mask of each record */
-    am_key_set keys;
-    am_record_batch records;
-    XXH3_state_t *fingerprint;
-    am_key *batch_keys;  /* AM_KEYS_MAX slots per record of the current batch */
-    uint8_t *key_counts; /* keys used per record */
-    size_t key_cap;
-    am_run_timings t;
-} batch;
-
 static double now_s(void)
 {
     struct timespec ts;
@@ -74,13 +61,161 @@ static int64_t now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static am_status report(batch *b, const char *org, bool rejected, const char *line,
-                        am_error *err)
+/* ---- what workers hand to this thread ------------------------------------ */
+
+typedef enum slot_kind {
+    SLOT_BATCH,       /* records with their keys */
+    SLOT_SOURCE_DONE, /* the source was read to its end */
+    SLOT_FAILED       /* the source failed; `err` says why */
+} slot_kind;
+
+typedef struct slot {
+    slot_kind kind;
+    size_t job;                 /* index into run_state.jobs */
+    am_record_batch records;
+    am_key *keys;               /* AM_KEYS_MAX slots per record */
+    uint8_t *key_counts;
+    size_t key_cap;             /* records the two arrays above can hold */
+    const char **warnings;      /* lines, in records.arena */
+    size_t warning_count;
+    size_t warning_cap;
+    double read_s;              /* time the worker spent on this batch */
+    double keys_s;
+    am_error err;
+} slot;
+
+/* A FIFO of slots with its own lock: one for free slots, one for filled ones. */
+typedef struct slot_queue {
+    slot **items;
+    size_t cap;
+    size_t head;
+    size_t count;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+} slot_queue;
+
+static int queue_init(slot_queue *q, size_t cap)
 {
-    if (b->obs && b->obs->on_message) {
-        b->obs->on_message(b->obs->ctx, org, rejected, line);
+    memset(q, 0, sizeof(*q));
+    q->items = calloc(cap, sizeof(*q->items));
+    q->cap = cap;
+    if (!q->items) {
+        return -1;
     }
-    return am_run_writer_add_message(b->writer, line, err);
+    pthread_mutex_init(&q->mu, NULL);
+    pthread_cond_init(&q->cv, NULL);
+    return 0;
+}
+
+static void queue_dispose(slot_queue *q)
+{
+    if (q->items) {
+        pthread_mutex_destroy(&q->mu);
+        pthread_cond_destroy(&q->cv);
+        free(q->items);
+    }
+}
+
+static void queue_push(slot_queue *q, slot *s)
+{
+    pthread_mutex_lock(&q->mu);
+    q->items[(q->head + q->count++) % q->cap] = s;
+    pthread_cond_signal(&q->cv);
+    pthread_mutex_unlock(&q->mu);
+}
+
+/* Blocks until a slot is there, or returns NULL once *cancelled is set. */
+static slot *queue_pop(slot_queue *q, const bool *cancelled)
+{
+    slot *s = NULL;
+
+    pthread_mutex_lock(&q->mu);
+    while (q->count == 0 && !(cancelled && *cancelled)) {
+        pthread_cond_wait(&q->cv, &q->mu);
+    }
+    if (q->count && !(cancelled && *cancelled)) {
+        s = q->items[q->head];
+        q->head = (q->head + 1) % q->cap;
+        q->count--;
+    }
+    pthread_mutex_unlock(&q->mu);
+    return s;
+}
+
+/* ---- the state of one batch run ------------------------------------------ */
+
+typedef struct job {
+    size_t org;
+    const am_source_config *cfg;
+    am_run_source *out; /* the worker sets label and fingerprint; this thread the counts */
+} job;
+
+typedef struct run_state {
+    const am_config *cfg;
+    const am_run_observer *obs;
+    am_run *run;
+    am_run_writer *writer;
+    am_resolver *resolver;
+    am_index *index;
+    u32_vec *populations; /* per org: population mask of each record, in store order */
+    u32_vec *resolver_ids; /* per org: resolver number of each record, in store order */
+    job *jobs;
+    size_t job_count;
+    size_t next_job; /* under jobs_mu */
+    pthread_mutex_t jobs_mu;
+    slot *slots;
+    size_t slot_count;
+    slot_queue free_slots;
+    slot_queue filled;
+    bool cancelled; /* under free_slots.mu */
+    am_run_timings t;
+} run_state;
+
+/* ---- workers: read and key ------------------------------------------------ */
+
+static am_status slot_reserve(slot *s, size_t records, am_error *err)
+{
+    if (records > s->key_cap) {
+        am_key *keys = realloc(s->keys, records * AM_KEYS_MAX * sizeof(*keys));
+        uint8_t *counts;
+        if (!keys) {
+            return am_error_set(err, AM_ENOMEM, "out of memory for %zu records' keys", records);
+        }
+        s->keys = keys;
+        counts = realloc(s->key_counts, records);
+        if (!counts) {
+            return am_error_set(err, AM_ENOMEM, "out of memory for %zu records' keys", records);
+        }
+        s->key_counts = counts;
+        s->key_cap = records;
+    }
+    s->warning_count = 0;
+    return AM_OK;
+}
+
+static am_status slot_warn(slot *s, const char *label, uint32_t line, const char *what,
+                           am_error *err)
+{
+    char text[512];
+    char *copy;
+
+    if (s->warning_count == s->warning_cap) {
+        size_t cap = s->warning_cap ? s->warning_cap * 2 : 64;
+        const char **grown = realloc(s->warnings, cap * sizeof(*grown));
+        if (!grown) {
+            return am_error_set(err, AM_ENOMEM, "out of memory recording a warning");
+        }
+        s->warnings = grown;
+        s->warning_cap = cap;
+    }
+    snprintf(text, sizeof(text), "%s:%u: %s; the record matches on its other keys", label, line,
+             what);
+    copy = am_arena_strndup(&s->records.arena, text, strlen(text));
+    if (!copy) {
+        return am_error_set(err, AM_ENOMEM, "out of memory recording a warning");
+    }
+    s->warnings[s->warning_count++] = copy;
+    return AM_OK;
 }
 
 /* The fingerprint covers what a record says, so a changed input changes it. */
@@ -95,6 +230,150 @@ static void fingerprint_record(XXH3_state_t *h, const am_record *r)
     XXH3_128bits_update(h, &r->populations, sizeof(r->populations));
     XXH3_128bits_update(h, &r->amount_cents, sizeof(r->amount_cents));
     XXH3_128bits_update(h, &r->has_amount, sizeof(r->has_amount));
+}
+
+static am_status key_batch(slot *s, am_key_set *set, am_normalizer *norm, XXH3_state_t *fp,
+                           const job *j, const char *label, am_error *err)
+{
+    const am_record *recs = s->records.records;
+    size_t i, w;
+    am_status rc = slot_reserve(s, s->records.count, err);
+
+    for (i = 0; !rc && i < s->records.count; i++) {
+        rc = am_keys_from_record(set, norm, j->cfg->org->id, &recs[i], err);
+        if (rc) {
+            break;
+        }
+        memcpy(&s->keys[i * AM_KEYS_MAX], set->keys, set->count * sizeof(am_key));
+        s->key_counts[i] = (uint8_t)set->count;
+        for (w = 0; !rc && w < set->warning_count; w++) {
+            rc = slot_warn(s, label, recs[i].line, set->warnings[w], err);
+        }
+        fingerprint_record(fp, &recs[i]);
+    }
+    return rc;
+}
+
+static void finish_fingerprint(char out[33], XXH3_state_t *fp)
+{
+    XXH128_canonical_t digest;
+    size_t i;
+
+    XXH128_canonicalFromHash(&digest, XXH3_128bits_digest(fp));
+    for (i = 0; i < sizeof(digest.digest); i++) {
+        snprintf(out + 2 * i, 3, "%02x", digest.digest[i]);
+    }
+}
+
+static bool next_job(run_state *st, size_t *job_out)
+{
+    bool got;
+
+    pthread_mutex_lock(&st->jobs_mu);
+    got = st->next_job < st->job_count;
+    if (got) {
+        *job_out = st->next_job++;
+    }
+    pthread_mutex_unlock(&st->jobs_mu);
+    return got;
+}
+
+/* Pull one source to its end, handing every batch over. False when cancelled or failed. */
+static bool pull_source(run_state *st, size_t job_index, am_normalizer *norm, am_key_set *set,
+                        XXH3_state_t *fp)
+{
+    const job *j = &st->jobs[job_index];
+    am_source *src = NULL;
+    slot *s = queue_pop(&st->free_slots, &st->cancelled);
+    am_status rc;
+
+    if (!s) {
+        return false;
+    }
+    s->job = job_index;
+    am_error_clear(&s->err);
+    rc = am_source_open(&src, j->cfg, &s->err);
+    if (!rc) {
+        /* Only this worker writes the label; the store reads it after every worker ended. */
+        snprintf((char *)j->out->label, sizeof(src->label), "%s", src->label);
+        XXH3_128bits_reset(fp);
+    }
+    while (!rc) {
+        double t0 = now_s(), t1;
+        rc = am_source_next_batch(src, &s->records, &s->err);
+        t1 = now_s();
+        s->read_s = t1 - t0;
+        if (rc) {
+            break;
+        }
+        if (s->records.count == 0 && s->records.reject_count == 0) {
+            finish_fingerprint(j->out->fingerprint, fp);
+            s->kind = SLOT_SOURCE_DONE;
+            queue_push(&st->filled, s);
+            am_source_close(src);
+            return true;
+        }
+        rc = key_batch(s, set, norm, fp, j, src->label, &s->err);
+        s->keys_s = now_s() - t1;
+        if (rc) {
+            break;
+        }
+        s->kind = SLOT_BATCH;
+        queue_push(&st->filled, s);
+        s = queue_pop(&st->free_slots, &st->cancelled);
+        if (!s) {
+            am_source_close(src);
+            return false;
+        }
+        s->job = job_index;
+    }
+    s->kind = SLOT_FAILED;
+    am_error_prefix(&s->err, "source %s/%s: ", j->cfg->org->id, j->cfg->type);
+    queue_push(&st->filled, s);
+    am_source_close(src);
+    return false;
+}
+
+static void *worker_main(void *arg)
+{
+    run_state *st = arg;
+    am_normalizer *norm = NULL;
+    am_key_set *set = malloc(sizeof(*set));
+    XXH3_state_t *fp = XXH3_createState();
+    am_error err = {AM_OK, ""};
+    size_t job_index;
+
+    if (!set || !fp || am_normalizer_new(&norm, &err) != AM_OK) {
+        slot *s = queue_pop(&st->free_slots, &st->cancelled);
+        if (s) {
+            s->kind = SLOT_FAILED;
+            am_error_set(&s->err, err.status ? err.status : AM_ENOMEM, "%s",
+                         err.status ? err.msg : "out of memory starting a worker");
+            queue_push(&st->filled, s);
+        }
+        goto cleanup;
+    }
+    while (next_job(st, &job_index)) {
+        if (!pull_source(st, job_index, norm, set, fp)) {
+            break;
+        }
+    }
+cleanup:
+    am_normalizer_free(norm);
+    XXH3_freeState(fp);
+    free(set);
+    return NULL;
+}
+
+/* ---- this thread: resolve and store ---------------------------------------- */
+
+static am_status report(run_state *st, const char *org, bool rejected, const char *line,
+                        am_error *err)
+{
+    if (st->obs && st->obs->on_message) {
+        st->obs->on_message(st->obs->ctx, org, rejected, line);
+    }
+    return am_run_writer_add_message(st->writer, line, err);
 }
 
 /* Lowest population of a self record: it orders entity ids (see resolve.h). */
@@ -112,152 +391,103 @@ static uint8_t self_group(uint32_t populations)
     return g;
 }
 
-static am_status batch_keys_reserve(batch *b, size_t records, am_error *err)
+static am_status take_batch(run_state *st, slot *s, am_error *err)
 {
-    size_t need = records * AM_KEYS_MAX;
-
-    if (need > b->key_cap) {
-        am_key *grown = realloc(b->batch_keys, need * sizeof(*grown));
-        uint8_t *counts = realloc(b->key_counts, records);
-        if (grown) {
-            b->batch_keys = grown;
-        }
-        if (counts) {
-            b->key_counts = counts;
-        }
-        if (!grown || !counts) {
-            return am_error_set(err, AM_ENOMEM, "out of memory for %zu records' keys", records);
-        }
-        b->key_cap = need;
-    }
-    return AM_OK;
-}
-
-/*
- * One batch through keys, then resolve, then the store: stage by stage so
- * each is timed once per batch, not per record.
- */
-static am_status take_batch(batch *b, size_t org, const am_config_org *co, am_source *src,
-                            am_run_source *rs, am_error *err)
-{
-    am_run_org *ro = &b->run->orgs[org];
-    const am_record *recs = b->records.records;
-    size_t n = b->records.count, i, w;
+    const job *j = &st->jobs[s->job];
+    const am_config_org *co = j->cfg->org;
+    am_run_org *ro = &st->run->orgs[j->org];
+    const am_record *recs = s->records.records;
+    size_t n = s->records.count, i;
     double t0;
-    am_status rc;
+    am_status rc = AM_OK;
 
-    for (i = 0; i < b->records.reject_count; i++) {
-        rc = report(b, co->id, true, b->records.rejects[i].msg, err);
-        if (rc) {
-            return rc;
-        }
+    for (i = 0; !rc && i < s->records.reject_count; i++) {
+        rc = report(st, co->id, true, s->records.rejects[i].msg, err);
     }
-    rs->rejected += b->records.reject_count;
-    ro->rejected += b->records.reject_count;
-    rc = batch_keys_reserve(b, n, err);
+    for (i = 0; !rc && i < s->warning_count; i++) {
+        rc = report(st, co->id, false, s->warnings[i], err);
+    }
     if (rc) {
         return rc;
     }
-
-    t0 = now_s();
-    for (i = 0; i < n; i++) {
-        rc = am_keys_from_record(&b->keys, b->norm, co->id, &recs[i], err);
-        if (rc) {
-            return rc;
-        }
-        memcpy(&b->batch_keys[i * AM_KEYS_MAX], b->keys.keys, b->keys.count * sizeof(am_key));
-        b->key_counts[i] = (uint8_t)b->keys.count;
-        for (w = 0; w < b->keys.warning_count; w++) {
-            char line[512];
-            snprintf(line, sizeof(line), "%s:%u: %s; the record matches on its other keys",
-                     src->label, recs[i].line, b->keys.warnings[w]);
-            rc = report(b, co->id, false, line, err);
-            if (rc) {
-                return rc;
-            }
-        }
-        rs->warnings += b->keys.warning_count;
-        ro->warnings += b->keys.warning_count;
-        fingerprint_record(b->fingerprint, &recs[i]);
-    }
-    b->t.keys += now_s() - t0;
+    j->out->rejected += s->records.reject_count;
+    ro->rejected += s->records.reject_count;
+    j->out->warnings += s->warning_count;
+    ro->warnings += s->warning_count;
 
     t0 = now_s();
     for (i = 0; i < n; i++) {
         uint8_t group = co->is_self ? self_group(recs[i].populations) : AM_RESOLVE_GROUP_NONE;
-        rc = am_resolver_add(b->resolver, &b->batch_keys[i * AM_KEYS_MAX], b->key_counts[i],
-                             group, err);
+        uint32_t number = (uint32_t)am_resolver_record_count(st->resolver);
+        rc = am_resolver_add(st->resolver, &s->keys[i * AM_KEYS_MAX], s->key_counts[i], group,
+                             err);
         if (!rc) {
-            rc = u32_push(&b->populations[org], recs[i].populations, err);
+            rc = u32_push(&st->populations[j->org], recs[i].populations, err);
+        }
+        if (!rc) {
+            rc = u32_push(&st->resolver_ids[j->org], number, err);
         }
         if (rc) {
             return rc;
         }
     }
-    b->t.resolve += now_s() - t0;
-    rs->records += n;
+    st->t.resolve += now_s() - t0;
+    j->out->records += n;
     ro->records += n;
 
     t0 = now_s();
-    rc = am_run_writer_add_records(b->writer, org, recs, n, err);
-    b->t.store += now_s() - t0;
+    rc = am_run_writer_add_records(st->writer, j->org, recs, n, err);
+    st->t.store += now_s() - t0;
     return rc;
 }
 
-static am_status pull_source(batch *b, size_t org, const am_source_config *sc,
-                             am_run_source *rs, am_error *err)
+static void cancel_workers(run_state *st)
 {
-    const am_config_org *co = sc->org;
-    am_source *src = NULL;
-    am_status rc;
-    XXH128_canonical_t digest;
-    size_t i;
-
-    rc = am_source_open(&src, sc, err);
-    if (rc) {
-        return rc;
-    }
-    rs->type = sc->type;
-    rs->label = am_arena_strndup(&b->run->arena, src->label, strlen(src->label));
-    if (!rs->label) {
-        rc = am_error_set(err, AM_ENOMEM, "out of memory");
-        goto cleanup;
-    }
-    XXH3_128bits_reset(b->fingerprint);
-    for (;;) {
-        double t0 = now_s();
-        rc = am_source_next_batch(src, &b->records, err);
-        b->t.read += now_s() - t0;
-        if (rc) {
-            goto cleanup;
-        }
-        if (b->records.count == 0 && b->records.reject_count == 0) {
-            break;
-        }
-        rc = take_batch(b, org, co, src, rs, err);
-        if (rc) {
-            goto cleanup;
-        }
-    }
-    XXH128_canonicalFromHash(&digest, XXH3_128bits_digest(b->fingerprint));
-    for (i = 0; i < sizeof(digest.digest); i++) {
-        snprintf(rs->fingerprint + 2 * i, 3, "%02x", digest.digest[i]);
-    }
-    if (b->obs && b->obs->on_source_done) {
-        b->obs->on_source_done(b->obs->ctx, co->id, rs);
-    }
-cleanup:
-    am_source_close(src);
-    return rc;
+    pthread_mutex_lock(&st->free_slots.mu);
+    st->cancelled = true;
+    pthread_cond_broadcast(&st->free_slots.cv);
+    pthread_mutex_unlock(&st->free_slots.mu);
 }
 
-static am_status describe_orgs(batch *b, am_error *err)
+/* Take filled slots until every source is done or one fails. */
+static am_status collect(run_state *st, am_error *err)
 {
-    size_t i, p, s;
+    size_t done = 0;
+    am_status rc = AM_OK;
 
-    for (i = 0; i < b->run->org_count; i++) {
-        const am_config_org *co = am_config_org_at(b->cfg, i);
-        am_run_org *ro = &b->run->orgs[i];
+    while (done < st->job_count) {
+        slot *s = queue_pop(&st->filled, NULL);
+        const job *j = &st->jobs[s->job];
+
+        st->t.read += s->read_s;
+        st->t.keys += s->keys_s;
+        s->read_s = s->keys_s = 0;
+        if (s->kind == SLOT_FAILED) {
+            *err = s->err;
+            rc = err->status ? err->status : AM_EINTERNAL;
+        } else if (s->kind == SLOT_SOURCE_DONE) {
+            done++;
+            if (st->obs && st->obs->on_source_done) {
+                st->obs->on_source_done(st->obs->ctx, j->cfg->org->id, j->out);
+            }
+        } else {
+            rc = take_batch(st, s, err);
+        }
+        queue_push(&st->free_slots, s);
+        if (rc) {
+            return rc;
+        }
+    }
+    return AM_OK;
+}
+
+static am_status describe_orgs(run_state *st, am_error *err)
+{
+    size_t i, p, s, k = 0;
+
+    for (i = 0; i < st->run->org_count; i++) {
+        const am_config_org *co = am_config_org_at(st->cfg, i);
+        am_run_org *ro = &st->run->orgs[i];
 
         ro->id = co->id;
         ro->name = co->name;
@@ -267,12 +497,21 @@ static am_status describe_orgs(batch *b, am_error *err)
             ro->populations[p] = co->populations[p];
         }
         ro->source_count = co->source_count;
-        ro->sources = am_arena_alloc(&b->run->arena, co->source_count * sizeof(*ro->sources));
+        ro->sources = am_arena_alloc(&st->run->arena, co->source_count * sizeof(*ro->sources));
         if (!ro->sources) {
             return am_error_set(err, AM_ENOMEM, "out of memory");
         }
         memset(ro->sources, 0, co->source_count * sizeof(*ro->sources));
+        st->job_count += co->source_count;
+    }
+    st->jobs = calloc(st->job_count ? st->job_count : 1, sizeof(*st->jobs));
+    if (!st->jobs) {
+        return am_error_set(err, AM_ENOMEM, "out of memory");
+    }
+    for (i = 0; i < st->run->org_count; i++) {
+        const am_config_org *co = am_config_org_at(st->cfg, i);
         for (s = 0; s < co->source_count; s++) {
+            am_run_source *rs = &st->run->orgs[i].sources[s];
             /* Refuse an unknown type before reading anything. */
             if (!am_connector_find(co->sources[s].type)) {
                 return am_error_set(err, AM_ECONFIG,
@@ -280,136 +519,189 @@ static am_status describe_orgs(batch *b, am_error *err)
                                     co->sources[s].where, co->sources[s].type,
                                     am_connector_types());
             }
+            rs->type = co->sources[s].type;
+            rs->label = am_arena_alloc(&st->run->arena, sizeof(((am_source *)0)->label));
+            if (!rs->label) {
+                return am_error_set(err, AM_ENOMEM, "out of memory");
+            }
+            memset((char *)rs->label, 0, sizeof(((am_source *)0)->label));
+            st->jobs[k].org = i;
+            st->jobs[k].cfg = &co->sources[s];
+            st->jobs[k].out = rs;
+            k++;
         }
     }
     return AM_OK;
 }
 
-static am_status index_and_intersect(batch *b, am_error *err)
+static am_status index_and_intersect(run_state *st, am_error *err)
 {
     uint32_t *entity_of = NULL;
     uint32_t entity_count = 0;
-    size_t org, first = 0;
+    size_t org, i;
+    double t0 = now_s();
     am_status rc;
 
-    double t0 = now_s();
-
-    rc = am_resolver_finish(&entity_of, &entity_count, b->resolver, err);
-    b->t.resolve += now_s() - t0;
+    rc = am_resolver_finish(&entity_of, &entity_count, st->resolver, err);
+    st->t.resolve += now_s() - t0;
     if (rc) {
         return rc;
     }
+    st->run->entity_count = entity_count;
+    st->run->key_count = am_resolver_key_count(st->resolver);
     t0 = now_s();
-    b->run->entity_count = entity_count;
-    b->run->key_count = am_resolver_key_count(b->resolver);
-    rc = am_index_new(&b->index, b->run->org_count, err);
-    for (org = 0; !rc && org < b->run->org_count; org++) {
-        size_t n = b->populations[org].count;
-        uint32_t *slice = malloc((n ? n : 1) * sizeof(*slice));
-        if (!slice) {
+    rc = am_index_new(&st->index, st->run->org_count, err);
+    for (org = 0; !rc && org < st->run->org_count; org++) {
+        u32_vec *ids = &st->resolver_ids[org];
+        uint32_t *org_entities = malloc((ids->count ? ids->count : 1) * sizeof(*org_entities));
+        if (!org_entities) {
             rc = am_error_set(err, AM_ENOMEM, "out of memory indexing");
             break;
         }
-        if (n) {
-            memcpy(slice, entity_of + first, n * sizeof(*slice));
+        for (i = 0; i < ids->count; i++) {
+            org_entities[i] = entity_of[ids->v[i]];
         }
-        first += n;
-        rc = am_index_add_org(b->index, org, b->run->orgs[org].population_count, slice,
-                              b->populations[org].v, n, err);
-        b->populations[org].v = NULL; /* owned by the index now */
+        rc = am_index_add_org(st->index, org, st->run->orgs[org].population_count, org_entities,
+                              st->populations[org].v, ids->count, err);
+        st->populations[org].v = NULL; /* owned by the index now */
     }
     free(entity_of);
-    b->t.index = now_s() - t0;
+    st->t.index = now_s() - t0;
     t0 = now_s();
-    for (org = 1; !rc && org < b->run->org_count; org++) {
-        rc = am_overlap_matrix_compute(&b->run->orgs[org].matrix, b->index, 0, org, err);
-        b->run->orgs[org].overlap = am_overlap_org_count(b->index, 0, org);
+    for (org = 1; !rc && org < st->run->org_count; org++) {
+        rc = am_overlap_matrix_compute(&st->run->orgs[org].matrix, st->index, 0, org, err);
+        st->run->orgs[org].overlap = am_overlap_org_count(st->index, 0, org);
     }
-    b->t.matrix = now_s() - t0;
+    st->t.matrix = now_s() - t0;
+    return rc;
+}
+
+static size_t worker_count(size_t jobs)
+{
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    size_t n = cpus > 0 ? (size_t)cpus : 1;
+
+    if (n > WORKERS_MAX) {
+        n = WORKERS_MAX;
+    }
+    return n < jobs ? n : (jobs ? jobs : 1);
+}
+
+static am_status start_and_collect(run_state *st, am_error *err)
+{
+    pthread_t threads[WORKERS_MAX];
+    size_t workers = worker_count(st->job_count), started = 0, i;
+    am_status rc = AM_OK;
+
+    st->slot_count = workers * SLOTS_PER_WORKER;
+    st->slots = calloc(st->slot_count, sizeof(*st->slots));
+    if (!st->slots || queue_init(&st->free_slots, st->slot_count) != 0 ||
+        queue_init(&st->filled, st->slot_count) != 0) {
+        return am_error_set(err, AM_ENOMEM, "out of memory starting the workers");
+    }
+    for (i = 0; i < st->slot_count; i++) {
+        am_record_batch_init(&st->slots[i].records);
+        queue_push(&st->free_slots, &st->slots[i]);
+    }
+    for (i = 0; i < workers; i++) {
+        if (pthread_create(&threads[i], NULL, worker_main, st) != 0) {
+            rc = am_error_set(err, AM_ENOMEM, "cannot start a worker thread");
+            break;
+        }
+        started++;
+    }
+    if (!rc) {
+        rc = collect(st, err);
+    }
+    if (rc) {
+        cancel_workers(st);
+    }
+    for (i = 0; i < started; i++) {
+        pthread_join(threads[i], NULL);
+    }
     return rc;
 }
 
 am_status am_run_batch(am_run **out, am_run_timings *timings, const am_config *cfg,
-                       am_store *st, const am_run_observer *obs, am_error *err)
+                       am_store *st_, const am_run_observer *obs, am_error *err)
 {
-    batch b;
-    size_t org, s;
-    am_status rc;
+    run_state st;
+    size_t org, i;
     double t0;
+    am_status rc;
 
     *out = NULL;
-    memset(&b, 0, sizeof(b));
-    b.cfg = cfg;
-    b.obs = obs;
-    am_record_batch_init(&b.records);
-    rc = am_run_new(&b.run, am_config_org_count(cfg), err);
+    memset(&st, 0, sizeof(st));
+    st.cfg = cfg;
+    st.obs = obs;
+    pthread_mutex_init(&st.jobs_mu, NULL);
+    rc = am_run_new(&st.run, am_config_org_count(cfg), err);
     if (rc) {
         goto cleanup;
     }
-    b.run->started_ms = now_ms();
-    rc = describe_orgs(&b, err);
+    st.run->started_ms = now_ms();
+    rc = describe_orgs(&st, err);
     if (rc) {
         goto cleanup;
     }
-    b.populations = calloc(b.run->org_count, sizeof(*b.populations));
-    b.fingerprint = XXH3_createState();
-    if (!b.populations || !b.fingerprint) {
+    st.populations = calloc(st.run->org_count, sizeof(*st.populations));
+    st.resolver_ids = calloc(st.run->org_count, sizeof(*st.resolver_ids));
+    if (!st.populations || !st.resolver_ids) {
         rc = am_error_set(err, AM_ENOMEM, "out of memory starting the run");
         goto cleanup;
     }
-    rc = am_normalizer_new(&b.norm, err);
-    if (!rc) {
-        rc = am_resolver_new(&b.resolver, err);
-    }
+    rc = am_resolver_new(&st.resolver, err);
     if (!rc) {
         /* The store first: an unwritable store fails before any source is pulled. */
-        rc = am_store_run_begin(&b.writer, st, err);
+        rc = am_store_run_begin(&st.writer, st_, err);
     }
-    if (rc) {
-        goto cleanup;
+    if (!rc) {
+        rc = start_and_collect(&st, err);
     }
-    for (org = 0; org < b.run->org_count; org++) {
-        const am_config_org *co = am_config_org_at(cfg, org);
-        for (s = 0; s < co->source_count; s++) {
-            rc = pull_source(&b, org, &co->sources[s], &b.run->orgs[org].sources[s], err);
-            if (rc) {
-                am_error_prefix(err, "source %s/%s: ", co->id, co->sources[s].type);
-                goto cleanup;
-            }
-        }
+    if (!rc) {
+        rc = index_and_intersect(&st, err);
     }
-    rc = index_and_intersect(&b, err);
     if (rc) {
         goto cleanup;
     }
     t0 = now_s();
-    b.run->finished_ms = now_ms();
-    rc = am_store_run_commit(b.writer, b.run, b.index, err);
-    b.writer = NULL; /* commit frees it */
-    b.t.store += now_s() - t0;
+    st.run->finished_ms = now_ms();
+    rc = am_store_run_commit(st.writer, st.run, st.index, err);
+    st.writer = NULL; /* commit frees it */
+    st.t.store += now_s() - t0;
     if (rc) {
         goto cleanup;
     }
     if (timings) {
-        *timings = b.t;
+        *timings = st.t;
     }
-    *out = b.run;
-    b.run = NULL;
+    *out = st.run;
+    st.run = NULL;
 cleanup:
-    am_run_writer_abort(b.writer);
-    if (b.populations) {
-        for (org = 0; org < am_config_org_count(cfg); org++) {
-            free(b.populations[org].v);
-        }
-        free(b.populations);
+    am_run_writer_abort(st.writer);
+    for (i = 0; i < st.slot_count; i++) {
+        am_record_batch_dispose(&st.slots[i].records);
+        free(st.slots[i].keys);
+        free(st.slots[i].key_counts);
+        free(st.slots[i].warnings);
     }
-    XXH3_freeState(b.fingerprint);
-    free(b.batch_keys);
-    free(b.key_counts);
-    am_index_free(b.index);
-    am_resolver_free(b.resolver);
-    am_normalizer_free(b.norm);
-    am_record_batch_dispose(&b.records);
-    am_run_free(b.run);
+    free(st.slots);
+    queue_dispose(&st.free_slots);
+    queue_dispose(&st.filled);
+    for (org = 0; (st.populations || st.resolver_ids) && org < am_config_org_count(cfg); org++) {
+        if (st.populations) {
+            free(st.populations[org].v);
+        }
+        if (st.resolver_ids) {
+            free(st.resolver_ids[org].v);
+        }
+    }
+    free(st.populations);
+    free(st.resolver_ids);
+    free(st.jobs);
+    pthread_mutex_destroy(&st.jobs_mu);
+    am_index_free(st.index);
+    am_resolver_free(st.resolver);
+    am_run_free(st.run);
     return rc;
 }
