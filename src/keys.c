@@ -40,28 +40,36 @@ static void add_warning(am_key_set *set, const char *column, const am_error *why
 {
     if (set->warning_count < AM_KEY_WARNINGS_MAX) {
         snprintf(set->warnings[set->warning_count++], sizeof(set->warnings[0]),
-                 "column '%s': %s", column, why->msg);
+                 "column '%s': %.160s", column, why->msg);
     }
 }
 
-/* Append "prefix" + value as key text and hash it. */
+/* Append "prefix" + value (+ "|" + suffix) as key text and hash it; no printf on this hot path. */
 static void add_key(am_key_set *set, am_key_kind kind, const char *prefix, const char *value,
-                    size_t len)
+                    size_t len, const char *suffix, size_t suffix_len)
 {
     char *text = set->text[set->count];
-    int n = snprintf(text, AM_KEY_TEXT_MAX, "%s%.*s", prefix, (int)len, value);
+    size_t plen = strlen(prefix);
+    size_t total = plen + len + (suffix ? 1 + suffix_len : 0);
 
-    if (n < 0 || (size_t)n >= AM_KEY_TEXT_MAX) {
+    if (total >= AM_KEY_TEXT_MAX) {
         return; /* cannot happen: values are capped at AM_NORM_MAX */
     }
-    am_key_from_text(&set->keys[set->count], kind, text, (size_t)n);
+    memcpy(text, prefix, plen);
+    memcpy(text + plen, value, len);
+    if (suffix) {
+        text[plen + len] = '|';
+        memcpy(text + plen + len + 1, suffix, suffix_len);
+    }
+    text[total] = '\0';
+    am_key_from_text(&set->keys[set->count], kind, text, total);
     set->count++;
 }
 
 am_status am_keys_from_record(am_key_set *out, am_normalizer *n, const char *org_id,
                               const am_record *rec, am_error *err)
 {
-    char country[AM_NORM_MAX], value[AM_NORM_MAX], joined[2 * AM_NORM_MAX];
+    char country[AM_NORM_MAX], value[AM_NORM_MAX], joined[AM_NORM_MAX];
     size_t country_len = 0, len = 0;
     am_error why = {AM_OK, ""};
     am_status rc;
@@ -86,7 +94,7 @@ am_status am_keys_from_record(am_key_set *out, am_normalizer *n, const char *org
     } else if (rc) {
         return am_error_set(err, rc, "%s", why.msg);
     } else if (len) {
-        add_key(out, AM_KEY_TAX, "tax:", value, len);
+        add_key(out, AM_KEY_TAX, "tax:", value, len, NULL, 0);
     }
 
     rc = am_normalize_domain(value, sizeof(value), &len, n, rec->domain, strlen(rec->domain),
@@ -96,7 +104,7 @@ am_status am_keys_from_record(am_key_set *out, am_normalizer *n, const char *org
     } else if (rc) {
         return am_error_set(err, rc, "%s", why.msg);
     } else if (len) {
-        add_key(out, AM_KEY_DOMAIN, "domain:", value, len);
+        add_key(out, AM_KEY_DOMAIN, "domain:", value, len, NULL, 0);
     }
 
     rc = am_normalize_name(value, sizeof(value), &len, n, rec->name, strlen(rec->name), &why);
@@ -106,11 +114,7 @@ am_status am_keys_from_record(am_key_set *out, am_normalizer *n, const char *org
         return am_error_set(err, rc, "%s", why.msg);
     } else if (len) {
         /* The country keeps "Romashka" in Russia apart from "Romashka" in Bulgaria. */
-        int jn = snprintf(joined, sizeof(joined), "%.*s|%.*s", (int)len, value,
-                          (int)country_len, country);
-        if (jn > 0 && (size_t)jn < AM_NORM_MAX) {
-            add_key(out, AM_KEY_NAME, "name:", joined, (size_t)jn);
-        }
+        add_key(out, AM_KEY_NAME, "name:", value, len, country, country_len);
     }
 
     if (out->count == 0) {
@@ -118,7 +122,7 @@ am_status am_keys_from_record(am_key_set *out, am_normalizer *n, const char *org
         int jn = snprintf(joined, sizeof(joined), "%s\x1f%.*s", org_id, AM_NORM_MAX - 80,
                           rec->id);
         if (jn > 0) {
-            add_key(out, AM_KEY_RECORD, "record:", joined, strlen(joined));
+            add_key(out, AM_KEY_RECORD, "record:", joined, strlen(joined), NULL, 0);
         }
     }
     return AM_OK;
