@@ -74,6 +74,7 @@ const char *am_status_name(am_status status)
 am_status am_error__assert_failed(am_error *err, const char *cond, const char *file, int line)
 {
 #ifdef AM_DEBUG
+    (void)err;
     fprintf(stderr, "acctmap: assertion failed: %s (%s:%d)\n", cond, file, line);
     abort();
 #else

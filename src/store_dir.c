@@ -487,7 +487,7 @@ static am_status dir_commit(char id_out[AM_RUN_ID_MAX], void *vtxn, const char *
         if (attempt == 1) {
             snprintf(id, sizeof(id), "%s", base_id);
         } else {
-            snprintf(id, sizeof(id), "%.30s.%d", base_id, attempt);
+            snprintf(id, sizeof(id), "%.24s.%d", base_id, attempt);
         }
         rc = join_path(dest, sizeof(dest), err, runs, id);
         if (rc) {
