@@ -1,0 +1,123 @@
+#!/bin/sh
+# make bench: generate the benchmark data sets, run the batch on them and print
+# its wall time and peak memory beside the targets. Never part of make test.
+#
+#   bench/run.sh               small set: vendor 100k rows, 10 partners x 20k rows
+#   BENCH_FULL=1 bench/run.sh  also the full set: vendor 1M rows, 100 partners x 200k rows
+#
+# Data sets are generated once into build/bench/data-*/ and kept; they are made
+# again when the generator or its arguments change. Each run starts on an empty
+# store. Exit status 1 when a run fails or the full set misses a target.
+set -eu
+
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+ACCTMAP="$ROOT/build/acctmap"
+GEN="$ROOT/build/bench/gen"
+SEED=42
+
+# Targets for the full set (DESIGN: one nightly batch over 100 partners).
+TARGET_SECONDS=15
+TARGET_RSS_KIB=$((2 * 1024 * 1024))
+
+status=0
+
+for tool in "$ACCTMAP" "$GEN"; do
+    if [ ! -x "$tool" ]; then
+        echo "bench: $tool is missing; run 'make bench' (or 'make all build/bench/gen')" >&2
+        exit 1
+    fi
+done
+
+# generate NAME VENDOR_ROWS PARTNERS PARTNER_ROWS
+generate() {
+    dir="$ROOT/build/bench/data-$1"
+    args="-v $2 -p $3 -r $4 -s $SEED"
+    if [ -f "$dir/acctmap.json" ] && [ -f "$dir/.gen-args" ] &&
+        [ "$(cat "$dir/.gen-args")" = "$args" ] &&
+        [ -z "$(find "$GEN" -newer "$dir/.gen-args")" ]; then
+        echo "bench: $1 set: $dir (kept)"
+        return 0
+    fi
+    rm -rf "$dir"
+    # shellcheck disable=SC2086 # $args is a list of options
+    "$GEN" -o "$dir" $args
+    echo "$args" > "$dir/.gen-args"
+}
+
+# Seconds from /usr/bin/time's "h:mm:ss" or "m:ss.ss".
+to_seconds() {
+    echo "$1" | awk -F: '{ s = 0; for (i = 1; i <= NF; i++) s = s * 60 + $i; printf "%.2f", s }'
+}
+
+# verdict VALUE TARGET: "ok" or "MISSED" (numbers may have decimals).
+verdict() {
+    awk -v v="$1" -v t="$2" 'BEGIN { print (v + 0 < t + 0) ? "ok" : "MISSED" }'
+}
+
+# run_batch NAME: acctmap run on the set, figures beside the targets.
+run_batch() {
+    dir="$ROOT/build/bench/data-$1"
+    log="$ROOT/build/bench/run-$1.log"
+    timing="$ROOT/build/bench/time-$1.txt"
+    rm -rf "$dir/acctmap-data"
+    echo "bench: $1 set: acctmap run ($(du -sh "$dir" | cut -f1) of CSV)"
+    if [ -x /usr/bin/time ]; then
+        if ! (cd "$dir" && /usr/bin/time -v -o "$timing" "$ACCTMAP" run > "$log" 2>&1); then
+            echo "bench: $1 set: acctmap run failed; see $log" >&2
+            tail -n 5 "$log" >&2
+            status=1
+            return 0
+        fi
+        wall=$(to_seconds "$(sed -n 's/.*Elapsed (wall clock) time.*: //p' "$timing")")
+        rss=$(sed -n 's/.*Maximum resident set size (kbytes): //p' "$timing")
+    else
+        # No GNU time (Debian package "time"): wall time only.
+        start=$(date +%s.%N)
+        if ! (cd "$dir" && "$ACCTMAP" run > "$log" 2>&1); then
+            echo "bench: $1 set: acctmap run failed; see $log" >&2
+            status=1
+            return 0
+        fi
+        wall=$(awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN { printf "%.2f", b - a }')
+        rss=""
+    fi
+    rss_mib=$(awk -v k="${rss:-0}" 'BEGIN { printf "%.0f", k / 1024 }')
+    if [ "$1" = full ]; then
+        v_time=$(verdict "$wall" "$TARGET_SECONDS")
+        v_rss=$(verdict "${rss:-0}" "$TARGET_RSS_KIB")
+        [ -n "$rss" ] || v_rss="not measured"
+        printf 'bench: full set: wall time %6s s    target < %s s      %s\n' \
+            "$wall" "$TARGET_SECONDS" "$v_time"
+        printf 'bench: full set: peak RSS  %6s MiB  target < 2048 MiB  %s\n' \
+            "${rss:+$rss_mib}" "$v_rss"
+        if [ "$v_time" = MISSED ] || [ "$v_rss" = MISSED ]; then
+            status=1
+        fi
+    else
+        printf 'bench: %s set: %8s s, %s MiB peak RSS (targets, for the full set: < %s s, < 2048 MiB)\n' \
+            "$1" "$wall" "${rss:+$rss_mib}" "$TARGET_SECONDS"
+    fi
+}
+
+generate small 100000 10 20000
+run_batch small
+
+if [ "${BENCH_FULL:-0}" = 1 ]; then
+    generate full 1000000 100 200000
+    run_batch full
+else
+    echo "bench: full set skipped; BENCH_FULL=1 make bench runs it (2 GB of CSV)"
+fi
+
+# ---- engine micro-benchmark --------------------------------------------------
+# build/bench/bench_engine (bench/bench_engine.c, the engine's stage-by-stage
+# figures) runs here once it exists; it prints its own results.
+if [ -x "$ROOT/build/bench/bench_engine" ]; then
+    echo "bench: engine micro-benchmark"
+    "$ROOT/build/bench/bench_engine" || status=1
+else
+    echo "bench: build/bench/bench_engine not built yet; engine micro-benchmark skipped"
+fi
+
+exit $status
