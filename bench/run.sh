@@ -95,8 +95,8 @@ run_batch() {
             status=1
         fi
     else
-        printf 'bench: %s set: %8s s, %s MiB peak RSS (targets, for the full set: < %s s, < 2048 MiB)\n' \
-            "$1" "$wall" "${rss:+$rss_mib}" "$TARGET_SECONDS"
+        printf 'bench: %s set: %8s s, %s MiB peak RSS' "$1" "$wall" "${rss:+$rss_mib}"
+        printf ' (targets, for the full set: < %s s, < 2048 MiB)\n' "$TARGET_SECONDS"
     fi
 }
 

@@ -507,13 +507,12 @@ def allowed(ours, theirs, partner):
 
 
 def split_pops(pops, n):
-    """Populations of n records of one entity in one org: their union is `pops`."""
+    """Populations of the n (1 or 2) records of one entity in one org; their union is `pops`."""
     if n == 1:
         return [pops]
-    out = [(p,) for p in pops]
-    while len(out) < n:
-        out.append(pops)
-    return out[:n] if len(pops) <= n else [pops[:1]] + [pops[1:]] * (n - 1)
+    if len(pops) == 2:
+        return [pops[:1], pops[1:]]  # e.g. a customer record and an upsell-deal record
+    return [pops, pops]
 
 
 def status_text(org, pops, rng):
@@ -694,7 +693,8 @@ def local_ok(recs, dups_link=True):
                 b = recs[j]
                 same_org = a["org"] == b["org"]
                 crosses_self = (a["org"] == SELF) != (b["org"] == SELF)
-                if ((same_org and dups_link) or crosses_self) and not strongest_shared(keys[i], keys[j]):
+                must_link = (same_org and dups_link) or crosses_self
+                if must_link and not strongest_shared(keys[i], keys[j]):
                     return False
     base = [record_keys(r, False, True) for r in recs]
     for drop, names in VARIANTS[1:]:
@@ -837,11 +837,11 @@ def build(rng):
                 r["amount"] = amount_text(rng, r["pops"])
             r["status"] = status_text(org, r["pops"], rng)
 
-    rejects = make_rejects(rng, reject_cos, u)
-    return records, rejects, u
+    rejects = make_rejects(rng, reject_cos)
+    return records, rejects
 
 
-def make_rejects(rng, cos, u):
+def make_rejects(rng, cos):
     """Rows of companies we hold, each broken in one way the CSV reader must refuse."""
     rows = []
     whys = ["status", "id", "empty-status", "fields", "amount"]
@@ -1038,7 +1038,7 @@ def expected(all_recs, drop, names):
 def main():
     check_only = "--check" in sys.argv[1:]
     rng = random.Random(SEED)
-    records, rejects, u = build(rng)
+    records, rejects = build(rng)
     cfg = config()
     files = {"acctmap.json": json_text(cfg)}
     for org in ORGS:
