@@ -46,15 +46,6 @@
  */
 #define IDN_FLAGS (IDN2_NFC_INPUT | IDN2_NONTRANSITIONAL)
 
-struct am_normalizer {
-    psl_ctx_t *psl;
-    utf8proc_int32_t *cps; /* code points of the text being folded */
-    size_t cps_cap;
-    char *words; /* folded text: words separated by one space */
-    size_t words_cap;
-    char host[HOST_INPUT_MAX + 1];
-};
-
 typedef struct phrase {
     const char *text;
     size_t len;
@@ -292,6 +283,32 @@ static const phrase dashes[] = {
     PHRASE("\xE2\x88\x92"), /* U+2212 minus */
 };
 
+/*
+ * A phrase table bucketed by the byte that tells words apart best: the first byte of an
+ * ASCII word, the second of a Cyrillic one (the first is 0xD0 or 0xD1 for every letter).
+ * Built once per normalizer, so that a word is compared with a few phrases, not all of them.
+ */
+#define PHRASES_MAX 64
+
+typedef struct phrase_index {
+    const phrase *sorted[PHRASES_MAX];
+    uint8_t start[257]; /* bucket k is sorted[start[k] .. start[k + 1]) */
+} phrase_index;
+
+_Static_assert(COUNT(legal_forms) <= PHRASES_MAX, "raise PHRASES_MAX");
+_Static_assert(COUNT(city_prefixes) <= PHRASES_MAX, "raise PHRASES_MAX");
+
+struct am_normalizer {
+    psl_ctx_t *psl;
+    phrase_index legal_forms;
+    phrase_index city_prefixes;
+    utf8proc_int32_t *cps; /* code points of the text being folded */
+    size_t cps_cap;
+    char *words; /* folded text: words separated by one space */
+    size_t words_cap;
+    char host[HOST_INPUT_MAX + 1];
+};
+
 /* ---- small helpers ------------------------------------------------------------------------ */
 
 static bool is_ascii_alpha(unsigned char c)
@@ -330,7 +347,8 @@ static size_t prefix_in(const phrase *table, size_t count, const char *p, const 
     size_t i;
 
     for (i = 0; i < count; i++) {
-        if ((size_t)(e - p) >= table[i].len && memcmp(p, table[i].text, table[i].len) == 0) {
+        if ((size_t)(e - p) >= table[i].len && table[i].text[0] == *p &&
+            memcmp(p, table[i].text, table[i].len) == 0) {
             return table[i].len;
         }
     }
@@ -343,7 +361,7 @@ static size_t suffix_in(const phrase *table, size_t count, const char *p, const 
     size_t i;
 
     for (i = 0; i < count; i++) {
-        if ((size_t)(e - p) >= table[i].len &&
+        if ((size_t)(e - p) >= table[i].len && table[i].text[table[i].len - 1] == e[-1] &&
             memcmp(e - table[i].len, table[i].text, table[i].len) == 0) {
             return table[i].len;
         }
@@ -404,20 +422,65 @@ static const char *quote(char buf[static QUOTE_MAX + 4], const char *in, size_t 
     return buf;
 }
 
-static am_status reserve(void **buf, size_t *cap, size_t need, size_t elem)
+/* Room for `need` code points in n->cps; false when out of memory. */
+static bool reserve_cps(am_normalizer *n, size_t need)
 {
-    void *grown;
+    utf8proc_int32_t *grown;
 
-    if (need <= *cap) {
-        return AM_OK;
+    if (need <= n->cps_cap) {
+        return true;
     }
-    grown = realloc(*buf, need * elem);
+    grown = realloc(n->cps, need * sizeof(*grown));
     if (!grown) {
-        return AM_ENOMEM;
+        return false;
     }
-    *buf = grown;
-    *cap = need;
-    return AM_OK;
+    n->cps = grown;
+    n->cps_cap = need;
+    return true;
+}
+
+/* Room for `need` bytes in n->words; false when out of memory. */
+static bool reserve_words(am_normalizer *n, size_t need)
+{
+    char *grown;
+
+    if (need <= n->words_cap) {
+        return true;
+    }
+    grown = realloc(n->words, need);
+    if (!grown) {
+        return false;
+    }
+    n->words = grown;
+    n->words_cap = need;
+    return true;
+}
+
+/* Words are valid UTF-8, so a word starting with a byte >= 0x80 has a second byte. */
+static unsigned char phrase_key(const char *w)
+{
+    unsigned char c = (unsigned char)w[0];
+
+    return c < 0x80 ? c : (unsigned char)w[1];
+}
+
+static void phrase_index_build(phrase_index *ix, const phrase *table, size_t count)
+{
+    size_t counts[256] = {0}, k, i, at = 0;
+
+    for (i = 0; i < count; i++) {
+        counts[phrase_key(table[i].text)]++;
+    }
+    for (k = 0; k < 256; k++) {
+        ix->start[k] = (uint8_t)at;
+        at += counts[k];
+    }
+    ix->start[256] = (uint8_t)at;
+    memset(counts, 0, sizeof(counts));
+    for (i = 0; i < count; i++) {
+        k = phrase_key(table[i].text);
+        ix->sorted[ix->start[k] + counts[k]++] = &table[i];
+    }
 }
 
 /* ---- the normalizer ----------------------------------------------------------------------- */
@@ -434,8 +497,7 @@ am_status am_normalizer_new(am_normalizer **out, am_error *err)
         rc = am_error_set(err, AM_ENOMEM, "out of memory creating a normalizer");
         goto cleanup;
     }
-    /* The distribution's list (Debian: package publicsuffix) or the built-in, whichever is newer.
-     */
+    /* The distribution's list (Debian: publicsuffix) or the built-in one, whichever is newer. */
     n->psl = psl_latest(NULL);
     if (!n->psl) {
         const char *dist = psl_dist_filename();
@@ -445,9 +507,10 @@ am_status am_normalizer_new(am_normalizer **out, am_error *err)
                           dist && *dist ? dist : "no file configured");
         goto cleanup;
     }
+    phrase_index_build(&n->legal_forms, legal_forms, COUNT(legal_forms));
+    phrase_index_build(&n->city_prefixes, city_prefixes, COUNT(city_prefixes));
     /* Room for typical names, so that most calls never allocate. */
-    if (reserve((void **)&n->cps, &n->cps_cap, 512, sizeof(*n->cps)) ||
-        reserve((void **)&n->words, &n->words_cap, 2048, 1)) {
+    if (!reserve_cps(n, 512) || !reserve_words(n, 2048)) {
         rc = am_error_set(err, AM_ENOMEM, "out of memory creating a normalizer");
         goto cleanup;
     }
@@ -532,7 +595,7 @@ static am_status fold_unicode(am_normalizer *n, size_t *dst_len, const char *in,
         if ((size_t)count <= n->cps_cap) {
             break;
         }
-        if (reserve((void **)&n->cps, &n->cps_cap, (size_t)count, sizeof(*n->cps))) {
+        if (!reserve_cps(n, (size_t)count)) {
             return am_error_set(err, AM_ENOMEM, "out of memory normalizing a %s", what);
         }
     }
@@ -542,7 +605,7 @@ static am_status fold_unicode(am_normalizer *n, size_t *dst_len, const char *in,
                             utf8proc_errmsg(count));
     }
     /* Each code point takes at most 4 bytes, plus one space before it. */
-    if (reserve((void **)&n->words, &n->words_cap, 5 * (size_t)count + 1, 1)) {
+    if (!reserve_words(n, 5 * (size_t)count + 1)) {
         return am_error_set(err, AM_ENOMEM, "out of memory normalizing a %s", what);
     }
     for (i = 0; i < count; i++) {
@@ -591,7 +654,7 @@ static am_status fold_words(am_normalizer *n, size_t *words_len, const char *in,
         return am_error_set(err, AM_EINPUT, "%s is %zu bytes long; at most %d are accepted", what,
                             len, TEXT_INPUT_MAX);
     }
-    if (reserve((void **)&n->words, &n->words_cap, len + 1, 1)) {
+    if (!reserve_words(n, len + 1)) {
         return am_error_set(err, AM_ENOMEM, "out of memory normalizing a %s", what);
     }
     if (fold_ascii(n->words, words_len, in, len)) {
@@ -601,17 +664,18 @@ static am_status fold_words(am_normalizer *n, size_t *words_len, const char *in,
 }
 
 /*
- * Length of the longest phrase of `table` that the words at `w` (`len` bytes) start with,
+ * Length of the longest phrase of `ix` that the words at `w` (`len` > 0 bytes) start with,
  * ending at a word break; 0 if none.
  */
-static size_t match_phrase(const phrase *table, size_t count, const char *w, size_t len)
+static size_t match_phrase(const phrase_index *ix, const char *w, size_t len)
 {
+    unsigned char key = phrase_key(w);
     size_t i, best = 0;
 
-    for (i = 0; i < count; i++) {
-        const phrase *ph = &table[i];
+    for (i = ix->start[key]; i < ix->start[key + 1]; i++) {
+        const phrase *ph = ix->sorted[i];
 
-        if (ph->len > len || ph->len <= best || ph->text[0] != w[0]) {
+        if (ph->len > len || ph->len <= best) {
             continue;
         }
         if (ph->len < len && w[ph->len] != ' ') {
@@ -625,18 +689,17 @@ static size_t match_phrase(const phrase *table, size_t count, const char *w, siz
 }
 
 /*
- * Copy the words (`len` bytes at `w`) into `out`, without the phrases of `drop`, separated by
- * one space, NUL-terminated, cut to AM_NORM_MAX - 1 bytes on a character boundary. Returns
- * the length written.
+ * Copy the words (`len` bytes at `w`) into `out`, without the phrases of `drop` (if any), separated
+ * by one space, NUL-terminated, cut to AM_NORM_MAX - 1 bytes on a character boundary. Returns the
+ * length written.
  */
-static size_t emit_words(char *out, const char *w, size_t len, const phrase *drop,
-                         size_t drop_count)
+static size_t emit_words(char *out, const char *w, size_t len, const phrase_index *drop)
 {
     const size_t max = AM_NORM_MAX - 1;
     size_t pos = 0, o = 0;
 
     while (pos < len) {
-        size_t skip = match_phrase(drop, drop_count, w + pos, len - pos);
+        size_t skip = drop ? match_phrase(drop, w + pos, len - pos) : 0;
         const char *space;
         size_t wlen, room;
 
@@ -785,8 +848,9 @@ static bool is_free_host(const char *h, size_t len)
     for (i = 0; i < COUNT(free_hosts); i++) {
         const phrase *f = &free_hosts[i];
 
-        if (len >= f->len && memcmp(h + len - f->len, f->text, f->len) == 0 &&
-            (len == f->len || h[len - f->len - 1] == '.')) {
+        /* The label boundary first: it rules out most entries without a memcmp. */
+        if (len >= f->len && (len == f->len || h[len - f->len - 1] == '.') &&
+            memcmp(h + len - f->len, f->text, f->len) == 0) {
             return true;
         }
     }
@@ -834,20 +898,21 @@ am_status am_normalize_domain(char *out, size_t cap, size_t *len_out, am_normali
         goto cleanup;
     }
     /* The port: digits after the one colon; more colons are an IPv6 address. */
-    c = memchr(host, ':', (size_t)(host_end - host));
-    if (c) {
-        const char *port;
+    for (c = host; c < host_end && *c != ':'; c++) {
+    }
+    if (c < host_end) {
+        const char *port, *colon = c;
 
         for (port = c + 1; port < host_end && is_ascii_digit((unsigned char)*port); port++) {
         }
         if (port < host_end) {
+            for (c = port; c < host_end && *c != ':'; c++) {
+            }
             rc = not_a_domain(err, p, e,
-                              memchr(c + 1, ':', (size_t)(host_end - c - 1))
-                                  ? "is an IP address, not a domain"
-                                  : "is not a domain");
+                              c < host_end ? "is an IP address, not a domain" : "is not a domain");
             goto cleanup;
         }
-        host_end = c;
+        host_end = colon;
     }
     while (host_end > host && host_end[-1] == '.') { /* the root label: "acme.com." */
         host_end--;
@@ -930,7 +995,7 @@ am_status am_normalize_name(char *out, size_t cap, size_t *len_out, am_normalize
     if (rc) {
         return rc;
     }
-    *len_out = emit_words(out, n->words, wlen, legal_forms, COUNT(legal_forms));
+    *len_out = emit_words(out, n->words, wlen, &n->legal_forms);
     return AM_OK;
 }
 
@@ -949,7 +1014,7 @@ am_status am_normalize_city(char *out, size_t cap, size_t *len_out, am_normalize
         return rc;
     }
     w = n->words;
-    skip = match_phrase(city_prefixes, COUNT(city_prefixes), w, wlen);
+    skip = wlen ? match_phrase(&n->city_prefixes, w, wlen) : 0;
     if (skip) {
         skip += skip < wlen; /* the space after it */
         w += skip;
@@ -958,7 +1023,7 @@ am_status am_normalize_city(char *out, size_t cap, size_t *len_out, am_normalize
     if (wlen >= 3 && memcmp(w + wlen - 3, " \xD0\xB3", 3) == 0) { /* trailing " г" */
         wlen -= 3;
     }
-    *len_out = emit_words(out, w, wlen, NULL, 0);
+    *len_out = emit_words(out, w, wlen, NULL);
     return AM_OK;
 }
 
