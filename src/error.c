@@ -9,6 +9,19 @@
 #include <stdlib.h>
 #include <string.h>
 
+/*
+ * A message is one line whatever went into it (a JSON parser quoting the
+ * input, a CSV value): control characters become spaces.
+ */
+static void keep_one_line(char *msg)
+{
+    for (; *msg; msg++) {
+        if ((unsigned char)*msg < 0x20 || *msg == 0x7f) {
+            *msg = ' ';
+        }
+    }
+}
+
 am_status am_error_set(am_error *err, am_status status, const char *fmt, ...)
 {
     va_list ap;
@@ -20,6 +33,7 @@ am_status am_error_set(am_error *err, am_status status, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
     va_end(ap);
+    keep_one_line(err->msg);
     return status;
 }
 
@@ -46,6 +60,7 @@ am_status am_error_prefix(am_error *err, const char *fmt, ...)
     memmove(err->msg + plen, err->msg, mlen);
     memcpy(err->msg, prefix, plen);
     err->msg[plen + mlen] = '\0';
+    keep_one_line(err->msg);
     return err->status;
 }
 

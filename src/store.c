@@ -510,8 +510,8 @@ static am_status read_org(am_run_org *o, run_reader *r, const json_t *obj)
     return AM_OK;
 }
 
-static am_status run_from_json(am_run **out, const char *text, size_t len, const char *where,
-                               am_error *err)
+am_status am_store__run_from_json(am_run **out, const char *text, size_t len,
+                                  const char *where, am_error *err)
 {
     json_error_t jerr;
     json_t *root = json_loadb(text, len, 0, &jerr);
@@ -617,7 +617,7 @@ am_status am_store_run_load(am_run **out, am_store *st, const char *id, am_error
     }
     if (!rc) {
         snprintf(where, sizeof(where), "%s: run %s: run.json", st->display, id);
-        rc = run_from_json(out, text, len, where, err);
+        rc = am_store__run_from_json(out, text, len, where, err);
     }
     if (!rc) {
         snprintf((*out)->id, sizeof((*out)->id), "%s", id);
@@ -768,40 +768,29 @@ am_status am_store_run_load_index(am_index **out, am_store *st, const am_run *ru
     return AM_OK;
 }
 
-am_status am_store_run_load_records(am_record_batch *out, am_store *st, const am_run *run,
-                                    size_t org, am_error *err)
+am_status am_store__records_decode(am_record_batch *out, const char *data, size_t len,
+                                   uint64_t expected, const char *where, am_error *err)
 {
-    char part[64];
-    char *data = NULL;
-    size_t len = 0;
     in_buf in;
     uint64_t count, i;
-    am_status rc;
+    am_status rc = AM_OK;
 
-    AM_ASSERT(org < run->org_count, err);
     am_record_batch_reset(out);
-    part_name(part, sizeof(part), "records", org);
-    rc = read_checked(&data, &len, st, run, part, RECORDS_MAGIC, err);
-    if (rc) {
-        return rc;
-    }
-    /* The trailer before the checksum: "AMRECEND" and the count. */
-    if (len < MAGIC_LEN + 16 ||
+    /* After the magic: the records, then "AMRECEND" and their count. */
+    if (len < MAGIC_LEN + 16 || memcmp(data, RECORDS_MAGIC, MAGIC_LEN) != 0 ||
         memcmp(data + len - 16, RECORDS_TRAILER, MAGIC_LEN) != 0) {
-        rc = am_error_set(err, AM_ESTORE, "%s: run %s: %s has no end marker; the run is "
-                          "damaged", st->display, run->id, part);
-        goto cleanup;
+        return am_error_set(err, AM_ESTORE, "%s has no start or end marker; the run is damaged",
+                            where);
     }
-    in = (in_buf){(unsigned char *)data + len - 8, 8, false};
+    in = (in_buf){(const unsigned char *)data + len - 8, 8, false};
     count = in_u64(&in);
-    in = (in_buf){(unsigned char *)data + MAGIC_LEN, len - MAGIC_LEN - 16, false};
-    if (count != run->orgs[org].records) {
-        rc = am_error_set(err, AM_ESTORE, "%s: run %s: %s holds %llu records, run.json says "
-                          "%llu; the run is damaged", st->display, run->id, part,
-                          (unsigned long long)count, (unsigned long long)run->orgs[org].records);
-        goto cleanup;
+    if (count != expected) {
+        return am_error_set(err, AM_ESTORE, "%s holds %llu records, run.json says %llu; the run "
+                            "is damaged", where, (unsigned long long)count,
+                            (unsigned long long)expected);
     }
-    for (i = 0; i < count; i++) {
+    in = (in_buf){(const unsigned char *)data + MAGIC_LEN, len - MAGIC_LEN - 16, false};
+    for (i = 0; i < count && !in.bad; i++) {
         am_record *rec;
         const char **fields[RECORD_STRINGS];
         size_t f;
@@ -824,31 +813,48 @@ am_status am_store_run_load_records(am_record_batch *out, am_store *st, const am
             const unsigned char *flag = in_take(&in, 1);
             rec->has_amount = flag && *flag;
         }
-        for (f = 0; f < RECORD_STRINGS; f++) {
+        for (f = 0; f < RECORD_STRINGS && !in.bad; f++) {
             uint32_t n = in_u32(&in);
-            const unsigned char *s = in_take(&in, n);
-            if (!s) {
+            const unsigned char *text = in_take(&in, n);
+            if (!text) {
                 break;
             }
-            *fields[f] = am_arena_strndup(&out->arena, (const char *)s, n);
+            *fields[f] = am_arena_strndup(&out->arena, (const char *)text, n);
             if (!*fields[f]) {
                 rc = am_error_set(err, AM_ENOMEM, "out of memory loading records");
                 goto cleanup;
             }
         }
-        if (in.bad) {
-            break;
-        }
     }
     if (in.bad || in.left != 0) {
-        rc = am_error_set(err, AM_ESTORE, "%s: run %s: %s is malformed at record %llu; the run "
-                          "is damaged", st->display, run->id, part, (unsigned long long)i);
+        rc = am_error_set(err, AM_ESTORE, "%s is malformed at record %llu; the run is damaged",
+                          where, (unsigned long long)i);
     }
 cleanup:
-    free(data);
     if (rc) {
         am_record_batch_reset(out);
     }
+    return rc;
+}
+
+am_status am_store_run_load_records(am_record_batch *out, am_store *st, const am_run *run,
+                                    size_t org, am_error *err)
+{
+    char part[64], where[384];
+    char *data = NULL;
+    size_t len = 0;
+    am_status rc;
+
+    AM_ASSERT(org < run->org_count, err);
+    am_record_batch_reset(out);
+    part_name(part, sizeof(part), "records", org);
+    rc = read_checked(&data, &len, st, run, part, RECORDS_MAGIC, err);
+    if (rc) {
+        return rc;
+    }
+    snprintf(where, sizeof(where), "%s: run %s: %s", st->display, run->id, part);
+    rc = am_store__records_decode(out, data, len, run->orgs[org].records, where, err);
+    free(data);
     return rc;
 }
 

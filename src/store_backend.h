@@ -49,6 +49,17 @@ typedef struct am_store_ops {
 
 extern const am_store_ops am_store_dir_ops;
 
+/*
+ * Decoders of untrusted stored bytes, for store.c and the fuzz target.
+ * run.json text -> am_run (AM_ESTORE naming `where` when it is not right);
+ * a records part whose checksum was verified (its last 16 bytes cut off) ->
+ * records, `expected` of them.
+ */
+am_status am_store__run_from_json(am_run **out, const char *text, size_t len,
+                                  const char *where, am_error *err);
+am_status am_store__records_decode(am_record_batch *out, const char *data, size_t len,
+                                   uint64_t expected, const char *where, am_error *err);
+
 /* True when `id` has the shape of a run id (no path tricks). */
 bool am_store__valid_run_id(const char *id);
 

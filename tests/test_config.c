@@ -136,6 +136,21 @@ static void test_config__load_missing_file(void **state)
                                  "file or directory; pass another one with -c FILE");
 }
 
+/* Found by fuzz_config: jansson quotes the input, newline included, in its error text. */
+static void test_config__issue3_json_error_stays_one_line(void **state)
+{
+    (void)state;
+    am_config *cfg = NULL;
+    am_error err = {0};
+    const char text[] = "{\n  \"self\": \"acacme\\\n  \"store\": \"x\"}";
+
+    assert_int_equal(am_config_parse(&cfg, text, sizeof(text) - 1, "x.json", ".", &err),
+                     AM_ECONFIG);
+    assert_non_null(strstr(err.msg, "x.json:3:0: not valid JSON: invalid escape"));
+    assert_null(strchr(err.msg, '\n'));
+    assert_null(strchr(err.msg, '\r'));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -143,6 +158,7 @@ int main(void)
         cmocka_unit_test(test_config__errors_name_the_field),
         cmocka_unit_test(test_config__unknown_source_fields_refused),
         cmocka_unit_test(test_config__load_missing_file),
+        cmocka_unit_test(test_config__issue3_json_error_stays_one_line),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
