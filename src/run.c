@@ -66,7 +66,8 @@ static int64_t now_ms(void)
 typedef enum slot_kind {
     SLOT_BATCH,       /* records with their keys */
     SLOT_SOURCE_DONE, /* the source was read to its end */
-    SLOT_FAILED       /* the source failed; `err` says why */
+    SLOT_FAILED,      /* the source failed; `err` says why */
+    SLOT_END          /* to the store thread: nothing more comes */
 } slot_kind;
 
 typedef struct slot {
@@ -167,7 +168,11 @@ typedef struct run_state {
     size_t slot_count;
     slot_queue free_slots;
     slot_queue filled;
-    bool cancelled; /* under free_slots.mu */
+    slot_queue to_store;
+    slot end_marker;
+    bool cancelled;     /* under free_slots.mu */
+    bool store_failed;  /* under to_store.mu */
+    am_error store_err; /* set by the store thread before store_failed */
     am_run_timings t;
 } run_state;
 
@@ -367,13 +372,11 @@ cleanup:
 
 /* ---- this thread: resolve and store ---------------------------------------- */
 
-static am_status report(run_state *st, const char *org, bool rejected, const char *line,
-                        am_error *err)
+static void tell(run_state *st, const char *org, bool rejected, const char *line)
 {
     if (st->obs && st->obs->on_message) {
         st->obs->on_message(st->obs->ctx, org, rejected, line);
     }
-    return am_run_writer_add_message(st->writer, line, err);
 }
 
 /* Lowest population of a self record: it orders entity ids (see resolve.h). */
@@ -401,14 +404,11 @@ static am_status take_batch(run_state *st, slot *s, am_error *err)
     double t0;
     am_status rc = AM_OK;
 
-    for (i = 0; !rc && i < s->records.reject_count; i++) {
-        rc = report(st, co->id, true, s->records.rejects[i].msg, err);
+    for (i = 0; i < s->records.reject_count; i++) {
+        tell(st, co->id, true, s->records.rejects[i].msg);
     }
-    for (i = 0; !rc && i < s->warning_count; i++) {
-        rc = report(st, co->id, false, s->warnings[i], err);
-    }
-    if (rc) {
-        return rc;
+    for (i = 0; i < s->warning_count; i++) {
+        tell(st, co->id, false, s->warnings[i]);
     }
     j->out->rejected += s->records.reject_count;
     ro->rejected += s->records.reject_count;
@@ -434,11 +434,62 @@ static am_status take_batch(run_state *st, slot *s, am_error *err)
     st->t.resolve += now_s() - t0;
     j->out->records += n;
     ro->records += n;
+    return AM_OK;
+}
 
-    t0 = now_s();
-    rc = am_run_writer_add_records(st->writer, j->org, recs, n, err);
-    st->t.store += now_s() - t0;
+/* ---- the store thread: records and messages go to the store in this order -- */
+
+static am_status store_batch(run_state *st, slot *s, am_error *err)
+{
+    const job *j = &st->jobs[s->job];
+    size_t i;
+    am_status rc = AM_OK;
+
+    for (i = 0; !rc && i < s->records.reject_count; i++) {
+        rc = am_run_writer_add_message(st->writer, s->records.rejects[i].msg, err);
+    }
+    for (i = 0; !rc && i < s->warning_count; i++) {
+        rc = am_run_writer_add_message(st->writer, s->warnings[i], err);
+    }
+    if (!rc) {
+        rc = am_run_writer_add_records(st->writer, j->org, s->records.records, s->records.count,
+                                       err);
+    }
     return rc;
+}
+
+static void *store_main(void *arg)
+{
+    run_state *st = arg;
+    bool failed = false;
+
+    for (;;) {
+        slot *s = queue_pop(&st->to_store, NULL);
+        double t0 = now_s();
+
+        if (s->kind == SLOT_END) {
+            break;
+        }
+        if (!failed && store_batch(st, s, &st->store_err) != AM_OK) {
+            failed = true;
+            pthread_mutex_lock(&st->to_store.mu);
+            st->store_failed = true;
+            pthread_mutex_unlock(&st->to_store.mu);
+        }
+        st->t.store += now_s() - t0;
+        queue_push(&st->free_slots, s);
+    }
+    return NULL;
+}
+
+static bool store_has_failed(run_state *st)
+{
+    bool failed;
+
+    pthread_mutex_lock(&st->to_store.mu);
+    failed = st->store_failed;
+    pthread_mutex_unlock(&st->to_store.mu);
+    return failed;
 }
 
 static void cancel_workers(run_state *st)
@@ -472,8 +523,17 @@ static am_status collect(run_state *st, am_error *err)
             }
         } else {
             rc = take_batch(st, s, err);
+            if (!rc) {
+                queue_push(&st->to_store, s); /* the store thread frees the slot */
+                s = NULL;
+            }
         }
-        queue_push(&st->free_slots, s);
+        if (s) {
+            queue_push(&st->free_slots, s);
+        }
+        if (!rc && store_has_failed(st)) {
+            rc = AM_ESTORE; /* the message is taken after the store thread ended */
+        }
         if (rc) {
             return rc;
         }
@@ -589,15 +649,20 @@ static size_t worker_count(size_t jobs)
 
 static am_status start_and_collect(run_state *st, am_error *err)
 {
-    pthread_t threads[WORKERS_MAX];
+    pthread_t threads[WORKERS_MAX], store_thread;
     size_t workers = worker_count(st->job_count), started = 0, i;
     am_status rc = AM_OK;
 
     st->slot_count = workers * SLOTS_PER_WORKER;
     st->slots = calloc(st->slot_count, sizeof(*st->slots));
     if (!st->slots || queue_init(&st->free_slots, st->slot_count) != 0 ||
-        queue_init(&st->filled, st->slot_count) != 0) {
+        queue_init(&st->filled, st->slot_count) != 0 ||
+        queue_init(&st->to_store, st->slot_count + 1) != 0) {
         return am_error_set(err, AM_ENOMEM, "out of memory starting the workers");
+    }
+    st->end_marker.kind = SLOT_END;
+    if (pthread_create(&store_thread, NULL, store_main, st) != 0) {
+        return am_error_set(err, AM_ENOMEM, "cannot start the store thread");
     }
     for (i = 0; i < st->slot_count; i++) {
         am_record_batch_init(&st->slots[i].records);
@@ -618,6 +683,12 @@ static am_status start_and_collect(run_state *st, am_error *err)
     }
     for (i = 0; i < started; i++) {
         pthread_join(threads[i], NULL);
+    }
+    queue_push(&st->to_store, &st->end_marker);
+    pthread_join(store_thread, NULL);
+    if (st->store_failed && (!rc || rc == AM_ESTORE)) {
+        *err = st->store_err;
+        rc = err->status;
     }
     return rc;
 }
@@ -688,6 +759,7 @@ cleanup:
     free(st.slots);
     queue_dispose(&st.free_slots);
     queue_dispose(&st.filled);
+    queue_dispose(&st.to_store);
     for (org = 0; (st.populations || st.resolver_ids) && org < am_config_org_count(cfg); org++) {
         if (st.populations) {
             free(st.populations[org].v);
