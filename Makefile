@@ -127,7 +127,7 @@ fuzz: deps deps-fuzz
 
 # ---- benchmarks: never part of make test -------------------------------------
 
-bench: deps all build/bench/gen
+bench: deps all build/bench/gen build/bench/bench_matrix
 	bench/run.sh
 
 build/bench/%: bench/%.c build/libacctmap.a

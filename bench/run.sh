@@ -55,6 +55,28 @@ verdict() {
     awk -v v="$1" -v t="$2" 'BEGIN { print (v + 0 < t + 0) ? "ok" : "MISSED" }'
 }
 
+# stages NAME LOG: per-stage throughput from the run's own timings. read and
+# keys are summed over the worker threads, so they are per-core rates.
+stages() {
+    records=$(sed -n 's/.*records read \([0-9]*\),.*/\1/p' "$2")
+    sed -n 's/^seconds: //p' "$2" | tr -d ',' | awk -v n="$records" -v set="$1" '{
+        for (i = 1; i < NF; i += 2) t[$i] = $(i + 1)
+        rk = t["read"] + t["keys"]
+        printf "bench: %s set: read+normalize+key %9.0f records/s per core (%.2f s of CPU)\n", set, (rk > 0 ? n / rk : 0), rk
+        printf "bench: %s set: resolve           %9.0f records/s        (%.2f s)\n", set, (t["resolve"] > 0 ? n / t["resolve"] : 0), t["resolve"]
+        printf "bench: %s set: index %.2f s, matrices %.4f s, store %.2f s (its own thread)\n", set, t["index"], t["matrices"], t["store"]
+        printf "bench: %s set: whole run needs %.0f records/s for 21M records in 15 s\n", set, 21000000 / 15
+    }'
+}
+
+# matrices NAME DIR: every partner's matrix once indexed, against the 5 ms target.
+matrices() {
+    if [ -x "$ROOT/build/bench/bench_matrix" ]; then
+        printf 'bench: %s set: ' "$1"
+        "$ROOT/build/bench/bench_matrix" "$2/acctmap.json" 50 || status=1
+    fi
+}
+
 # run_batch NAME: acctmap run on the set, figures beside the targets.
 run_batch() {
     dir="$ROOT/build/bench/data-$1"
@@ -83,6 +105,8 @@ run_batch() {
         rss=""
     fi
     rss_mib=$(awk -v k="${rss:-0}" 'BEGIN { printf "%.0f", k / 1024 }')
+    stages "$1" "$log"
+    matrices "$1" "$dir"
     if [ "$1" = full ]; then
         v_time=$(verdict "$wall" "$TARGET_SECONDS")
         v_rss=$(verdict "${rss:-0}" "$TARGET_RSS_KIB")
@@ -108,16 +132,6 @@ if [ "${BENCH_FULL:-0}" = 1 ]; then
     run_batch full
 else
     echo "bench: full set skipped; BENCH_FULL=1 make bench runs it (2 GB of CSV)"
-fi
-
-# ---- engine micro-benchmark --------------------------------------------------
-# build/bench/bench_engine (bench/bench_engine.c, the engine's stage-by-stage
-# figures) runs here once it exists; it prints its own results.
-if [ -x "$ROOT/build/bench/bench_engine" ]; then
-    echo "bench: engine micro-benchmark"
-    "$ROOT/build/bench/bench_engine" || status=1
-else
-    echo "bench: build/bench/bench_engine not built yet; engine micro-benchmark skipped"
 fi
 
 exit $status
