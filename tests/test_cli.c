@@ -2,11 +2,19 @@
  * End to end: the built acctmap on the bundled demo and on broken inputs,
  * checking stdout, the exit code and the one stderr line.
  */
+#include <fcntl.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <spawn.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+extern char **environ;
 
 #include "helpers.h"
 
@@ -384,6 +392,97 @@ static void test_cli__unreadable_source_commits_nothing(void **state)
     am_test_output_dispose(&o);
 }
 
+/* Big enough that a run takes a while under the sanitizers. */
+static void write_big_csv(const char *path, size_t rows)
+{
+    FILE *f = fopen(path, "w");
+    size_t i;
+
+    assert_non_null(f);
+    fputs("id,name,domain,tax_id,country,status\n", f);
+    for (i = 0; i < rows; i++) {
+        fprintf(f, "r%zu,Company %zu,https://www.c%zu.example.com/,,US,%s\n", i, i, i % 50000,
+                i % 3 == 0 ? "customer" : "prospect");
+    }
+    fclose(f);
+}
+
+static size_t run_count(const char *dir)
+{
+    am_test_output o;
+    json_t *doc;
+    size_t n;
+
+    RUN(&o, dir, "runs", "--format", "json");
+    assert_int_equal(o.exit_code, 0);
+    doc = json_loads(o.out, 0, NULL);
+    assert_non_null(doc);
+    n = json_array_size(json_object_get(doc, "runs"));
+    json_decref(doc);
+    am_test_output_dispose(&o);
+    return n;
+}
+
+/* kill -9 at several points of a run: the earlier run stays the latest, nothing half-written shows. */
+static void test_cli__killed_run_leaves_previous_runs_intact(void **state)
+{
+    (void)state;
+    const char *dir = am_test_path("demo");
+    const int delays_ms[] = {20, 80, 200, 400, 800};
+    char bin[1024], old_cwd[1024];
+    am_test_output o;
+    size_t i, killed = 0;
+
+    write_big_csv(am_test_path("demo/data/big.csv"), 60000);
+    write_config(dir, "dir:./acctmap-data", "data/acme.csv", "data/big.csv");
+    RUN(&o, dir, "run");
+    assert_int_equal(o.exit_code, 0);
+    am_test_output_dispose(&o);
+    assert_int_equal(run_count(dir), 1);
+
+    snprintf(bin, sizeof(bin), "%s/build/san/acctmap", am_test_root());
+    assert_non_null(getcwd(old_cwd, sizeof(old_cwd)));
+    for (i = 0; i < sizeof(delays_ms) / sizeof(delays_ms[0]); i++) {
+        const char *argv[] = {bin, "run", NULL};
+        struct timespec ts = {0, delays_ms[i] * 1000000L};
+        posix_spawn_file_actions_t fa;
+        pid_t pid;
+        int status;
+
+        posix_spawn_file_actions_init(&fa);
+        posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+        posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
+        assert_int_equal(chdir(dir), 0);
+        assert_int_equal(posix_spawn(&pid, bin, &fa, NULL, (char *const *)argv, environ), 0);
+        assert_int_equal(chdir(old_cwd), 0);
+        posix_spawn_file_actions_destroy(&fa);
+        nanosleep(&ts, NULL);
+        kill(pid, SIGKILL);
+        assert_true(waitpid(pid, &status, 0) == pid);
+        if (WIFEXITED(status)) {
+            continue; /* finished before the kill: then it committed, which is fine too */
+        }
+        killed++;
+        assert_int_equal(run_count(dir), 1);
+        RUN(&o, dir, "matrix", "--json");
+        assert_int_equal(o.exit_code, 0);
+        am_test_output_dispose(&o);
+    }
+    assert_true(killed >= 3); /* the kills did land in the middle of runs */
+    /* The next run sweeps what the killed ones left and commits. */
+    RUN(&o, dir, "run");
+    assert_int_equal(o.exit_code, 0);
+    am_test_output_dispose(&o);
+    assert_true(run_count(dir) >= 2);
+    {
+        char tmp[1024];
+        struct stat sb;
+        snprintf(tmp, sizeof(tmp), "%s/acctmap-data/.tmp", dir);
+        assert_int_equal(stat(tmp, &sb), 0);
+        assert_int_equal(rmdir(tmp), 0); /* empty: nothing half-written is left */
+    }
+}
+
 static void test_cli__unwritable_store_exits_1(void **state)
 {
     (void)state;
@@ -465,6 +564,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_cli__unreadable_source_commits_nothing, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_cli__unwritable_store_exits_1, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cli__killed_run_leaves_previous_runs_intact, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_cli__usage_and_help, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
