@@ -170,6 +170,15 @@ static am_status records_grow(am_resolver *r, am_error *err)
     return AM_OK;
 }
 
+void am_resolver_prefetch(const am_resolver *r, const am_key *keys, size_t count)
+{
+    size_t i;
+
+    for (i = 0; i < count; i++) {
+        __builtin_prefetch(&r->table[(size_t)keys[i].lo & (r->table_cap - 1)]);
+    }
+}
+
 am_status am_resolver_add(am_resolver *r, const am_key *keys, size_t count, uint8_t group,
                           am_error *err)
 {

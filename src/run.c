@@ -23,6 +23,8 @@
 
 #define WORKERS_MAX 8
 #define SLOTS_PER_WORKER 3
+/* Records ahead whose key slots are prefetched: enough to hide a cache miss. */
+#define RESOLVE_PREFETCH 8
 
 typedef struct u32_vec {
     uint32_t *v;
@@ -418,6 +420,10 @@ static am_status take_batch(run_state *st, slot *s, am_error *err)
     t0 = now_s();
     for (i = 0; i < n; i++) {
         uint8_t group = co->is_self ? self_group(recs[i].populations) : AM_RESOLVE_GROUP_NONE;
+        if (i + RESOLVE_PREFETCH < n) {
+            am_resolver_prefetch(st->resolver, &s->keys[(i + RESOLVE_PREFETCH) * AM_KEYS_MAX],
+                                 s->key_counts[i + RESOLVE_PREFETCH]);
+        }
         uint32_t number = (uint32_t)am_resolver_record_count(st->resolver);
         rc = am_resolver_add(st->resolver, &s->keys[i * AM_KEYS_MAX], s->key_counts[i], group,
                              err);
