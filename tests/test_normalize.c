@@ -276,6 +276,29 @@ static void test_normalize__domain_refused(void **state)
     check_cases(am_normalize_domain, "domain", cases, COUNT(cases));
 }
 
+/* Verdicts on top-level domains are cached: asking again, in any order, gives the same answers. */
+static void test_normalize__domain_tld_verdicts_repeat(void **state)
+{
+    /* clang-format off */
+    static const norm_case cases[] = {
+        OK("acme.com", "acme.com"),
+        BAD("acme.cmo", "\"acme.cmo\" is not a domain (unknown top-level domain)"),
+        OK("acme.co.uk", "acme.co.uk"),
+        BAD("intranet.local", "\"intranet.local\" is not a domain (unknown top-level domain)"),
+        OK("ромашка.рф", "xn--80aa3agjl3d.xn--p1ai"),
+        OK("acme.international", "acme.international"),
+        BAD("acme.internationalx", "\"acme.internationalx\" is not a domain (unknown top-level "
+                                   "domain)"),
+        OK("acme.ru", "acme.ru"),
+    };
+    /* clang-format on */
+
+    (void)state;
+    for (int round = 0; round < 3; round++) {
+        check_cases(am_normalize_domain, "domain", cases, COUNT(cases));
+    }
+}
+
 static void test_normalize__domain_too_long(void **state)
 {
     char in[2048], want[128];
@@ -469,6 +492,21 @@ static void test_normalize__name_too_long(void **state)
     memset(want, 'b', 255);
     want[255] = '\0';
     check_one(am_normalize_name, "name", in, 4095, AM_OK, want);
+
+    /* 2000 Cyrillic letters, then U+FDFA (3 bytes, 18 code points under NFKC) up to 4 KiB:
+     * the scratch buffers grow, and the value is still the first 254 bytes. */
+    for (i = 0; i < 4000; i += 2) {
+        memcpy(in + i, "\xD1\x8F", 2);
+    }
+    for (i = 0; i < 254; i += 2) {
+        memcpy(want + i, "\xD1\x8F", 2);
+    }
+    want[254] = '\0';
+    check_one(am_normalize_name, "name", in, 4000, AM_OK, want);
+    for (i = 0; i + 3 <= 4096; i += 3) {
+        memcpy(in + i, "\xEF\xB7\xBA", 3);
+    }
+    check_one(am_normalize_name, "name", in, i, AM_OK, NULL);
 
     /* More than 4 KiB is no name. */
     memset(in, 'a', sizeof(in));
@@ -699,6 +737,7 @@ int main(void)
         cmocka_unit_test(test_normalize__domain_idn),
         cmocka_unit_test(test_normalize__domain_free_mail_and_social),
         cmocka_unit_test(test_normalize__domain_refused),
+        cmocka_unit_test(test_normalize__domain_tld_verdicts_repeat),
         cmocka_unit_test(test_normalize__domain_too_long),
         cmocka_unit_test(test_normalize__domain_idempotent),
         cmocka_unit_test(test_normalize__name),
