@@ -113,7 +113,9 @@ static void test_resolve__many_records_grow_the_table(void **state)
         /* Pairs of records share a key: n/2 entities. */
         snprintf(text, sizeof(text), "domain:d%zu.com", i / 2);
         am_key_from_text(&k, AM_KEY_DOMAIN, text, strlen(text));
-        assert_int_equal(am_resolver_add(r, &k, 1, AM_RESOLVE_GROUP_NONE, &err), AM_OK);
+        /* The first 30000 entities are in groups 0-2, the rest in none. */
+        uint8_t group = i / 2 < 30000 ? (uint8_t)((i / 2) % 3) : AM_RESOLVE_GROUP_NONE;
+        assert_int_equal(am_resolver_add(r, &k, 1, group, &err), AM_OK);
     }
     assert_int_equal(am_resolver_key_count(r), n / 2);
     assert_int_equal(am_resolver_finish(&entity_of, &count, r, &err), AM_OK);
@@ -121,6 +123,12 @@ static void test_resolve__many_records_grow_the_table(void **state)
     for (i = 0; i < n; i += 2) {
         assert_int_equal(entity_of[i], entity_of[i + 1]);
         assert_true(entity_of[i] < count);
+        /* Ids come group by group: 10000 entities in each of groups 0, 1, 2, then the rest. */
+        if (i / 2 < 30000) {
+            assert_int_equal(entity_of[i] / 10000, (i / 2) % 3);
+        } else {
+            assert_true(entity_of[i] >= 30000);
+        }
     }
     free(entity_of);
     am_resolver_free(r);
