@@ -155,43 +155,22 @@ cleanup:
     return rc;
 }
 
-am_status am_index_add_org(am_index *ix, size_t org, size_t population_count,
-                           uint32_t *entity_of, uint32_t *populations, size_t record_count,
-                           am_error *err)
-{
-    org_index *o;
-    am_status rc;
-
-    if (org >= ix->org_count || population_count > 32 || ix->orgs[org].indexed) {
-        free(entity_of);
-        free(populations);
-        AM_ASSERT(org < ix->org_count && population_count <= 32 && !ix->orgs[org].indexed,
-                  err);
-    }
-    o = &ix->orgs[org];
-    o->entity_of = entity_of;
-    o->populations = populations;
-    o->record_count = record_count;
-    o->population_count = population_count;
-    o->indexed = true;
-    rc = build_bitmaps(o, err);
-    if (rc) {
-        org_dispose(o);
-    }
-    return rc;
-}
-
-am_status am_index__load_org(am_index *ix, size_t org, size_t population_count,
-                             uint32_t *entity_of, uint32_t *populations, size_t record_count,
-                             roaring_bitmap_t **bitmaps, am_error *err)
+/*
+ * Give org `org` its per-record arrays and bitmaps (NULL: none yet), taking
+ * ownership of all of them, also when the call is a misuse.
+ */
+static am_status org_take(org_index **out, am_index *ix, size_t org, size_t population_count,
+                          uint32_t *entity_of, uint32_t *populations, size_t record_count,
+                          roaring_bitmap_t **bitmaps, am_error *err)
 {
     org_index *o;
     size_t p;
 
+    *out = NULL;
     if (org >= ix->org_count || population_count > 32 || ix->orgs[org].indexed) {
         free(entity_of);
         free(populations);
-        for (p = 0; p < population_count && p < 32; p++) {
+        for (p = 0; bitmaps && p < population_count && p < 32; p++) {
             am_index__bitmap_free(bitmaps[p]);
         }
         AM_ASSERT(org < ix->org_count && population_count <= 32 && !ix->orgs[org].indexed,
@@ -203,10 +182,38 @@ am_status am_index__load_org(am_index *ix, size_t org, size_t population_count,
     o->record_count = record_count;
     o->population_count = population_count;
     o->indexed = true;
-    for (p = 0; p < population_count; p++) {
+    for (p = 0; bitmaps && p < population_count; p++) {
         o->bitmaps[p] = bitmaps[p];
     }
+    *out = o;
     return AM_OK;
+}
+
+am_status am_index_add_org(am_index *ix, size_t org, size_t population_count,
+                           uint32_t *entity_of, uint32_t *populations, size_t record_count,
+                           am_error *err)
+{
+    org_index *o;
+    am_status rc = org_take(&o, ix, org, population_count, entity_of, populations, record_count,
+                            NULL, err);
+
+    if (!rc) {
+        rc = build_bitmaps(o, err);
+        if (rc) {
+            org_dispose(o);
+        }
+    }
+    return rc;
+}
+
+am_status am_index__load_org(am_index *ix, size_t org, size_t population_count,
+                             uint32_t *entity_of, uint32_t *populations, size_t record_count,
+                             roaring_bitmap_t **bitmaps, am_error *err)
+{
+    org_index *o;
+
+    return org_take(&o, ix, org, population_count, entity_of, populations, record_count, bitmaps,
+                    err);
 }
 
 size_t am_index_org_count(const am_index *ix)

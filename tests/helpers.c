@@ -84,6 +84,20 @@ void am_test_sandbox_cleanup(void)
     }
 }
 
+int am_test_sandbox_setup(void **state)
+{
+    (void)state;
+    am_test_sandbox();
+    return 0;
+}
+
+int am_test_sandbox_teardown(void **state)
+{
+    (void)state;
+    am_test_sandbox_cleanup();
+    return 0;
+}
+
 const char *am_test_path(const char *rel)
 {
     static char ring[8][PATH_MAX];

@@ -20,6 +20,12 @@
 const char *am_test_sandbox(void);
 void am_test_sandbox_cleanup(void);
 
+/* cmocka setup/teardown that make a sandbox for each test and remove it after. */
+int am_test_sandbox_setup(void **state);
+int am_test_sandbox_teardown(void **state);
+#define AM_TEST_SANDBOXED(f) \
+    cmocka_unit_test_setup_teardown(f, am_test_sandbox_setup, am_test_sandbox_teardown)
+
 /* "sandbox/rel", in a static ring of buffers (valid for the next 8 calls). */
 const char *am_test_path(const char *rel);
 

@@ -18,20 +18,6 @@ extern char **environ;
 
 #include "helpers.h"
 
-static int setup(void **state)
-{
-    (void)state;
-    am_test_sandbox();
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    am_test_sandbox_cleanup();
-    return 0;
-}
-
 #define RUN(out, cwd, ...)                                                     \
     do {                                                                       \
         const char *args_[] = {__VA_ARGS__, NULL};                             \
@@ -551,22 +537,15 @@ static void test_cli__usage_and_help(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_cli__demo_matrices_are_the_expected_ones, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_cli__demo_accounts_are_the_expected_pairs, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_cli__accounts_filters_agree_with_the_matrix, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_cli__runs_lists_each_run_with_fingerprints, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_cli__bad_config_exits_2_with_one_line, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_cli__unreadable_source_commits_nothing, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_cli__unwritable_store_exits_1, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_cli__killed_run_leaves_previous_runs_intact, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_cli__usage_and_help, setup, teardown),
+        AM_TEST_SANDBOXED(test_cli__demo_matrices_are_the_expected_ones),
+        AM_TEST_SANDBOXED(test_cli__demo_accounts_are_the_expected_pairs),
+        AM_TEST_SANDBOXED(test_cli__accounts_filters_agree_with_the_matrix),
+        AM_TEST_SANDBOXED(test_cli__runs_lists_each_run_with_fingerprints),
+        AM_TEST_SANDBOXED(test_cli__bad_config_exits_2_with_one_line),
+        AM_TEST_SANDBOXED(test_cli__unreadable_source_commits_nothing),
+        AM_TEST_SANDBOXED(test_cli__unwritable_store_exits_1),
+        AM_TEST_SANDBOXED(test_cli__killed_run_leaves_previous_runs_intact),
+        AM_TEST_SANDBOXED(test_cli__usage_and_help),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -241,20 +241,6 @@ static void assert_ids(const csv_result *r, const char *const *ids)
     assert_int_equal(r->count, i);
 }
 
-static int sandbox_setup(void **state)
-{
-    (void)state;
-    am_test_sandbox();
-    return 0;
-}
-
-static int sandbox_teardown(void **state)
-{
-    (void)state;
-    am_test_sandbox_cleanup();
-    return 0;
-}
-
 /* ---- reading good files ------------------------------------------------------ */
 
 static void test_csv__reads_all_columns(void **state)
@@ -967,7 +953,7 @@ static void test_csv__opens_through_registry(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-#define T(name) cmocka_unit_test_setup_teardown(name, sandbox_setup, sandbox_teardown)
+#define T(name) AM_TEST_SANDBOXED(name)
         T(test_csv__reads_all_columns),
         T(test_csv__optional_columns_may_be_absent),
         T(test_csv__strips_bom),

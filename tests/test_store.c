@@ -15,20 +15,6 @@
 #include "acctmap/store.h"
 #include "helpers.h"
 
-static int setup(void **state)
-{
-    (void)state;
-    am_test_sandbox();
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    am_test_sandbox_cleanup();
-    return 0;
-}
-
 static am_store *open_store(void)
 {
     am_store *st = NULL;
@@ -359,14 +345,13 @@ static void test_store__bad_run_ids_and_empty_store(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_store__commit_then_load_round_trips, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_store__same_second_gets_a_new_id, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_store__damaged_parts_are_refused, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_store__aborted_run_leaves_nothing, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_store__killed_run_is_invisible_and_swept, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_store__unwritable_path_fails_clearly, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_store__bad_run_ids_and_empty_store, setup, teardown),
+        AM_TEST_SANDBOXED(test_store__commit_then_load_round_trips),
+        AM_TEST_SANDBOXED(test_store__same_second_gets_a_new_id),
+        AM_TEST_SANDBOXED(test_store__damaged_parts_are_refused),
+        AM_TEST_SANDBOXED(test_store__aborted_run_leaves_nothing),
+        AM_TEST_SANDBOXED(test_store__killed_run_is_invisible_and_swept),
+        AM_TEST_SANDBOXED(test_store__unwritable_path_fails_clearly),
+        AM_TEST_SANDBOXED(test_store__bad_run_ids_and_empty_store),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
