@@ -2,8 +2,10 @@
  * End to end: the built acctmap on the bundled demo and on broken inputs,
  * checking stdout, the exit code and the one stderr line.
  */
+#include <dirent.h>
 #include <fcntl.h>
 #include <jansson.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -409,17 +411,43 @@ static size_t run_count(const char *dir)
     return n;
 }
 
-/* kill -9 at several points of a run: the earlier run stays the latest, nothing half-written shows. */
+/* True once a run has created its hidden directory and started writing records. */
+static bool run_in_progress(const char *dir)
+{
+    char path[1024];
+    DIR *d;
+    struct dirent *e;
+    bool found = false;
+
+    snprintf(path, sizeof(path), "%s/acctmap-data/.tmp", dir);
+    d = opendir(path);
+    if (!d) {
+        return false;
+    }
+    while (!found && (e = readdir(d)) != NULL) {
+        char records[1400];
+        struct stat sb;
+        snprintf(records, sizeof(records), "%s/%s/records-0.bin", path, e->d_name);
+        found = e->d_name[0] != '.' && stat(records, &sb) == 0;
+    }
+    closedir(d);
+    return found;
+}
+
+/*
+ * kill -9 at several points of a run (timed from when it starts writing):
+ * the earlier run stays the latest and nothing half-written shows.
+ */
 static void test_cli__killed_run_leaves_previous_runs_intact(void **state)
 {
     (void)state;
     const char *dir = am_test_path("demo");
-    const int delays_ms[] = {20, 80, 200, 400, 800};
+    const int delays_ms[] = {0, 30, 100, 250, 500};
     char bin[1024], old_cwd[1024];
     am_test_output o;
     size_t i, killed = 0;
 
-    write_big_csv(am_test_path("demo/data/big.csv"), 60000);
+    write_big_csv(am_test_path("demo/data/big.csv"), 300000);
     write_config(dir, "dir:./acctmap-data", "data/acme.csv", "data/big.csv");
     RUN(&o, dir, "run");
     assert_int_equal(o.exit_code, 0);
@@ -430,10 +458,10 @@ static void test_cli__killed_run_leaves_previous_runs_intact(void **state)
     assert_non_null(getcwd(old_cwd, sizeof(old_cwd)));
     for (i = 0; i < sizeof(delays_ms) / sizeof(delays_ms[0]); i++) {
         const char *argv[] = {bin, "run", NULL};
-        struct timespec ts = {0, delays_ms[i] * 1000000L};
+        struct timespec ts = {0, delays_ms[i] * 1000000L}, poll = {0, 2000000L};
         posix_spawn_file_actions_t fa;
         pid_t pid;
-        int status;
+        int status, waited;
 
         posix_spawn_file_actions_init(&fa);
         posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
@@ -442,6 +470,9 @@ static void test_cli__killed_run_leaves_previous_runs_intact(void **state)
         assert_int_equal(posix_spawn(&pid, bin, &fa, NULL, (char *const *)argv, environ), 0);
         assert_int_equal(chdir(old_cwd), 0);
         posix_spawn_file_actions_destroy(&fa);
+        for (waited = 0; waited < 5000 && !run_in_progress(dir); waited++) {
+            nanosleep(&poll, NULL);
+        }
         nanosleep(&ts, NULL);
         kill(pid, SIGKILL);
         assert_true(waitpid(pid, &status, 0) == pid);
