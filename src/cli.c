@@ -77,6 +77,8 @@ static const char main_help[] =
     "  runs                     the stored runs\n"
     "  matrix [PARTNER]         overlap matrices of the latest run\n"
     "  accounts PARTNER         the matched record pairs behind a partner's matrix\n"
+    "  explain PARTNER OUR_ID THEIR_ID\n"
+    "                           why two records are, or are not, one company\n"
     "  store init               create or migrate the store\n"
     "\n"
     "options:\n"
@@ -116,6 +118,14 @@ static const char accounts_help[] =
     "their_name, matched_by (tax, domain, name, or chain when the two records are\n"
     "linked through other records), key, our_populations, their_populations.\n";
 
+static const char explain_help[] =
+    "usage: acctmap [-c FILE] explain PARTNER OUR_ID THEIR_ID [--run ID]\n"
+    "\n"
+    "Why one of our records and one of the partner's are, or are not, the same\n"
+    "company in the latest run (or --run ID): the keys of both records, then the\n"
+    "evidence that linked them (the key they share, or the chain of records and\n"
+    "keys between them), or the reason they were kept apart.\n";
+
 static const char store_help[] =
     "usage: acctmap [-c FILE] store init\n"
     "\n"
@@ -130,7 +140,7 @@ static bool is_help(const char *arg)
 /* ---- option parsing -------------------------------------------------------- */
 
 typedef struct verb_args {
-    const char *positional[2];
+    const char *positional[4];
     size_t positional_count;
     const char *ours;
     const char *theirs;
@@ -149,6 +159,9 @@ static int parse_verb_args(verb_args *a, const char *verb, int argc, char **argv
     int i;
 
     memset(a, 0, sizeof(*a));
+    if (max_positional > sizeof(a->positional) / sizeof(a->positional[0])) {
+        max_positional = sizeof(a->positional) / sizeof(a->positional[0]);
+    }
     for (i = 0; i < argc; i++) {
         const char *arg = argv[i];
         const char *value = NULL;
@@ -826,30 +839,6 @@ static void join_populations(char *out, size_t cap, const am_run_org *o, uint32_
     }
 }
 
-/* Which key linked two records directly: the strongest they share, or "chain". */
-static void explain_pair(const char **kind_out, char *key_out, size_t cap, const am_key_set *a,
-                         const am_key_set *b)
-{
-    size_t i, j;
-    int best = -1;
-
-    for (i = 0; i < a->count; i++) {
-        for (j = 0; j < b->count; j++) {
-            if (am_key_compare(&a->keys[i], &b->keys[j]) == 0 &&
-                (best < 0 || a->keys[i].kind < a->keys[best].kind)) {
-                best = (int)i;
-            }
-        }
-    }
-    if (best < 0) {
-        *kind_out = "chain";
-        key_out[0] = '\0';
-        return;
-    }
-    *kind_out = am_key_kind_name(a->keys[best].kind);
-    snprintf(key_out, cap, "%s", a->text[best]);
-}
-
 static int verb_accounts(cli *c, int argc, char **argv)
 {
     am_error err = {AM_OK, ""};
@@ -953,6 +942,7 @@ static int verb_accounts(cli *c, int argc, char **argv)
         const am_record *o = &ours.records[pairs[i].our_record];
         const am_record *p = &theirs.records[pairs[i].their_record];
         const char *matched_by;
+        int shared;
         char key[AM_KEY_TEXT_MAX], entity[16], our_pops[256], their_pops[256];
 
         rc = am_keys_from_record(ka, norm, run->orgs[0].id, o, &err);
@@ -963,7 +953,8 @@ static int verb_accounts(cli *c, int argc, char **argv)
             code = fail(&err);
             goto cleanup;
         }
-        explain_pair(&matched_by, key, sizeof(key), ka, kb);
+        matched_by = am_keys_matched_by(&shared, ka, kb);
+        snprintf(key, sizeof(key), "%s", shared >= 0 ? ka->text[shared] : "");
         snprintf(entity, sizeof(entity), "%u", pairs[i].entity);
         join_populations(our_pops, sizeof(our_pops), &run->orgs[0], o->populations);
         join_populations(their_pops, sizeof(their_pops), &run->orgs[partner], p->populations);
@@ -1015,6 +1006,272 @@ cleanup:
     return code;
 }
 
+/* ---- explain --------------------------------------------------------------- */
+
+static int find_record(const am_record_batch *records, const char *id)
+{
+    size_t i, len = strlen(id);
+
+    for (i = 0; i < records->count; i++) {
+        const char *have = records->records[i].id;
+        if (strlen(have) == len && memcmp(have, id, len) == 0) {
+            return (int)i;
+        }
+    }
+    return -1;
+}
+
+static void print_record_keys(const char *side, const char *org, const am_record *r,
+                              const am_key_set *k)
+{
+    size_t i;
+
+    printf("%s  %s/%s  %s (line %u)\n", side, org, r->id, r->name[0] ? r->name : "(no name)",
+           r->line);
+    for (i = 0; i < k->count; i++) {
+        printf("    key   %s\n", k->text[i]);
+    }
+    if (k->city) {
+        printf("    city  %s\n", k->city_text);
+    }
+    if (k->person) {
+        printf("    an individual entrepreneur: never linked by name alone\n");
+    }
+    for (i = 0; i < k->warning_count; i++) {
+        printf("    not a key: %s\n", k->warnings[i]);
+    }
+}
+
+/* A record of some org of the run, for the evidence chain. */
+typedef struct chain_node {
+    size_t org;
+    uint32_t rec;
+    int prev;        /* node it was reached from, -1 for the start */
+    int prev_key;    /* index in the previous node's keys of the key shared */
+    am_key_set keys;
+} chain_node;
+
+#define CHAIN_NODES_MAX 256
+
+/*
+ * The chain of records and shared keys from our record to theirs inside one
+ * entity: breadth first over the entity's records in every org.
+ */
+static am_status print_chain(am_store *st, const am_run *run, am_index *ix,
+                             am_normalizer *norm, uint32_t entity, size_t ours, uint32_t our_rec,
+                             size_t theirs, uint32_t their_rec, am_error *err)
+{
+    chain_node *nodes = calloc(CHAIN_NODES_MAX, sizeof(*nodes));
+    am_record_batch *recs = calloc(run->org_count, sizeof(*recs));
+    size_t count = 0, head = 0, org, i, j, k;
+    int found = -1;
+    am_status rc = AM_OK;
+
+    if (!nodes || !recs) {
+        rc = am_error_set(err, AM_ENOMEM, "out of memory");
+        goto cleanup;
+    }
+    for (org = 0; org < run->org_count; org++) {
+        am_record_batch_init(&recs[org]);
+    }
+    for (org = 0; !rc && org < run->org_count; org++) {
+        const uint32_t *members;
+        size_t n;
+        rc = am_index_prepare_lookup(ix, org, err);
+        if (rc) {
+            break;
+        }
+        n = am_index_entity_records(&members, ix, org, entity);
+        if (n == 0) {
+            continue;
+        }
+        rc = am_store_run_load_records(&recs[org], st, run, org, err);
+        for (i = 0; !rc && i < n && count < CHAIN_NODES_MAX; i++) {
+            chain_node *node = &nodes[count];
+            node->org = org;
+            node->rec = members[i];
+            node->prev = -1;
+            rc = am_keys_from_record(&node->keys, norm, run->orgs[org].id,
+                                     &recs[org].records[members[i]], err);
+            /* Our record starts the search. */
+            if (org == ours && members[i] == our_rec && count != 0) {
+                chain_node t = nodes[0];
+                nodes[0] = *node;
+                *node = t;
+            }
+            count++;
+        }
+    }
+    if (rc) {
+        goto cleanup;
+    }
+    /* Breadth first from node 0 (ours); visited nodes have prev set or are node 0. */
+    for (head = 0; head < count && found < 0; head++) {
+        for (j = 1; j < count; j++) {
+            int key;
+            if (nodes[j].prev >= 0 || j == head) {
+                continue;
+            }
+            am_keys_matched_by(&key, &nodes[head].keys, &nodes[j].keys);
+            if (key < 0) {
+                continue;
+            }
+            nodes[j].prev = (int)head;
+            nodes[j].prev_key = key;
+            if (nodes[j].org == theirs && nodes[j].rec == their_rec) {
+                found = (int)j;
+                break;
+            }
+        }
+    }
+    if (found < 0) {
+        printf("  (the chain runs through more than %d records; not shown)\n", CHAIN_NODES_MAX);
+        goto cleanup;
+    }
+    {
+        int path[CHAIN_NODES_MAX], len = 0, at;
+        for (at = found; at >= 0; at = nodes[at].prev) {
+            path[len++] = at;
+            if (at == 0) {
+                break;
+            }
+        }
+        for (k = (size_t)len; k-- > 1;) {
+            const chain_node *from = &nodes[path[k]], *to = &nodes[path[k - 1]];
+            printf("  %s/%s  --%s-->  %s/%s\n", run->orgs[from->org].id,
+                   recs[from->org].records[from->rec].id, from->keys.text[to->prev_key],
+                   run->orgs[to->org].id, recs[to->org].records[to->rec].id);
+        }
+    }
+cleanup:
+    for (org = 0; recs && org < run->org_count; org++) {
+        am_record_batch_dispose(&recs[org]);
+    }
+    free(recs);
+    free(nodes);
+    return rc;
+}
+
+static int verb_explain(cli *c, int argc, char **argv)
+{
+    am_error err = {AM_OK, ""};
+    am_run *run = NULL;
+    am_index *ix = NULL;
+    am_normalizer *norm = NULL;
+    am_record_batch ours, theirs;
+    am_key_set *ka = malloc(sizeof(*ka)), *kb = malloc(sizeof(*kb));
+    verb_args a;
+    int partner, our_rec = -1, their_rec = -1, shared;
+    int code = parse_verb_args(&a, "explain", argc, argv, "run", 3);
+    uint32_t e1, e2;
+    am_status rc;
+
+    am_record_batch_init(&ours);
+    am_record_batch_init(&theirs);
+    if (code || a.help) {
+        if (a.help) {
+            fputs(explain_help, stdout);
+        }
+        goto cleanup;
+    }
+    if (a.positional_count != 3) {
+        code = usage_error("explain: name a partner and two record ids: `acctmap explain "
+                           "PARTNER OUR_ID THEIR_ID`");
+        goto cleanup;
+    }
+    if (!ka || !kb) {
+        code = usage_error("out of memory");
+        goto cleanup;
+    }
+    rc = load_run(&run, c, a.run_id, &err);
+    if (rc) {
+        code = fail(&err);
+        goto cleanup;
+    }
+    partner = am_run_org_find(run, a.positional[0]);
+    if (partner <= 0) {
+        code = usage_error("explain: \"%s\" is not a partner in run %s; `acctmap matrix` "
+                           "lists them", a.positional[0], run->id);
+        goto cleanup;
+    }
+    rc = am_store_run_load_records(&ours, c->store, run, 0, &err);
+    if (!rc) {
+        rc = am_store_run_load_records(&theirs, c->store, run, (size_t)partner, &err);
+    }
+    if (!rc) {
+        rc = am_store_run_load_index(&ix, c->store, run, &err);
+    }
+    if (!rc) {
+        rc = am_normalizer_new(&norm, &err);
+    }
+    if (rc) {
+        code = fail(&err);
+        goto cleanup;
+    }
+    our_rec = find_record(&ours, a.positional[1]);
+    their_rec = find_record(&theirs, a.positional[2]);
+    if (our_rec < 0 || their_rec < 0) {
+        code = usage_error("explain: no record \"%s\" in %s's records of run %s; `acctmap "
+                           "accounts %s` lists ids", our_rec < 0 ? a.positional[1]
+                                                                 : a.positional[2],
+                           our_rec < 0 ? run->orgs[0].id : run->orgs[partner].id, run->id,
+                           run->orgs[partner].id);
+        goto cleanup;
+    }
+    rc = am_keys_from_record(ka, norm, run->orgs[0].id, &ours.records[our_rec], &err);
+    if (!rc) {
+        rc = am_keys_from_record(kb, norm, run->orgs[partner].id, &theirs.records[their_rec],
+                                 &err);
+    }
+    if (rc) {
+        code = fail(&err);
+        goto cleanup;
+    }
+    print_record_keys("ours  ", run->orgs[0].id, &ours.records[our_rec], ka);
+    print_record_keys("theirs", run->orgs[partner].id, &theirs.records[their_rec], kb);
+    e1 = am_index_record_entity(ix, 0, (size_t)our_rec);
+    e2 = am_index_record_entity(ix, (size_t)partner, (size_t)their_rec);
+    const char *matched_by = am_keys_matched_by(&shared, ka, kb);
+    if (e1 == e2) {
+        printf("\nthe same company (entity %u in run %s), matched by %s\n", e1, run->id,
+               matched_by);
+        if (shared >= 0) {
+            printf("  %s/%s  --%s-->  %s/%s\n", run->orgs[0].id, ours.records[our_rec].id,
+                   ka->text[shared], run->orgs[partner].id, theirs.records[their_rec].id);
+        } else {
+            rc = print_chain(c->store, run, ix, norm, e1, 0, (uint32_t)our_rec, (size_t)partner,
+                             (uint32_t)their_rec, &err);
+            if (rc) {
+                code = fail(&err);
+            }
+        }
+    } else {
+        char why[400];
+        printf("\nkept apart (entities %u and %u in run %s)\n", e1, e2, run->id);
+        if (shared < 0) {
+            printf("  they share no key\n");
+        } else {
+            am_keys_conflict(why, sizeof(why), ka, kb, shared);
+            if (!why[0]) {
+                am_keys_conflict(why, sizeof(why), kb, ka, -1);
+            }
+            printf("  they share %s, but %s\n", ka->text[shared],
+                   why[0] ? why
+                          : "other records that share it belong to companies that conflict "
+                            "(different tax ids, cities or websites), so it links none of them");
+        }
+    }
+cleanup:
+    free(ka);
+    free(kb);
+    am_normalizer_free(norm);
+    am_record_batch_dispose(&ours);
+    am_record_batch_dispose(&theirs);
+    am_index_free(ix);
+    am_run_free(run);
+    return code;
+}
+
 /* ---- store ----------------------------------------------------------------- */
 
 static int verb_store(cli *c, int argc, char **argv)
@@ -1054,6 +1311,7 @@ static const verb verbs[] = {
     {"runs", verb_runs},
     {"matrix", verb_matrix},
     {"accounts", verb_accounts},
+    {"explain", verb_explain},
     {"store", verb_store},
 };
 

@@ -23,6 +23,7 @@ void am_key_from_text(am_key *out, am_key_kind kind, const char *text, size_t le
     out->lo = h.low64;
     out->hi = h.high64;
     out->kind = kind;
+    out->scheme = 0;
 }
 
 int am_key_compare(const am_key *a, const am_key *b)
@@ -70,12 +71,16 @@ am_status am_keys_from_record(am_key_set *out, am_normalizer *n, const char *org
                               const am_record *rec, am_error *err)
 {
     char country[AM_NORM_MAX], value[AM_NORM_MAX], joined[AM_NORM_MAX];
+    am_tax_id tax;
     size_t country_len = 0, len = 0;
     am_error why = {AM_OK, ""};
     am_status rc;
 
     out->count = 0;
     out->warning_count = 0;
+    out->city = 0;
+    out->city_text[0] = '\0';
+    out->person = am_normalize_name_is_person(n, rec->name, strlen(rec->name));
 
     rc = am_normalize_country(country, sizeof(country), &country_len, n, rec->country,
                               strlen(rec->country), &why);
@@ -87,14 +92,15 @@ am_status am_keys_from_record(am_key_set *out, am_normalizer *n, const char *org
         return am_error_set(err, rc, "%s", why.msg);
     }
 
-    rc = am_normalize_tax_id(value, sizeof(value), &len, n, rec->tax_id, strlen(rec->tax_id),
-                             country, &why);
+    rc = am_normalize_tax_id(&tax, n, rec->tax_id, strlen(rec->tax_id), country, &why);
     if (rc == AM_EINPUT) {
         add_warning(out, "tax_id", &why);
     } else if (rc) {
         return am_error_set(err, rc, "%s", why.msg);
-    } else if (len) {
-        add_key(out, AM_KEY_TAX, "tax:", value, len, NULL, 0);
+    } else if (tax.len) {
+        add_key(out, AM_KEY_TAX, "tax:", tax.value, tax.len, NULL, 0);
+        out->keys[out->count - 1].scheme = (uint8_t)tax.scheme;
+        out->person = out->person || tax.person;
     }
 
     rc = am_normalize_domain(value, sizeof(value), &len, n, rec->domain, strlen(rec->domain),
@@ -117,6 +123,21 @@ am_status am_keys_from_record(am_key_set *out, am_normalizer *n, const char *org
         add_key(out, AM_KEY_NAME, "name:", value, len, country, country_len);
     }
 
+    if (rec->city[0]) {
+        size_t city_len = 0;
+        rc = am_normalize_city(out->city_text, sizeof(out->city_text), &city_len, n, rec->city,
+                               strlen(rec->city), &why);
+        if (rc == AM_EINPUT) {
+            add_warning(out, "city", &why);
+            out->city_text[0] = '\0';
+        } else if (rc) {
+            return am_error_set(err, rc, "%s", why.msg);
+        } else if (city_len) {
+            /* 0 means "no city": a real city never hashes to it. */
+            out->city = (uint32_t)XXH3_64bits(out->city_text, city_len) | 1u;
+        }
+    }
+
     if (out->count == 0) {
         /* No key: the record is an entity of its own. Org ids have no 0x1f, so this is unambiguous. */
         int jn = snprintf(joined, sizeof(joined), "%s\x1f%.*s", org_id, AM_NORM_MAX - 80,
@@ -126,4 +147,81 @@ am_status am_keys_from_record(am_key_set *out, am_normalizer *n, const char *org
         }
     }
     return AM_OK;
+}
+
+const char *am_keys_matched_by(int *key_out, const am_key_set *a, const am_key_set *b)
+{
+    size_t i, j;
+    int best = -1;
+
+    for (i = 0; i < a->count; i++) {
+        for (j = 0; j < b->count; j++) {
+            if (am_key_compare(&a->keys[i], &b->keys[j]) == 0 &&
+                (best < 0 || a->keys[i].kind < a->keys[best].kind)) {
+                best = (int)i;
+            }
+        }
+    }
+    *key_out = best;
+    if (best < 0) {
+        return "chain";
+    }
+    if (a->keys[best].kind == AM_KEY_NAME && a->city && a->city == b->city) {
+        return "name+city";
+    }
+    return am_key_kind_name(a->keys[best].kind);
+}
+
+/* The first key of `kind` (and tax `scheme`) in `set`, or -1. */
+static int find_kind(const am_key_set *set, am_key_kind kind, int scheme)
+{
+    size_t i;
+
+    for (i = 0; i < set->count; i++) {
+        if (set->keys[i].kind == kind && (scheme < 0 || set->keys[i].scheme == scheme)) {
+            return (int)i;
+        }
+    }
+    return -1;
+}
+
+void am_keys_conflict(char *out, size_t cap, const am_key_set *a, const am_key_set *b,
+                      int shared)
+{
+    size_t i;
+    int da, db;
+
+    out[0] = '\0';
+    for (i = 0; i < a->count; i++) {
+        int j;
+        if (a->keys[i].kind != AM_KEY_TAX) {
+            continue;
+        }
+        j = find_kind(b, AM_KEY_TAX, a->keys[i].scheme);
+        if (j >= 0 && am_key_compare(&a->keys[i], &b->keys[j]) != 0) {
+            snprintf(out, cap, "their tax ids differ (%s, %s): two companies", a->text[i] + 4,
+                     b->text[j] + 4);
+            return;
+        }
+    }
+    if (shared < 0 || a->keys[shared].kind != AM_KEY_NAME) {
+        return;
+    }
+    if (a->person || b->person) {
+        snprintf(out, cap, "%s, whom a name alone never links",
+                 a->person && b->person ? "both are individual entrepreneurs"
+                                        : "one is an individual entrepreneur");
+        return;
+    }
+    if (a->city && b->city && a->city != b->city) {
+        snprintf(out, cap, "the records name different cities (%s, %s)", a->city_text,
+                 b->city_text);
+        return;
+    }
+    da = find_kind(a, AM_KEY_DOMAIN, -1);
+    db = find_kind(b, AM_KEY_DOMAIN, -1);
+    if (da >= 0 && db >= 0) {
+        snprintf(out, cap, "both have websites of their own (%s, %s), so a name does not link "
+                 "them", a->text[da] + 7, b->text[db] + 7);
+    }
 }

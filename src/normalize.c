@@ -1124,18 +1124,48 @@ static bool inn_valid(const char *d, size_t n)
     return inn_check_digit(d, 10) == d[10] - '0' && inn_check_digit(d, 11) == d[11] - '0';
 }
 
-am_status am_normalize_tax_id(char *out, size_t cap, size_t *len_out, am_normalizer *n,
-                              const char *in, size_t len, const char *country, am_error *err)
+bool am_normalize_name_is_person(am_normalizer *n, const char *in, size_t len)
 {
+    /* The form leads the name: "ИП Иванов", "ип Петрова", "Индивидуальный предприниматель". */
+    static const char *const forms[] = {"ИП ", "Ип ", "ип ", "ИП\xc2\xa0",
+                                        "Индивидуальный предприниматель",
+                                        "индивидуальный предприниматель",
+                                        "ИНДИВИДУАЛЬНЫЙ ПРЕДПРИНИМАТЕЛЬ"};
+    size_t i;
+
+    (void)n;
+    while (len && (*in == ' ' || *in == '\t')) {
+        in++;
+        len--;
+    }
+    for (i = 0; i < sizeof(forms) / sizeof(forms[0]); i++) {
+        size_t flen = strlen(forms[i]);
+        if (len >= flen && memcmp(in, forms[i], flen) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+am_status am_normalize_tax_id(am_tax_id *tax, am_normalizer *n, const char *in, size_t len,
+                              const char *country, am_error *err)
+{
+    char *out = tax ? tax->value : NULL;
+    size_t *len_out = tax ? &tax->len : NULL;
+    size_t cap = sizeof(tax->value);
     char q[QUOTE_MAX + 4];
     char id[TAX_ID_MAX];
     const char *p = in, *e = in + len, *digits;
     size_t idlen = 0, ndigits, i, skip;
     bool too_long = false, russian;
 
-    AM_ASSERT(out && len_out && n && (in || len == 0) && cap >= AM_NORM_MAX && country, err);
+    AM_ASSERT(tax && n && (in || len == 0) && country, err);
     out[0] = '\0';
     *len_out = 0;
+    tax->scheme = AM_TAX_NONE;
+    tax->person = false;
+    tax->zero_restored = false;
+    (void)cap;
 
     while (p < e) {
         skip = prefix_in(blanks, COUNT(blanks), p, e);
@@ -1198,5 +1228,7 @@ am_status am_normalize_tax_id(char *out, size_t cap, size_t *len_out, am_normali
     memcpy(out + 2, digits, ndigits);
     out[2 + ndigits] = '\0';
     *len_out = 2 + ndigits;
+    tax->scheme = AM_TAX_RU_INN;
+    tax->person = ndigits == 12;
     return AM_OK;
 }

@@ -1,7 +1,17 @@
 /*
- * Resolve: union-find over records, linked through an open-addressing table
- * from key hash to the first record that had the key. Keys come from keys.c;
- * the entity ids go to the index.
+ * Resolve: keys come from keys.c, entity ids go to the index. Records are
+ * added as they are read (their keys become dense key ids through an
+ * open-addressing table); finishing links them in three passes, strongest
+ * evidence first: tax ids, then domains, then names. Each key is taken in a
+ * canonical order and links the components of its records all at once, or
+ * not at all when they conflict, so the result does not depend on the order
+ * the records came in, and no link ever chains through a conflict:
+ *   - two different tax ids of one scheme are two companies;
+ *   - a domain shared by companies with different tax ids (a group's website)
+ *     links none of them;
+ *   - a name links only records of one country (the key holds it), never an
+ *     individual entrepreneur, only where the cities agree, and never two
+ *     companies that each have a website of their own or a tax id that differs.
  */
 #include "acctmap/resolve.h"
 
@@ -9,25 +19,68 @@
 #include <string.h>
 
 #define NO_RECORD UINT32_MAX
+#define NO_KEY UINT32_MAX
 #define MAX_RECORDS (UINT32_MAX - 1)
 #define TABLE_MIN (1u << 16)
+#define CITY_SEVERAL UINT32_MAX /* a component whose records name two cities */
+#define TAX_SLOTS 2             /* tax ids of different schemes a component remembers */
 
 typedef struct key_slot {
     uint64_t lo;
     uint64_t hi;
-    uint32_t record; /* NO_RECORD when the slot is empty */
+    uint32_t key; /* dense key id; NO_KEY when the slot is empty */
 } key_slot;
+
+typedef struct u32_vec {
+    uint32_t *v;
+    size_t count;
+    size_t cap;
+} u32_vec;
 
 struct am_resolver {
     key_slot *table;
     size_t table_cap; /* power of two */
+    /* per key id */
+    uint32_t *key_slot_of; /* its slot in `table` (moves when the table grows) */
+    uint8_t *key_kind;
+    uint8_t *key_scheme;
     size_t key_count;
-    uint32_t *parent; /* union-find forest over records */
-    uint8_t *rank;
+    size_t key_cap;
+    /* per record */
+    u32_vec rec_keys;   /* key ids of every record, one after the other */
+    uint32_t *rec_end;  /* rec_keys[rec_end[r-1] .. rec_end[r]) are record r's */
     uint8_t *group;
+    uint8_t *person;
+    uint32_t *city;
+    uint32_t *identity;
     size_t count;
     size_t cap;
 };
+
+/* Union-find over records, with what each component holds at its root. */
+typedef struct forest {
+    uint32_t *parent;
+    uint8_t *rank;
+    uint32_t *tax[TAX_SLOTS]; /* key ids of the component's tax ids, NO_KEY when none */
+    uint8_t *has_domain;
+    uint32_t *city;           /* 0 none, a city hash, or CITY_SEVERAL */
+    uint8_t *group;
+} forest;
+
+static am_status u32_push(u32_vec *vec, uint32_t x, am_error *err)
+{
+    if (vec->count == vec->cap) {
+        size_t cap = vec->cap ? vec->cap * 2 : 1u << 16;
+        uint32_t *grown = realloc(vec->v, cap * sizeof(*grown));
+        if (!grown) {
+            return am_error_set(err, AM_ENOMEM, "out of memory: %zu keys", cap);
+        }
+        vec->v = grown;
+        vec->cap = cap;
+    }
+    vec->v[vec->count++] = x;
+    return AM_OK;
+}
 
 am_status am_resolver_new(am_resolver **out, am_error *err)
 {
@@ -45,7 +98,7 @@ am_status am_resolver_new(am_resolver **out, am_error *err)
         return am_error_set(err, AM_ENOMEM, "out of memory starting resolution");
     }
     for (i = 0; i < r->table_cap; i++) {
-        r->table[i].record = NO_RECORD;
+        r->table[i].key = NO_KEY;
     }
     *out = r;
     return AM_OK;
@@ -57,9 +110,15 @@ void am_resolver_free(am_resolver *r)
         return;
     }
     free(r->table);
-    free(r->parent);
-    free(r->rank);
+    free(r->key_slot_of);
+    free(r->key_kind);
+    free(r->key_scheme);
+    free(r->rec_keys.v);
+    free(r->rec_end);
     free(r->group);
+    free(r->person);
+    free(r->city);
+    free(r->identity);
     free(r);
 }
 
@@ -73,49 +132,16 @@ size_t am_resolver_key_count(const am_resolver *r)
     return r->key_count;
 }
 
-static uint32_t find_root(uint32_t *parent, uint32_t x)
-{
-    while (parent[x] != x) {
-        parent[x] = parent[parent[x]]; /* path halving */
-        x = parent[x];
-    }
-    return x;
-}
-
-static void unite(am_resolver *r, uint32_t a, uint32_t b)
-{
-    a = find_root(r->parent, a);
-    b = find_root(r->parent, b);
-    if (a == b) {
-        return;
-    }
-    if (r->rank[a] < r->rank[b]) {
-        uint32_t t = a;
-        a = b;
-        b = t;
-    }
-    r->parent[b] = a;
-    if (r->rank[a] == r->rank[b]) {
-        r->rank[a]++;
-    }
-    if (r->group[b] < r->group[a]) {
-        r->group[a] = r->group[b];
-    }
-}
-
 /* The key hash is uniform: its low bits index the table directly. */
-static key_slot *table_slot(key_slot *table, size_t cap, uint64_t lo, uint64_t hi)
+static size_t table_find(const key_slot *table, size_t cap, uint64_t lo, uint64_t hi)
 {
     size_t mask = cap - 1;
     size_t i = (size_t)lo & mask;
 
-    for (;;) {
-        key_slot *s = &table[i];
-        if (s->record == NO_RECORD || (s->lo == lo && s->hi == hi)) {
-            return s;
-        }
+    while (table[i].key != NO_KEY && !(table[i].lo == lo && table[i].hi == hi)) {
         i = (i + 1) & mask;
     }
+    return i;
 }
 
 static am_status table_grow(am_resolver *r, am_error *err)
@@ -128,12 +154,14 @@ static am_status table_grow(am_resolver *r, am_error *err)
         return am_error_set(err, AM_ENOMEM, "out of memory: key table of %zu slots", cap);
     }
     for (i = 0; i < cap; i++) {
-        table[i].record = NO_RECORD;
+        table[i].key = NO_KEY;
     }
     for (i = 0; i < r->table_cap; i++) {
         const key_slot *s = &r->table[i];
-        if (s->record != NO_RECORD) {
-            *table_slot(table, cap, s->lo, s->hi) = *s;
+        if (s->key != NO_KEY) {
+            size_t at = table_find(table, cap, s->lo, s->hi);
+            table[at] = *s;
+            r->key_slot_of[s->key] = (uint32_t)at;
         }
     }
     free(r->table);
@@ -142,30 +170,50 @@ static am_status table_grow(am_resolver *r, am_error *err)
     return AM_OK;
 }
 
+static am_status keys_grow(am_resolver *r, am_error *err)
+{
+    size_t cap = r->key_cap ? r->key_cap * 2 : 1u << 16;
+    uint32_t *slot_of = realloc(r->key_slot_of, cap * sizeof(*slot_of));
+    uint8_t *kind, *scheme;
+
+    if (!slot_of) {
+        return am_error_set(err, AM_ENOMEM, "out of memory: %zu keys", cap);
+    }
+    r->key_slot_of = slot_of;
+    kind = realloc(r->key_kind, cap);
+    if (!kind) {
+        return am_error_set(err, AM_ENOMEM, "out of memory: %zu keys", cap);
+    }
+    r->key_kind = kind;
+    scheme = realloc(r->key_scheme, cap);
+    if (!scheme) {
+        return am_error_set(err, AM_ENOMEM, "out of memory: %zu keys", cap);
+    }
+    r->key_scheme = scheme;
+    r->key_cap = cap;
+    return AM_OK;
+}
+
 static am_status records_grow(am_resolver *r, am_error *err)
 {
     size_t cap = r->cap ? r->cap * 2 : 1u << 16;
-    uint32_t *parent;
-    uint8_t *rank, *group;
+    void *p;
 
     if (cap > MAX_RECORDS) {
         cap = MAX_RECORDS;
     }
-    parent = realloc(r->parent, cap * sizeof(*parent));
-    if (!parent) {
-        return am_error_set(err, AM_ENOMEM, "out of memory: %zu records", cap);
-    }
-    r->parent = parent;
-    rank = realloc(r->rank, cap);
-    if (!rank) {
-        return am_error_set(err, AM_ENOMEM, "out of memory: %zu records", cap);
-    }
-    r->rank = rank;
-    group = realloc(r->group, cap);
-    if (!group) {
-        return am_error_set(err, AM_ENOMEM, "out of memory: %zu records", cap);
-    }
-    r->group = group;
+#define GROW(field)                                                                \
+    p = realloc(r->field, cap * sizeof(*r->field));                                \
+    if (!p) {                                                                      \
+        return am_error_set(err, AM_ENOMEM, "out of memory: %zu records", cap);    \
+    }                                                                              \
+    r->field = p;
+    GROW(rec_end)
+    GROW(group)
+    GROW(person)
+    GROW(city)
+    GROW(identity)
+#undef GROW
     r->cap = cap;
     return AM_OK;
 }
@@ -179,13 +227,13 @@ void am_resolver_prefetch(const am_resolver *r, const am_key *keys, size_t count
     }
 }
 
-am_status am_resolver_add(am_resolver *r, const am_key *keys, size_t count, uint8_t group,
-                          am_error *err)
+am_status am_resolver_add(am_resolver *r, const am_key *keys, size_t count,
+                          const am_resolve_facts *facts, am_error *err)
 {
-    uint32_t rec;
     size_t i;
     am_status rc;
 
+    AM_ASSERT(count <= AM_KEYS_MAX, err);
     if (r->count == MAX_RECORDS) {
         return am_error_set(err, AM_ELIMIT, "more than %u records in one run", MAX_RECORDS);
     }
@@ -195,13 +243,8 @@ am_status am_resolver_add(am_resolver *r, const am_key *keys, size_t count, uint
             return rc;
         }
     }
-    rec = (uint32_t)r->count++;
-    r->parent[rec] = rec;
-    r->rank[rec] = 0;
-    r->group[rec] = group;
-
     for (i = 0; i < count; i++) {
-        key_slot *s;
+        size_t at;
         /* Keep the load under 5/8 so probes stay short. */
         if ((r->key_count + 1) * 8 > r->table_cap * 5) {
             rc = table_grow(r, err);
@@ -209,110 +252,534 @@ am_status am_resolver_add(am_resolver *r, const am_key *keys, size_t count, uint
                 return rc;
             }
         }
-        s = table_slot(r->table, r->table_cap, keys[i].lo, keys[i].hi);
-        if (s->record == NO_RECORD) {
-            s->lo = keys[i].lo;
-            s->hi = keys[i].hi;
-            s->record = rec;
+        at = table_find(r->table, r->table_cap, keys[i].lo, keys[i].hi);
+        if (r->table[at].key == NO_KEY) {
+            if (r->key_count == r->key_cap) {
+                rc = keys_grow(r, err);
+                if (rc) {
+                    return rc;
+                }
+            }
+            r->table[at].lo = keys[i].lo;
+            r->table[at].hi = keys[i].hi;
+            r->table[at].key = (uint32_t)r->key_count;
+            r->key_slot_of[r->key_count] = (uint32_t)at;
+            r->key_kind[r->key_count] = (uint8_t)keys[i].kind;
+            r->key_scheme[r->key_count] = keys[i].scheme;
             r->key_count++;
-        } else {
-            unite(r, s->record, rec);
+        }
+        rc = u32_push(&r->rec_keys, r->table[at].key, err);
+        if (rc) {
+            return rc;
         }
     }
+    r->rec_end[r->count] = (uint32_t)r->rec_keys.count;
+    r->group[r->count] = facts->group;
+    r->person[r->count] = facts->person;
+    r->city[r->count] = facts->city;
+    r->identity[r->count] = facts->identity;
+    r->count++;
     return AM_OK;
 }
 
-typedef struct root_order {
-    uint64_t canon_hi;
-    uint64_t canon_lo;
-    uint32_t root;
-    uint8_t group;
-} root_order;
+/* ---- finishing ------------------------------------------------------------ */
 
-static bool root_before(const root_order *a, const root_order *b)
+/* Something to put in canonical order: by (top, hi, lo). */
+typedef struct ordered {
+    uint64_t hi;
+    uint64_t lo;
+    uint32_t id;
+    uint8_t top;
+} ordered;
+
+static bool ordered_before(const ordered *a, const ordered *b)
 {
-    if (a->group != b->group) {
-        return a->group < b->group;
+    if (a->top != b->top) {
+        return a->top < b->top;
     }
-    if (a->canon_hi != b->canon_hi) {
-        return a->canon_hi < b->canon_hi;
+    if (a->hi != b->hi) {
+        return a->hi < b->hi;
     }
-    return a->canon_lo < b->canon_lo; /* two entities never share their smallest key */
+    if (a->lo != b->lo) {
+        return a->lo < b->lo;
+    }
+    return a->id < b->id;
 }
 
-/* 16-bit digit `d` of the sort key (group, canon_hi): digits 0-3 of canon_hi, 4 the group. */
-static unsigned root_digit(const root_order *o, unsigned d)
+/* 16-bit digit `d` of (top, hi): digits 0-3 of hi, 4 the top byte. */
+static unsigned ordered_digit(const ordered *o, unsigned d)
 {
-    return d < 4 ? (unsigned)(o->canon_hi >> (16 * d)) & 0xffff : o->group;
+    return d < 4 ? (unsigned)(o->hi >> (16 * d)) & 0xffff : o->top;
 }
 
 /*
- * Sort roots by (group, canon_hi, canon_lo): LSD radix sort on (group,
- * canon_hi), linear where qsort was the slowest part of finishing millions of
- * entities; then runs equal in both (a 2^-64 event) are put in canon_lo order.
+ * LSD radix sort on (top, hi), linear where qsort was the slowest part of
+ * finishing millions of entities; then the rare runs equal in both are put in
+ * (lo, id) order by insertion.
  */
-static am_status sort_roots(root_order *roots, size_t n, am_error *err)
+static am_status sort_ordered(ordered *items, size_t n, am_error *err)
 {
-    root_order *tmp = malloc((n ? n : 1) * sizeof(*tmp));
+    ordered *tmp = malloc((n ? n : 1) * sizeof(*tmp));
     size_t *count = malloc(65537 * sizeof(*count));
-    root_order *src = roots, *dst = tmp;
+    ordered *src = items, *dst = tmp;
     unsigned d;
     size_t i, j;
 
     if (!tmp || !count) {
         free(tmp);
         free(count);
-        return am_error_set(err, AM_ENOMEM, "out of memory sorting %zu entities", n);
+        return am_error_set(err, AM_ENOMEM, "out of memory sorting %zu items", n);
     }
     for (d = 0; d < 5; d++) {
+        ordered *t;
         memset(count, 0, 65537 * sizeof(*count));
         for (i = 0; i < n; i++) {
-            count[root_digit(&src[i], d) + 1]++;
+            count[ordered_digit(&src[i], d) + 1]++;
         }
         for (i = 1; i <= 65536; i++) {
             count[i] += count[i - 1];
         }
         for (i = 0; i < n; i++) {
-            dst[count[root_digit(&src[i], d)]++] = src[i];
+            dst[count[ordered_digit(&src[i], d)]++] = src[i];
         }
-        root_order *t = src;
+        t = src;
         src = dst;
         dst = t;
     }
-    if (src != roots) {
-        memcpy(roots, src, n * sizeof(*roots));
+    if (src != items) {
+        memcpy(items, src, n * sizeof(*items));
     }
     for (i = 1; i < n; i++) {
-        root_order o = roots[i];
-        for (j = i; j > 0 && root_before(&o, &roots[j - 1]); j--) {
-            roots[j] = roots[j - 1];
+        ordered o = items[i];
+        for (j = i; j > 0 && ordered_before(&o, &items[j - 1]); j--) {
+            items[j] = items[j - 1];
         }
-        roots[j] = o;
+        items[j] = o;
     }
     free(tmp);
     free(count);
     return AM_OK;
 }
 
+static uint32_t find_root(uint32_t *parent, uint32_t x)
+{
+    while (parent[x] != x) {
+        parent[x] = parent[parent[x]]; /* path halving */
+        x = parent[x];
+    }
+    return x;
+}
+
+static size_t rec_begin(const am_resolver *r, uint32_t rec)
+{
+    return rec ? r->rec_end[rec - 1] : 0;
+}
+
+static void forest_free(forest *f)
+{
+    size_t i;
+
+    free(f->parent);
+    free(f->rank);
+    for (i = 0; i < TAX_SLOTS; i++) {
+        free(f->tax[i]);
+    }
+    free(f->has_domain);
+    free(f->city);
+    free(f->group);
+}
+
+static am_status forest_init(forest *f, am_resolver *r, am_error *err)
+{
+    size_t n = r->count ? r->count : 1, i, k, t;
+
+    memset(f, 0, sizeof(*f));
+    f->parent = malloc(n * sizeof(*f->parent));
+    f->rank = calloc(n, 1);
+    f->has_domain = calloc(n, 1);
+    for (t = 0; t < TAX_SLOTS; t++) {
+        f->tax[t] = malloc(n * sizeof(*f->tax[t]));
+        if (!f->tax[t]) {
+            return am_error_set(err, AM_ENOMEM, "out of memory resolving %zu records", n);
+        }
+    }
+    if (!f->parent || !f->rank || !f->has_domain) {
+        return am_error_set(err, AM_ENOMEM, "out of memory resolving %zu records", n);
+    }
+    f->city = malloc(n * sizeof(*f->city));
+    f->group = malloc(n);
+    if (!f->city || !f->group) {
+        return am_error_set(err, AM_ENOMEM, "out of memory resolving %zu records", n);
+    }
+    memcpy(f->city, r->city, r->count * sizeof(*f->city)); /* a record's city is its component's */
+    memcpy(f->group, r->group, r->count);
+    for (i = 0; i < r->count; i++) {
+        f->parent[i] = (uint32_t)i;
+        for (t = 0; t < TAX_SLOTS; t++) {
+            f->tax[t][i] = NO_KEY;
+        }
+        t = 0;
+        for (k = rec_begin(r, (uint32_t)i); k < r->rec_end[i]; k++) {
+            uint32_t key = r->rec_keys.v[k];
+            if (r->key_kind[key] == AM_KEY_TAX && t < TAX_SLOTS) {
+                f->tax[t++][i] = key;
+            } else if (r->key_kind[key] == AM_KEY_DOMAIN) {
+                f->has_domain[i] = 1;
+            }
+        }
+    }
+    return AM_OK;
+}
+
+/* Would joining the components of `roots` put two tax ids of one scheme together? */
+static bool tax_conflict(const am_resolver *r, const forest *f, const uint32_t *roots, size_t n)
+{
+    uint32_t seen[AM_TAX_SCHEME_COUNT];
+    size_t i, t;
+
+    for (i = 0; i < AM_TAX_SCHEME_COUNT; i++) {
+        seen[i] = NO_KEY;
+    }
+    for (i = 0; i < n; i++) {
+        for (t = 0; t < TAX_SLOTS; t++) {
+            uint32_t key = f->tax[t][roots[i]];
+            uint8_t scheme;
+            if (key == NO_KEY) {
+                continue;
+            }
+            scheme = r->key_scheme[key] < AM_TAX_SCHEME_COUNT ? r->key_scheme[key] : 0;
+            if (seen[scheme] != NO_KEY && seen[scheme] != key) {
+                return true;
+            }
+            seen[scheme] = key;
+        }
+    }
+    return false;
+}
+
+/* Names also need: at most one component with a website, and one city at most. */
+static bool name_conflict(const forest *f, const uint32_t *roots, size_t n)
+{
+    size_t i, domains = 0;
+    uint32_t city = 0;
+
+    for (i = 0; i < n; i++) {
+        uint32_t c = f->city[roots[i]];
+        domains += f->has_domain[roots[i]];
+        if (c == CITY_SEVERAL || (c && city && c != city)) {
+            return true;
+        }
+        if (c) {
+            city = c;
+        }
+    }
+    return domains > 1;
+}
+
+static void merge_into(forest *f, uint32_t a, uint32_t b)
+{
+    size_t t, u;
+
+    /* b joins a: a keeps the union of what both hold. */
+    f->parent[b] = a;
+    if (f->rank[a] == f->rank[b]) {
+        f->rank[a]++;
+    }
+    f->has_domain[a] |= f->has_domain[b];
+    if (f->group[b] < f->group[a]) {
+        f->group[a] = f->group[b];
+    }
+    if (f->city[a] != f->city[b]) {
+        f->city[a] = !f->city[a] ? f->city[b] : !f->city[b] ? f->city[a] : CITY_SEVERAL;
+    }
+    for (t = 0; t < TAX_SLOTS; t++) {
+        uint32_t key = f->tax[t][b];
+        bool have = key == NO_KEY;
+        for (u = 0; !have && u < TAX_SLOTS; u++) {
+            have = f->tax[u][a] == key;
+        }
+        for (u = 0; !have && u < TAX_SLOTS; u++) {
+            if (f->tax[u][a] == NO_KEY) {
+                f->tax[u][a] = key;
+                have = true;
+            }
+        }
+    }
+}
+
+static void unite_all(forest *f, const uint32_t *roots, size_t n)
+{
+    uint32_t a = roots[0];
+    size_t i;
+
+    for (i = 1; i < n; i++) {
+        uint32_t b = roots[i];
+        a = find_root(f->parent, a);
+        b = find_root(f->parent, b);
+        if (a == b) {
+            continue;
+        }
+        if (f->rank[a] < f->rank[b]) {
+            uint32_t t = a;
+            a = b;
+            b = t;
+        }
+        merge_into(f, a, b);
+    }
+}
+
+/* Scratch for one key: the distinct roots of its records, found with a stamp per root. */
+typedef struct scratch {
+    uint32_t *stamp; /* per record */
+    uint32_t now;
+    u32_vec roots;
+    u32_vec members;
+} scratch;
+
+/* Distinct roots of `members`; false on allocation failure. */
+static am_status distinct_roots(scratch *s, forest *f, const uint32_t *members, size_t n,
+                                am_error *err)
+{
+    size_t i;
+    am_status rc;
+
+    s->now++;
+    s->roots.count = 0;
+    for (i = 0; i < n; i++) {
+        uint32_t root = find_root(f->parent, members[i]);
+        if (s->stamp[root] != s->now) {
+            s->stamp[root] = s->now;
+            rc = u32_push(&s->roots, root, err);
+            if (rc) {
+                return rc;
+            }
+        }
+    }
+    return AM_OK;
+}
+
+/* Link the records of a tax or domain key, unless their companies' tax ids conflict. */
+static am_status link_strong(const am_resolver *r, forest *f, scratch *s, const uint32_t *members,
+                             size_t n, am_error *err)
+{
+    am_status rc = distinct_roots(s, f, members, n, err);
+
+    if (!rc && s->roots.count > 1 && !tax_conflict(r, f, s->roots.v, s->roots.count)) {
+        unite_all(f, s->roots.v, s->roots.count);
+    }
+    return rc;
+}
+
+typedef struct city_member {
+    uint32_t city;
+    uint32_t rec;
+} city_member;
+
+static int compare_city_members(const void *pa, const void *pb)
+{
+    const city_member *a = pa, *b = pb;
+
+    if (a->city != b->city) {
+        return a->city < b->city ? -1 : 1;
+    }
+    return a->rec < b->rec ? -1 : a->rec > b->rec;
+}
+
+/* Link one city's share of a name key's records, unless their companies conflict. */
+static am_status link_name_part(const am_resolver *r, forest *f, scratch *s,
+                                const city_member *part, size_t n, am_error *err)
+{
+    size_t i;
+    am_status rc;
+
+    s->members.count = 0;
+    for (i = 0; i < n; i++) {
+        rc = u32_push(&s->members, part[i].rec, err);
+        if (rc) {
+            return rc;
+        }
+    }
+    rc = distinct_roots(s, f, s->members.v, s->members.count, err);
+    if (!rc && s->roots.count > 1 && !tax_conflict(r, f, s->roots.v, s->roots.count) &&
+        !name_conflict(f, s->roots.v, s->roots.count)) {
+        unite_all(f, s->roots.v, s->roots.count);
+    }
+    return rc;
+}
+
+/*
+ * Link the records of a name key: never an individual entrepreneur; records
+ * of one city together, and those without a city only when the name is known
+ * in one city at most (else they could be either company); and only when the
+ * companies have no conflicting tax ids, at most one of them a website, and
+ * no two cities.
+ */
+static am_status link_name(const am_resolver *r, forest *f, scratch *s, city_member **buf,
+                           size_t *buf_cap, const uint32_t *members, size_t n, am_error *err)
+{
+    size_t i, m = 0, start, first_city;
+    am_status rc = AM_OK;
+
+    if (n > *buf_cap) {
+        city_member *grown = realloc(*buf, n * sizeof(*grown));
+        if (!grown) {
+            return am_error_set(err, AM_ENOMEM, "out of memory linking names");
+        }
+        *buf = grown;
+        *buf_cap = n;
+    }
+    for (i = 0; i < n; i++) {
+        if (!r->person[members[i]]) {
+            (*buf)[m].city = r->city[members[i]];
+            (*buf)[m].rec = members[i];
+            m++;
+        }
+    }
+    if (m < 2) {
+        return AM_OK;
+    }
+    qsort(*buf, m, sizeof(**buf), compare_city_members);
+    for (first_city = 0; first_city < m && (*buf)[first_city].city == 0; first_city++) {
+    }
+    if (first_city == m || (*buf)[first_city].city == (*buf)[m - 1].city) {
+        return link_name_part(r, f, s, *buf, m, err); /* one city at most: all together */
+    }
+    for (start = first_city; !rc && start < m; start = i) {
+        for (i = start; i < m && (*buf)[i].city == (*buf)[start].city; i++) {
+        }
+        rc = link_name_part(r, f, s, *buf + start, i - start, err);
+    }
+    return rc;
+}
+
+/* Keys in canonical order (kind, then hash): the order links are tried in. */
+static am_status order_keys(ordered **out, const am_resolver *r, am_error *err)
+{
+    ordered *keys = malloc((r->key_count ? r->key_count : 1) * sizeof(*keys));
+    size_t k;
+    am_status rc;
+
+    *out = NULL;
+    if (!keys) {
+        return am_error_set(err, AM_ENOMEM, "out of memory ordering %zu keys", r->key_count);
+    }
+    for (k = 0; k < r->key_count; k++) {
+        const key_slot *s = &r->table[r->key_slot_of[k]];
+        keys[k].hi = s->hi;
+        keys[k].lo = s->lo;
+        keys[k].id = (uint32_t)k;
+        keys[k].top = r->key_kind[k];
+    }
+    rc = sort_ordered(keys, r->key_count, err);
+    if (rc) {
+        free(keys);
+        return rc;
+    }
+    *out = keys;
+    return AM_OK;
+}
+
+/* The records of every key, as one array: records of key k are at [start[k], start[k+1]). */
+static am_status invert_keys(uint32_t **start_out, uint32_t **recs_out, const am_resolver *r,
+                             am_error *err)
+{
+    uint32_t *start = calloc(r->key_count + 2, sizeof(*start));
+    uint32_t *recs = malloc((r->rec_keys.count ? r->rec_keys.count : 1) * sizeof(*recs));
+    size_t i, k;
+
+    *start_out = *recs_out = NULL;
+    if (!start || !recs) {
+        free(start);
+        free(recs);
+        return am_error_set(err, AM_ENOMEM, "out of memory indexing %zu keys", r->key_count);
+    }
+    for (i = 0; i < r->rec_keys.count; i++) {
+        start[r->rec_keys.v[i] + 2]++;
+    }
+    for (k = 2; k < r->key_count + 2; k++) {
+        start[k] += start[k - 1];
+    }
+    /* start[k + 1] is the fill position of key k; afterwards it is key k's end. */
+    for (i = 0; i < r->count; i++) {
+        for (k = rec_begin(r, (uint32_t)i); k < r->rec_end[i]; k++) {
+            recs[start[r->rec_keys.v[k] + 1]++] = (uint32_t)i;
+        }
+    }
+    *start_out = start;
+    *recs_out = recs;
+    return AM_OK;
+}
+
+static am_status link_all(const am_resolver *r, forest *f, am_error *err)
+{
+    ordered *keys = NULL;
+    uint32_t *start = NULL, *recs = NULL;
+    scratch s;
+    city_member *buf = NULL;
+    size_t buf_cap = 0, i;
+    am_status rc;
+
+    memset(&s, 0, sizeof(s));
+    s.stamp = calloc(r->count ? r->count : 1, sizeof(*s.stamp));
+    if (!s.stamp) {
+        return am_error_set(err, AM_ENOMEM, "out of memory resolving");
+    }
+    rc = order_keys(&keys, r, err);
+    if (!rc) {
+        rc = invert_keys(&start, &recs, r, err);
+    }
+    for (i = 0; !rc && i < r->key_count; i++) {
+        uint32_t k = keys[i].id;
+        const uint32_t *members = recs + start[k];
+        size_t n = start[k + 1] - start[k];
+
+        if (n < 2) {
+            continue;
+        }
+        if (r->key_kind[k] == AM_KEY_NAME) {
+            rc = link_name(r, f, &s, &buf, &buf_cap, members, n, err);
+        } else {
+            rc = link_strong(r, f, &s, members, n, err);
+        }
+    }
+    free(keys);
+    free(start);
+    free(recs);
+    free(buf);
+    free(s.stamp);
+    free(s.roots.v);
+    free(s.members.v);
+    return rc;
+}
+
 am_status am_resolver_finish(uint32_t **entity_of_out, uint32_t *entity_count_out,
                              am_resolver *r, am_error *err)
 {
-    uint32_t *slot_of_root = NULL; /* root record -> index in `roots` */
-    root_order *roots = NULL;
-    uint32_t *entity_of = NULL;
-    size_t root_count = 0, i;
-    am_status rc = AM_OK;
+    forest f;
+    ordered *roots = NULL;
+    uint32_t *slot_of_root = NULL, *entity_of = NULL;
+    size_t n = r->count ? r->count : 1, root_count = 0, i, k;
+    am_status rc;
 
     *entity_of_out = NULL;
     *entity_count_out = 0;
-    entity_of = malloc((r->count ? r->count : 1) * sizeof(*entity_of));
-    slot_of_root = malloc((r->count ? r->count : 1) * sizeof(*slot_of_root));
+    rc = forest_init(&f, r, err);
+    if (!rc) {
+        rc = link_all(r, &f, err);
+    }
+    if (rc) {
+        goto cleanup;
+    }
+    entity_of = malloc(n * sizeof(*entity_of));
+    slot_of_root = malloc(n * sizeof(*slot_of_root));
     if (!entity_of || !slot_of_root) {
         rc = am_error_set(err, AM_ENOMEM, "out of memory assigning entity ids");
         goto cleanup;
     }
     for (i = 0; i < r->count; i++) {
-        if (find_root(r->parent, (uint32_t)i) == i) {
+        /* Point every record straight at its root: the loops below read parent[] as root. */
+        f.parent[i] = find_root(f.parent, (uint32_t)i);
+        if (f.parent[i] == i) {
             slot_of_root[i] = (uint32_t)root_count++;
         }
     }
@@ -322,34 +789,38 @@ am_status am_resolver_finish(uint32_t **entity_of_out, uint32_t *entity_count_ou
         goto cleanup;
     }
     for (i = 0; i < r->count; i++) {
-        if (r->parent[i] == i) {
-            root_order *o = &roots[slot_of_root[i]];
-            o->root = (uint32_t)i;
-            o->group = r->group[i];
-            o->canon_hi = UINT64_MAX;
-            o->canon_lo = UINT64_MAX;
+        if (f.parent[i] == i) {
+            ordered *o = &roots[slot_of_root[i]];
+            o->id = (uint32_t)i;
+            o->top = f.group[i];
+            o->hi = 0;
+            o->lo = 0;
         }
     }
-    /* Every record has at least one key, so every entity gets a canonical key. */
-    for (i = 0; i < r->table_cap; i++) {
-        const key_slot *s = &r->table[i];
-        if (s->record != NO_RECORD) {
-            root_order *o = &roots[slot_of_root[find_root(r->parent, s->record)]];
-            if (s->hi < o->canon_hi || (s->hi == o->canon_hi && s->lo < o->canon_lo)) {
-                o->canon_hi = s->hi;
-                o->canon_lo = s->lo;
-            }
+    /*
+     * An entity's place: its group, then sums over its records of their key
+     * hashes, city, person flag and identity. Sums do not depend on order, and
+     * two entities tie only if their records are alike in all of that.
+     */
+    for (i = 0; i < r->count; i++) {
+        ordered *o = &roots[slot_of_root[f.parent[i]]];
+        for (k = rec_begin(r, (uint32_t)i); k < r->rec_end[i]; k++) {
+            const key_slot *s = &r->table[r->key_slot_of[r->rec_keys.v[k]]];
+            o->hi += s->hi;
+            o->lo += s->lo;
         }
+        o->hi += ((uint64_t)r->city[i] << 32 | r->identity[i]) * 0x9e3779b97f4a7c15ull;
+        o->lo += (uint64_t)r->person[i] * 0xc2b2ae3d27d4eb4full;
     }
-    rc = sort_roots(roots, root_count, err);
+    rc = sort_ordered(roots, root_count, err);
     if (rc) {
         goto cleanup;
     }
     for (i = 0; i < root_count; i++) {
-        slot_of_root[roots[i].root] = (uint32_t)i; /* now: root -> entity id */
+        slot_of_root[roots[i].id] = (uint32_t)i; /* now: root -> entity id */
     }
     for (i = 0; i < r->count; i++) {
-        entity_of[i] = slot_of_root[find_root(r->parent, (uint32_t)i)];
+        entity_of[i] = slot_of_root[f.parent[i]];
     }
     *entity_of_out = entity_of;
     *entity_count_out = (uint32_t)root_count;
@@ -358,5 +829,6 @@ cleanup:
     free(entity_of);
     free(slot_of_root);
     free(roots);
+    forest_free(&f);
     return rc;
 }

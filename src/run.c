@@ -78,6 +78,7 @@ typedef struct slot {
     am_record_batch records;
     am_key *keys;               /* AM_KEYS_MAX slots per record */
     uint8_t *key_counts;
+    am_resolve_facts *facts;    /* person and city of each record (group: set later) */
     size_t key_cap;             /* records the two arrays above can hold */
     const char **warnings;      /* lines, in records.arena */
     size_t warning_count;
@@ -185,6 +186,7 @@ static am_status slot_reserve(slot *s, size_t records, am_error *err)
     if (records > s->key_cap) {
         am_key *keys = realloc(s->keys, records * AM_KEYS_MAX * sizeof(*keys));
         uint8_t *counts;
+        am_resolve_facts *facts;
         if (!keys) {
             return am_error_set(err, AM_ENOMEM, "out of memory for %zu records' keys", records);
         }
@@ -194,6 +196,11 @@ static am_status slot_reserve(slot *s, size_t records, am_error *err)
             return am_error_set(err, AM_ENOMEM, "out of memory for %zu records' keys", records);
         }
         s->key_counts = counts;
+        facts = realloc(s->facts, records * sizeof(*facts));
+        if (!facts) {
+            return am_error_set(err, AM_ENOMEM, "out of memory for %zu records' keys", records);
+        }
+        s->facts = facts;
         s->key_cap = records;
     }
     s->warning_count = 0;
@@ -239,6 +246,14 @@ static void fingerprint_record(XXH3_state_t *h, const am_record *r)
     XXH3_128bits_update(h, &r->has_amount, sizeof(r->has_amount));
 }
 
+/* Tells apart records that agree in every key (see am_resolve_facts). */
+static uint32_t record_identity(const char *org, const char *id)
+{
+    XXH64_hash_t h = XXH3_64bits_withSeed(id, strlen(id), XXH3_64bits(org, strlen(org)));
+
+    return (uint32_t)(h ^ (h >> 32));
+}
+
 static am_status key_batch(slot *s, am_key_set *set, am_normalizer *norm, XXH3_state_t *fp,
                            const job *j, const char *label, am_error *err)
 {
@@ -253,6 +268,9 @@ static am_status key_batch(slot *s, am_key_set *set, am_normalizer *norm, XXH3_s
         }
         memcpy(&s->keys[i * AM_KEYS_MAX], set->keys, set->count * sizeof(am_key));
         s->key_counts[i] = (uint8_t)set->count;
+        s->facts[i].person = set->person;
+        s->facts[i].city = set->city;
+        s->facts[i].identity = record_identity(j->cfg->org->id, recs[i].id);
         for (w = 0; !rc && w < set->warning_count; w++) {
             rc = slot_warn(s, label, recs[i].line, set->warnings[w], err);
         }
@@ -419,13 +437,18 @@ static am_status take_batch(run_state *st, slot *s, am_error *err)
 
     t0 = now_s();
     for (i = 0; i < n; i++) {
-        uint8_t group = co->is_self ? self_group(recs[i].populations) : AM_RESOLVE_GROUP_NONE;
+        am_resolve_facts facts;
+        uint32_t number = (uint32_t)am_resolver_record_count(st->resolver);
+
+        facts.group = co->is_self ? self_group(recs[i].populations) : AM_RESOLVE_GROUP_NONE;
+        facts.person = s->facts[i].person;
+        facts.city = s->facts[i].city;
+        facts.identity = s->facts[i].identity;
         if (i + RESOLVE_PREFETCH < n) {
             am_resolver_prefetch(st->resolver, &s->keys[(i + RESOLVE_PREFETCH) * AM_KEYS_MAX],
                                  s->key_counts[i + RESOLVE_PREFETCH]);
         }
-        uint32_t number = (uint32_t)am_resolver_record_count(st->resolver);
-        rc = am_resolver_add(st->resolver, &s->keys[i * AM_KEYS_MAX], s->key_counts[i], group,
+        rc = am_resolver_add(st->resolver, &s->keys[i * AM_KEYS_MAX], s->key_counts[i], &facts,
                              err);
         if (!rc) {
             rc = u32_push(&st->populations[j->org], recs[i].populations, err);
@@ -760,6 +783,7 @@ cleanup:
         am_record_batch_dispose(&st.slots[i].records);
         free(st.slots[i].keys);
         free(st.slots[i].key_counts);
+        free(st.slots[i].facts);
         free(st.slots[i].warnings);
     }
     free(st.slots);

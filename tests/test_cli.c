@@ -514,11 +514,55 @@ static void test_cli__unwritable_store_exits_1(void **state)
     am_test_output_dispose(&o);
 }
 
+/* explain: each verdict and its evidence, on fixtures/explain. */
+static void test_cli__explain_says_why(void **state)
+{
+    (void)state;
+    const char *dir = am_test_path("explain");
+    static const struct {
+        const char *ours, *theirs, *want;
+    } cases[] = {
+        {"a1", "b1", "they share name:ромашка|RU, but their tax ids differ (RU7712345671, "
+                     "RU7810123451): two companies"},
+        {"a2", "b2", "matched by name+city\n  acme/a2  --name:северный ветер|RU-->  beta/b2"},
+        {"a3", "b3", "matched by name\n  acme/a3  --name:contoso|US-->  beta/b3"},
+        {"a4", "b4", "matched by chain\n  acme/a4  --domain:globus-trade.com-->  gamma/c1\n"
+                     "  gamma/c1  --tax:RU7707083893-->  beta/b4"},
+        {"a5", "b5", "both are individual entrepreneurs, whom a name alone never links"},
+    };
+    am_test_output o;
+    size_t i;
+
+    RUN(&o, dir, "run");
+    assert_int_equal(o.exit_code, 0);
+    am_test_output_dispose(&o);
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        RUN(&o, dir, "explain", "beta", cases[i].ours, cases[i].theirs);
+        assert_int_equal(o.exit_code, 0);
+        if (!strstr(o.out, cases[i].want)) {
+            fail_msg("explain beta %s %s: want \"%s\" in:\n%s", cases[i].ours, cases[i].theirs,
+                     cases[i].want, o.out);
+        }
+        am_test_output_dispose(&o);
+    }
+    RUN(&o, dir, "explain", "beta", "a1", "nope");
+    assert_int_equal(o.exit_code, 2);
+    assert_one_error_line(&o, "explain: no record \"nope\" in beta's records of run");
+    am_test_output_dispose(&o);
+    RUN(&o, dir, "accounts", "beta", "--format", "csv");
+    assert_int_equal(o.exit_code, 0);
+    assert_non_null(strstr(o.out, "a2,b2,"));
+    assert_non_null(strstr(o.out, ",name+city,name:северный ветер|RU,"));
+    assert_null(strstr(o.out, "a1,b1,"));
+    assert_null(strstr(o.out, "a5,b5,"));
+    am_test_output_dispose(&o);
+}
+
 static void test_cli__usage_and_help(void **state)
 {
     (void)state;
     const char *dir = am_test_path("demo");
-    const char *verbs[] = {"run", "runs", "matrix", "accounts", "store"};
+    const char *verbs[] = {"run", "runs", "matrix", "accounts", "explain", "store"};
     am_test_output o;
     size_t i;
 
@@ -576,6 +620,7 @@ int main(void)
         AM_TEST_SANDBOXED(test_cli__unreadable_source_commits_nothing),
         AM_TEST_SANDBOXED(test_cli__unwritable_store_exits_1),
         AM_TEST_SANDBOXED(test_cli__killed_run_leaves_previous_runs_intact),
+        AM_TEST_SANDBOXED(test_cli__explain_says_why),
         AM_TEST_SANDBOXED(test_cli__usage_and_help),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

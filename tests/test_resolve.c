@@ -1,4 +1,5 @@
 /* Resolve: shared keys link records transitively; ids ignore the input order. */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,7 +29,8 @@ static uint32_t resolve(uint32_t *entity_out, const rec_keys *recs, const size_t
         for (k = 0; k < 3 && rk->keys[k]; k++) {
             am_key_from_text(&keys[nk++], AM_KEY_DOMAIN, rk->keys[k], strlen(rk->keys[k]));
         }
-        assert_int_equal(am_resolver_add(r, keys, nk, rk->group, &err), AM_OK);
+        am_resolve_facts facts = {rk->group, false, 0, 0};
+        assert_int_equal(am_resolver_add(r, keys, nk, &facts, &err), AM_OK);
     }
     assert_int_equal(am_resolver_record_count(r), n);
     assert_int_equal(am_resolver_finish(&entity_of, &count, r, &err), AM_OK);
@@ -114,8 +116,9 @@ static void test_resolve__many_records_grow_the_table(void **state)
         snprintf(text, sizeof(text), "domain:d%zu.com", i / 2);
         am_key_from_text(&k, AM_KEY_DOMAIN, text, strlen(text));
         /* The first 30000 entities are in groups 0-2, the rest in none. */
-        uint8_t group = i / 2 < 30000 ? (uint8_t)((i / 2) % 3) : AM_RESOLVE_GROUP_NONE;
-        assert_int_equal(am_resolver_add(r, &k, 1, group, &err), AM_OK);
+        am_resolve_facts facts = {0, false, 0, 0};
+        facts.group = i / 2 < 30000 ? (uint8_t)((i / 2) % 3) : AM_RESOLVE_GROUP_NONE;
+        assert_int_equal(am_resolver_add(r, &k, 1, &facts, &err), AM_OK);
     }
     assert_int_equal(am_resolver_key_count(r), n / 2);
     assert_int_equal(am_resolver_finish(&entity_of, &count, r, &err), AM_OK);
@@ -134,12 +137,144 @@ static void test_resolve__many_records_grow_the_table(void **state)
     am_resolver_free(r);
 }
 
+/* A record for the rule tests: keys as "kind:text", a city and whether it is a person. */
+typedef struct rule_rec {
+    const char *keys[4];
+    const char *city;
+    bool person;
+} rule_rec;
+
+static am_key_kind kind_of(const char *text)
+{
+    if (strncmp(text, "tax:", 4) == 0) {
+        return AM_KEY_TAX;
+    }
+    return strncmp(text, "domain:", 7) == 0 ? AM_KEY_DOMAIN : AM_KEY_NAME;
+}
+
+/* Entity of each record; the same whatever the order, which each call also checks. */
+static void resolve_rules(uint32_t *entity, const rule_rec *recs, size_t n)
+{
+    size_t order[16], round, i, k;
+    uint32_t first[16];
+
+    assert_true(n <= 16);
+    for (round = 0; round < 3; round++) {
+        am_resolver *r = NULL;
+        am_error err = {0};
+        uint32_t *entity_of = NULL, count = 0;
+
+        for (i = 0; i < n; i++) {
+            order[i] = round == 1 ? n - 1 - i : (round == 2 ? (i * 7 + 3) % n : i);
+        }
+        if (round == 2) {
+            /* (i * 7 + 3) % n is a permutation only when n and 7 are coprime */
+            bool used[16] = {false};
+            for (i = 0; i < n; i++) {
+                used[order[i]] = true;
+            }
+            for (i = 0; i < n; i++) {
+                if (!used[i]) {
+                    for (i = 0; i < n; i++) {
+                        order[i] = (i + 1) % n;
+                    }
+                    break;
+                }
+            }
+        }
+        assert_int_equal(am_resolver_new(&r, &err), AM_OK);
+        for (i = 0; i < n; i++) {
+            const rule_rec *rr = &recs[order[i]];
+            am_key keys[4];
+            size_t nk = 0;
+            am_resolve_facts facts = {AM_RESOLVE_GROUP_NONE, rr->person, 0, 0};
+            for (k = 0; k < 4 && rr->keys[k]; k++) {
+                am_key_from_text(&keys[nk], kind_of(rr->keys[k]), rr->keys[k],
+                                 strlen(rr->keys[k]));
+                keys[nk].scheme = keys[nk].kind == AM_KEY_TAX ? AM_TAX_RU_INN : 0;
+                nk++;
+            }
+            if (rr->city) {
+                facts.city = (uint32_t)strlen(rr->city) * 2654435761u | 1u;
+            }
+            assert_int_equal(am_resolver_add(r, keys, nk, &facts, &err), AM_OK);
+        }
+        assert_int_equal(am_resolver_finish(&entity_of, &count, r, &err), AM_OK);
+        for (i = 0; i < n; i++) {
+            entity[order[i]] = entity_of[i];
+        }
+        free(entity_of);
+        am_resolver_free(r);
+        if (round == 0) {
+            memcpy(first, entity, n * sizeof(*entity));
+        } else {
+            assert_memory_equal(first, entity, n * sizeof(*entity));
+        }
+    }
+}
+
+static void test_resolve__different_tax_ids_never_chain(void **state)
+{
+    (void)state;
+    /* A and B share a website but not their INN; C has only the website; D shares B's INN. */
+    const rule_rec recs[] = {
+        {{"tax:RU1", "domain:group.ru", NULL}, NULL, false},
+        {{"tax:RU2", "domain:group.ru", NULL}, NULL, false},
+        {{"domain:group.ru", NULL}, NULL, false},
+        {{"tax:RU2", "name:beta|RU", NULL}, NULL, false},
+        {{"name:beta|RU", NULL}, NULL, false},
+    };
+    uint32_t e[5];
+
+    resolve_rules(e, recs, 5);
+    assert_int_not_equal(e[0], e[1]); /* a group's website joins no one */
+    assert_int_not_equal(e[2], e[0]);
+    assert_int_not_equal(e[2], e[1]);
+    assert_int_equal(e[1], e[3]);     /* the same INN does */
+    assert_int_equal(e[3], e[4]);     /* and a name with nothing against it */
+}
+
+static void test_resolve__names_need_one_city_and_no_two_websites(void **state)
+{
+    (void)state;
+    const rule_rec recs[] = {
+        {{"name:romashka|RU", NULL}, "moskva", false},  /* 0 */
+        {{"name:romashka|RU", NULL}, "moskva", false},  /* 1: same city: joined */
+        {{"name:romashka|RU", NULL}, "kazan", false},   /* 2: another city: apart */
+        {{"name:romashka|RU", NULL}, NULL, false},      /* 3: no city, two cities: ambiguous */
+        {{"name:vector|RU", "domain:vector.ru", NULL}, NULL, false},     /* 4 */
+        {{"name:vector|RU", "domain:vector-spb.ru", NULL}, NULL, false}, /* 5: two websites */
+        {{"name:vector|RU", NULL}, NULL, false},        /* 6: joins neither: ambiguous */
+        {{"name:petrova|RU", NULL}, NULL, true},        /* 7: a person */
+        {{"name:petrova|RU", NULL}, NULL, false},       /* 8 */
+        {{"name:solo|RU", NULL}, "omsk", false},        /* 9 */
+        {{"name:solo|RU", NULL}, NULL, false},          /* 10: one city only: joined */
+        {{"tax:RU5", "name:gamma|RU", NULL}, NULL, false}, /* 11 */
+        {{"tax:RU6", "name:gamma|RU", NULL}, NULL, false}, /* 12: INNs differ: apart */
+    };
+    uint32_t e[13];
+
+    resolve_rules(e, recs, 13);
+    assert_int_equal(e[0], e[1]);
+    assert_int_not_equal(e[0], e[2]);
+    assert_int_not_equal(e[3], e[0]);
+    assert_int_not_equal(e[3], e[2]);
+    assert_int_not_equal(e[4], e[5]);
+    assert_int_not_equal(e[6], e[4]);
+    assert_int_not_equal(e[6], e[5]);
+    assert_int_not_equal(e[7], e[8]);
+    assert_int_equal(e[9], e[10]);
+    assert_int_not_equal(e[11], e[12]);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_resolve__links_transitively),
         cmocka_unit_test(test_resolve__same_ids_in_any_order),
         cmocka_unit_test(test_resolve__many_records_grow_the_table),
+        cmocka_unit_test(test_resolve__different_tax_ids_never_chain),
+        cmocka_unit_test(test_resolve__names_need_one_city_and_no_two_websites),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

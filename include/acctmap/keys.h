@@ -24,9 +24,10 @@ typedef struct am_key {
     uint64_t lo;
     uint64_t hi;
     am_key_kind kind;
+    uint8_t scheme; /* tax keys: their am_tax_scheme; ids of one scheme conflict */
 } am_key;
 
-#define AM_KEYS_MAX 4
+#define AM_KEYS_MAX 6
 #define AM_KEY_TEXT_MAX (AM_NORM_MAX + 16)
 #define AM_KEY_WARNINGS_MAX 4
 
@@ -37,6 +38,9 @@ typedef struct am_key_set {
     size_t count;
     char warnings[AM_KEY_WARNINGS_MAX][192]; /* "column 'tax_id': ... fails its check digit" */
     size_t warning_count;
+    uint32_t city;               /* hash of the normalized city, 0 when none */
+    char city_text[AM_NORM_MAX]; /* the normalized city, "" when none */
+    bool person;                 /* an individual entrepreneur: never linked by name alone */
 } am_key_set;
 
 /* "tax", "domain", "name", "record". */
@@ -53,6 +57,24 @@ void am_key_from_text(am_key *out, am_key_kind kind, const char *text, size_t le
  */
 am_status am_keys_from_record(am_key_set *out, am_normalizer *n, const char *org_id,
                               const am_record *rec, am_error *err);
+
+/*
+ * How two records of one entity are linked directly: "tax", "domain",
+ * "name+city" (a name, and both records name the same city), "name", or
+ * "chain" when they share no key and are linked through other records.
+ * `*key_out` is the index in `a` of the key they share, or -1.
+ */
+const char *am_keys_matched_by(int *key_out, const am_key_set *a, const am_key_set *b);
+
+/*
+ * Why the resolver keeps `a` and `b` apart although they share `shared` (an
+ * index in `a`), from what the two records hold themselves: "their tax ids
+ * differ (RU7712345671, RU7810123451)", "the records name different cities
+ * (moskva, kazan)", ... Writes "" when nothing in the two records explains it
+ * (then other records sharing the key conflict).
+ */
+void am_keys_conflict(char *out, size_t cap, const am_key_set *a, const am_key_set *b,
+                      int shared);
 
 /* 0 when equal; orders keys by (hi, lo, kind). */
 int am_key_compare(const am_key *a, const am_key *b);

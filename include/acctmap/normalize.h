@@ -5,6 +5,7 @@
 #ifndef AM_NORMALIZE_H
 #define AM_NORMALIZE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "acctmap/error.h"
@@ -49,12 +50,47 @@ am_status am_normalize_name(char *out, size_t cap, size_t *len_out, am_normalize
                             const char *in, size_t len, am_error *err);
 
 /*
- * Tax id with its country prefix, check digits verified: "7707083893" with
- * country "RU" (or none) -> "RU7707083893". `country` is an ISO 3166 alpha-2
- * code as am_normalize_country returns it, or "".
+ * Tax id schemes. Two valid ids of one scheme that differ are two companies;
+ * ids of different schemes never conflict (an INN and an OGRN of one company).
  */
-am_status am_normalize_tax_id(char *out, size_t cap, size_t *len_out, am_normalizer *n,
-                              const char *in, size_t len, const char *country, am_error *err);
+typedef enum am_tax_scheme {
+    AM_TAX_NONE = 0,
+    AM_TAX_RU_INN,    /* "RU" + 10 digits (company) or 12 (individual entrepreneur) */
+    AM_TAX_RU_OGRN,   /* "RU-OGRN" + 13 digits */
+    AM_TAX_RU_OGRNIP, /* "RU-OGRNIP" + 15 digits: an individual entrepreneur */
+    AM_TAX_KZ_BIN,    /* "KZ-BIN" + 12 digits */
+    AM_TAX_BY_UNP,    /* "BY-UNP" + 9 digits */
+    AM_TAX_EU_VAT,    /* "VAT-" + country code + number, e.g. "VAT-DE811569869" */
+    AM_TAX_DUNS,      /* "DUNS" + 9 digits */
+    AM_TAX_FR_SIREN,  /* "FR-SIREN" + 9 digits (a SIRET gives its SIREN: one company) */
+    AM_TAX_SCHEME_COUNT
+} am_tax_scheme;
+
+/* A normalized tax id. Caller's storage. */
+typedef struct am_tax_id {
+    char value[AM_NORM_MAX]; /* NUL-terminated, "" when none */
+    size_t len;
+    am_tax_scheme scheme;
+    bool person;        /* the id of an individual (12-digit INN, OGRNIP): never link by name */
+    bool zero_restored; /* an INN that lost its leading zero in a spreadsheet, put back */
+} am_tax_id;
+
+/*
+ * Tax id with its scheme, check digits verified: "7707083893" with country
+ * "RU" (or none) -> "RU7707083893", AM_TAX_RU_INN. `country` is an ISO 3166
+ * alpha-2 code as am_normalize_country returns it, or "". AM_OK with
+ * out->len == 0 when there is nothing to use; AM_EINPUT when the value is
+ * present but not a valid id ("fails its INN check digit").
+ */
+am_status am_normalize_tax_id(am_tax_id *out, am_normalizer *n, const char *in, size_t len,
+                              const char *country, am_error *err);
+
+/*
+ * True when the name carries the legal form of an individual entrepreneur
+ * ("ИП Иванов И.И.", "Индивидуальный предприниматель ..."): a person, whom a
+ * name alone never links.
+ */
+bool am_normalize_name_is_person(am_normalizer *n, const char *in, size_t len);
 
 /* ISO 3166 alpha-2 in upper case from a code or a common name: "ru", "Russia", "Россия" -> "RU". */
 am_status am_normalize_country(char *out, size_t cap, size_t *len_out, am_normalizer *n,

@@ -162,17 +162,20 @@ static void run_country(const char *in, size_t size)
 
 static void run_tax_id(const char *in, size_t size, const char *country)
 {
-    char out[AM_NORM_MAX], again[AM_NORM_MAX];
-    size_t len = 0, again_len = 0;
+    am_tax_id tax, again;
     am_error err = {AM_OK, ""};
-    am_status rc = am_normalize_tax_id(out, sizeof(out), &len, norm, in, size, country, &err);
+    am_status rc = am_normalize_tax_id(&tax, norm, in, size, country, &err);
+    const char *out = tax.value;
+    size_t len = tax.len;
 
     if (check_result("tax_id", rc, out, len, &err)) {
         check(tax_id_shaped(out, len), "tax_id", "RU and 10 or 12 digits");
         if (len) {
-            rc = am_normalize_tax_id(again, sizeof(again), &again_len, norm, out, len, "", &err);
-            check(rc == AM_OK && again_len == len && memcmp(again, out, len) == 0, "tax_id",
-                  "a value normalizes to itself");
+            rc = am_normalize_tax_id(&again, norm, out, len, "", &err);
+            check(rc == AM_OK && again.len == len && memcmp(again.value, out, len) == 0,
+                  "tax_id", "a value normalizes to itself");
+            check(again.scheme == tax.scheme && tax.scheme != AM_TAX_NONE, "tax_id",
+                  "a value keeps its scheme");
         }
     }
 }
