@@ -24,6 +24,8 @@ void am_key_from_text(am_key *out, am_key_kind kind, const char *text, size_t le
     out->hi = h.high64;
     out->kind = kind;
     out->scheme = 0;
+    out->no_country = false;
+    out->core = 0;
 }
 
 int am_key_compare(const am_key *a, const am_key *b)
@@ -121,6 +123,9 @@ am_status am_keys_from_record(am_key_set *out, am_normalizer *n, const char *org
     } else if (len) {
         /* The country keeps "Romashka" in Russia apart from "Romashka" in Bulgaria. */
         add_key(out, AM_KEY_NAME, "name:", value, len, country, country_len);
+        /* The core lets a record without a country meet the one country a name is known in. */
+        out->keys[out->count - 1].no_country = country_len == 0;
+        out->keys[out->count - 1].core = XXH3_64bits(value, len);
     }
 
     if (rec->city[0]) {

@@ -44,6 +44,8 @@ struct am_resolver {
     uint32_t *key_slot_of; /* its slot in `table` (moves when the table grows) */
     uint8_t *key_kind;
     uint8_t *key_scheme;
+    uint8_t *key_no_country;
+    uint64_t *key_core;
     size_t key_count;
     size_t key_cap;
     /* per record */
@@ -113,6 +115,8 @@ void am_resolver_free(am_resolver *r)
     free(r->key_slot_of);
     free(r->key_kind);
     free(r->key_scheme);
+    free(r->key_no_country);
+    free(r->key_core);
     free(r->rec_keys.v);
     free(r->rec_end);
     free(r->group);
@@ -173,23 +177,20 @@ static am_status table_grow(am_resolver *r, am_error *err)
 static am_status keys_grow(am_resolver *r, am_error *err)
 {
     size_t cap = r->key_cap ? r->key_cap * 2 : 1u << 16;
-    uint32_t *slot_of = realloc(r->key_slot_of, cap * sizeof(*slot_of));
-    uint8_t *kind, *scheme;
+    void *p;
 
-    if (!slot_of) {
-        return am_error_set(err, AM_ENOMEM, "out of memory: %zu keys", cap);
-    }
-    r->key_slot_of = slot_of;
-    kind = realloc(r->key_kind, cap);
-    if (!kind) {
-        return am_error_set(err, AM_ENOMEM, "out of memory: %zu keys", cap);
-    }
-    r->key_kind = kind;
-    scheme = realloc(r->key_scheme, cap);
-    if (!scheme) {
-        return am_error_set(err, AM_ENOMEM, "out of memory: %zu keys", cap);
-    }
-    r->key_scheme = scheme;
+#define GROW(field)                                                                \
+    p = realloc(r->field, cap * sizeof(*r->field));                                \
+    if (!p) {                                                                      \
+        return am_error_set(err, AM_ENOMEM, "out of memory: %zu keys", cap);       \
+    }                                                                              \
+    r->field = p;
+    GROW(key_slot_of)
+    GROW(key_kind)
+    GROW(key_scheme)
+    GROW(key_no_country)
+    GROW(key_core)
+#undef GROW
     r->key_cap = cap;
     return AM_OK;
 }
@@ -266,6 +267,8 @@ am_status am_resolver_add(am_resolver *r, const am_key *keys, size_t count,
             r->key_slot_of[r->key_count] = (uint32_t)at;
             r->key_kind[r->key_count] = (uint8_t)keys[i].kind;
             r->key_scheme[r->key_count] = keys[i].scheme;
+            r->key_no_country[r->key_count] = keys[i].no_country;
+            r->key_core[r->key_count] = keys[i].core;
             r->key_count++;
         }
         rc = u32_push(&r->rec_keys, r->table[at].key, err);
@@ -652,7 +655,11 @@ static am_status link_name(const am_resolver *r, forest *f, scratch *s, city_mem
     return rc;
 }
 
-/* Keys in canonical order (kind, then hash): the order links are tried in. */
+/*
+ * Keys in canonical order (kind, then hash): the order links are tried in.
+ * Name keys sort by the name without its country first, so the keys of one
+ * name in several countries (and without one) come together.
+ */
 static am_status order_keys(ordered **out, const am_resolver *r, am_error *err)
 {
     ordered *keys = malloc((r->key_count ? r->key_count : 1) * sizeof(*keys));
@@ -665,8 +672,9 @@ static am_status order_keys(ordered **out, const am_resolver *r, am_error *err)
     }
     for (k = 0; k < r->key_count; k++) {
         const key_slot *s = &r->table[r->key_slot_of[k]];
-        keys[k].hi = s->hi;
-        keys[k].lo = s->lo;
+        bool name = r->key_kind[k] == AM_KEY_NAME;
+        keys[k].hi = name ? r->key_core[k] : s->hi;
+        keys[k].lo = name ? s->hi : s->lo;
         keys[k].id = (uint32_t)k;
         keys[k].top = r->key_kind[k];
     }
@@ -710,13 +718,56 @@ static am_status invert_keys(uint32_t **start_out, uint32_t **recs_out, const am
     return AM_OK;
 }
 
+/*
+ * The keys of one name (`keys`, `n` of them, in canonical order): each
+ * country's records are linked on their own. Records that gave no country
+ * join the name's records in its one country when it is known in exactly one;
+ * when it is known in several, they could be any of those companies, and only
+ * meet each other.
+ */
+static am_status link_one_name(const am_resolver *r, forest *f, scratch *s, u32_vec *combined,
+                               city_member **buf, size_t *buf_cap, const ordered *keys, size_t n,
+                               const uint32_t *start, const uint32_t *recs, am_error *err)
+{
+    size_t i, j, countries = 0;
+    int bare = -1, country = -1;
+    am_status rc = AM_OK;
+
+    for (i = 0; i < n; i++) {
+        if (r->key_no_country[keys[i].id]) {
+            bare = (int)i;
+        } else {
+            countries++;
+            country = (int)i;
+        }
+    }
+    if (bare >= 0 && countries == 1) {
+        combined->count = 0;
+        for (i = 0; i < 2 && !rc; i++) {
+            uint32_t k = keys[i == 0 ? bare : country].id;
+            for (j = start[k]; !rc && j < start[k + 1]; j++) {
+                rc = u32_push(combined, recs[j], err);
+            }
+        }
+        return rc ? rc : link_name(r, f, s, buf, buf_cap, combined->v, combined->count, err);
+    }
+    for (i = 0; !rc && i < n; i++) {
+        uint32_t k = keys[i].id;
+        if (start[k + 1] - start[k] > 1) {
+            rc = link_name(r, f, s, buf, buf_cap, recs + start[k], start[k + 1] - start[k], err);
+        }
+    }
+    return rc;
+}
+
 static am_status link_all(const am_resolver *r, forest *f, am_error *err)
 {
     ordered *keys = NULL;
     uint32_t *start = NULL, *recs = NULL;
     scratch s;
     city_member *buf = NULL;
-    size_t buf_cap = 0, i;
+    u32_vec combined = {NULL, 0, 0};
+    size_t buf_cap = 0, i, next;
     am_status rc;
 
     memset(&s, 0, sizeof(s));
@@ -728,24 +779,29 @@ static am_status link_all(const am_resolver *r, forest *f, am_error *err)
     if (!rc) {
         rc = invert_keys(&start, &recs, r, err);
     }
-    for (i = 0; !rc && i < r->key_count; i++) {
+    for (i = 0; !rc && i < r->key_count; i = next) {
         uint32_t k = keys[i].id;
         const uint32_t *members = recs + start[k];
         size_t n = start[k + 1] - start[k];
 
-        if (n < 2) {
+        next = i + 1;
+        if (r->key_kind[k] != AM_KEY_NAME) {
+            rc = n > 1 ? link_strong(r, f, &s, members, n, err) : AM_OK;
             continue;
         }
-        if (r->key_kind[k] == AM_KEY_NAME) {
-            rc = link_name(r, f, &s, &buf, &buf_cap, members, n, err);
-        } else {
-            rc = link_strong(r, f, &s, members, n, err);
+        /* One name: its keys for each country, and maybe one without a country. */
+        while (next < r->key_count && r->key_kind[keys[next].id] == AM_KEY_NAME &&
+               r->key_core[keys[next].id] == r->key_core[k]) {
+            next++;
         }
+        rc = link_one_name(r, f, &s, &combined, &buf, &buf_cap, keys + i, next - i, start, recs,
+                           err);
     }
     free(keys);
     free(start);
     free(recs);
     free(buf);
+    free(combined.v);
     free(s.stamp);
     free(s.roots.v);
     free(s.members.v);

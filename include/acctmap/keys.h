@@ -5,6 +5,7 @@
 #ifndef AM_KEYS_H
 #define AM_KEYS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -24,7 +25,9 @@ typedef struct am_key {
     uint64_t lo;
     uint64_t hi;
     am_key_kind kind;
-    uint8_t scheme; /* tax keys: their am_tax_scheme; ids of one scheme conflict */
+    uint8_t scheme;     /* tax keys: their am_tax_scheme; ids of one scheme conflict */
+    bool no_country;    /* name keys: the record gave no country */
+    uint64_t core;      /* name keys: hash of the name without the country */
 } am_key;
 
 #define AM_KEYS_MAX 6
