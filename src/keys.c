@@ -43,7 +43,7 @@ static void add_warning(am_key_set *set, const char *column, const am_error *why
 {
     if (set->warning_count < AM_KEY_WARNINGS_MAX) {
         snprintf(set->warnings[set->warning_count++], sizeof(set->warnings[0]),
-                 "column '%s': %.160s", column, why->msg);
+                 "column '%s': %.120s; the record matches on its other keys", column, why->msg);
     }
 }
 
@@ -100,6 +100,12 @@ am_status am_keys_from_record(am_key_set *out, am_normalizer *n, const char *org
     } else if (rc) {
         return am_error_set(err, rc, "%s", why.msg);
     } else if (tax.len) {
+        if (tax.zero_restored && out->warning_count < AM_KEY_WARNINGS_MAX) {
+            /* Still a key: the warning only says the value was read with its zero put back. */
+            snprintf(out->warnings[out->warning_count++], sizeof(out->warnings[0]),
+                     "column 'tax_id': \"%.40s\" lost its leading zero in a spreadsheet; read as "
+                     "%.24s", rec->tax_id, tax.value);
+        }
         add_key(out, AM_KEY_TAX, "tax:", tax.value, tax.len, NULL, 0);
         out->keys[out->count - 1].scheme = (uint8_t)tax.scheme;
         out->person = out->person || tax.person;

@@ -222,8 +222,7 @@ static am_status slot_warn(slot *s, const char *label, uint32_t line, const char
         s->warnings = grown;
         s->warning_cap = cap;
     }
-    snprintf(text, sizeof(text), "%s:%u: %s; the record matches on its other keys", label, line,
-             what);
+    snprintf(text, sizeof(text), "%s:%u: %s", label, line, what);
     copy = am_arena_strndup(&s->records.arena, text, strlen(text));
     if (!copy) {
         return am_error_set(err, AM_ENOMEM, "out of memory recording a warning");

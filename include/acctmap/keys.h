@@ -39,7 +39,8 @@ typedef struct am_key_set {
     am_key keys[AM_KEYS_MAX];
     char text[AM_KEYS_MAX][AM_KEY_TEXT_MAX]; /* "domain:acme.com" */
     size_t count;
-    char warnings[AM_KEY_WARNINGS_MAX][192]; /* "column 'tax_id': ... fails its check digit" */
+    /* "column 'tax_id': ... fails its check digit; the record matches on its other keys" */
+    char warnings[AM_KEY_WARNINGS_MAX][224];
     size_t warning_count;
     uint32_t city;               /* hash of the normalized city, 0 when none */
     char city_text[AM_NORM_MAX]; /* the normalized city, "" when none */
