@@ -19,6 +19,9 @@ endif
 
 VERSION := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
 BASE_CFLAGS += -DAM_VERSION='"$(VERSION)"'
+# Data files (data/free-domains.txt); ACCTMAP_DATA_DIR overrides at run time.
+DATA_DIR ?= $(CURDIR)/data
+BASE_CFLAGS += -DAM_DATA_DIR='"$(DATA_DIR)"'
 
 LIB_SRC := $(filter-out src/main.c,$(wildcard src/*.c)) $(wildcard connectors/*.c)
 TEST_SRC := $(wildcard tests/test_*.c)
@@ -127,7 +130,7 @@ fuzz: deps deps-fuzz
 
 # ---- benchmarks: never part of make test -------------------------------------
 
-bench: deps all build/bench/gen build/bench/bench_matrix
+bench: deps all build/bench/gen build/bench/bench_matrix build/bench/match_eval
 	bench/run.sh
 
 build/bench/%: bench/%.c build/libacctmap.a
