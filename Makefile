@@ -130,7 +130,9 @@ fuzz: deps deps-fuzz
 
 # ---- benchmarks: never part of make test -------------------------------------
 
-bench: deps all build/bench/gen build/bench/bench_matrix build/bench/match_eval
+BENCH_BINS := $(patsubst bench/%.c,build/bench/%,$(wildcard bench/*.c))
+
+bench: deps all $(BENCH_BINS)
 	bench/run.sh
 
 build/bench/%: bench/%.c build/libacctmap.a
