@@ -61,23 +61,41 @@ typedef struct phrase {
  * Legal forms, removed wherever they stand as whole words. Written folded (NFKC, case
  * folded, "ё" as "е", punctuation as a space), so "L.L.C." is "l l c" and "Inc." is "inc".
  * The longest match wins, so order does not matter. Latin "ooo", "zao", ... are Russian forms
- * transliterated in English-language CRMs.
+ * transliterated in English-language CRMs. Forms that are also words live in
+ * legal_forms_at_end.
  */
 static const phrase legal_forms[] = {
-    /* Russia and Kazakhstan */
+    /* Russia and the CIS */
     PHRASE("ооо"),
     PHRASE("оао"),
     PHRASE("зао"),
     PHRASE("пао"),
     PHRASE("ао"),
+    PHRASE("нао"),
     PHRASE("ип"),
     PHRASE("тоо"),
+    PHRASE("одо"),
+    PHRASE("чуп"),
+    PHRASE("фгуп"),
+    PHRASE("гуп"),
+    PHRASE("муп"),
+    PHRASE("нко"),
+    PHRASE("ано"),
     PHRASE("общество с ограниченной ответственностью"),
+    PHRASE("общество с дополнительной ответственностью"),
     PHRASE("товарищество с ограниченной ответственностью"),
     PHRASE("акционерное общество"),
     PHRASE("публичное акционерное общество"),
+    PHRASE("непубличное акционерное общество"),
     PHRASE("закрытое акционерное общество"),
     PHRASE("открытое акционерное общество"),
+    PHRASE("индивидуальный предприниматель"),
+    PHRASE("частное унитарное предприятие"),
+    PHRASE("федеральное государственное унитарное предприятие"),
+    PHRASE("государственное унитарное предприятие"),
+    PHRASE("муниципальное унитарное предприятие"),
+    PHRASE("некоммерческая организация"),
+    PHRASE("автономная некоммерческая организация"),
     PHRASE("ooo"),
     PHRASE("oao"),
     PHRASE("zao"),
@@ -91,7 +109,6 @@ static const phrase legal_forms[] = {
     PHRASE("limited"),
     PHRASE("corp"),
     PHRASE("corporation"),
-    PHRASE("co"),
     PHRASE("plc"),
     PHRASE("p l c"),
     PHRASE("llp"),
@@ -100,23 +117,55 @@ static const phrase legal_forms[] = {
     PHRASE("limited liability company"),
     PHRASE("limited liability partnership"),
     PHRASE("public limited company"),
-    /* Continental Europe */
+    /* Germany, Austria, Switzerland */
     PHRASE("gmbh"),
     PHRASE("g m b h"),
-    PHRASE("ag"),
-    PHRASE("a g"),
-    PHRASE("sa"),
-    PHRASE("s a"),
+    PHRASE("mbh"),
+    PHRASE("ohg"),
+    PHRASE("ug haftungsbeschränkt"),
+    PHRASE("gesellschaft mit beschränkter haftung"),
+    PHRASE("aktiengesellschaft"),
+    PHRASE("kommanditgesellschaft"),
+    /* France, Belgium, Italy, Spain */
     PHRASE("sarl"),
     PHRASE("s a r l"),
-    PHRASE("sas"),
     PHRASE("s a s"),
-    PHRASE("bv"),
+    PHRASE("sasu"),
+    PHRASE("eurl"),
+    PHRASE("société anonyme"),
+    PHRASE("société par actions simplifiée"),
+    PHRASE("société à responsabilité limitée"),
+    PHRASE("srl"),
+    PHRASE("s r l"),
+    /* Netherlands, the Nordics */
     PHRASE("b v"),
-    PHRASE("nv"),
     PHRASE("n v"),
-    PHRASE("ab"),
-    PHRASE("oy"),
+    PHRASE("besloten vennootschap"),
+    PHRASE("naamloze vennootschap"),
+    PHRASE("oyj"),
+    PHRASE("aktiebolag"),
+    PHRASE("aktieselskab"),
+    PHRASE("osakeyhtiö"),
+    /* Poland: "Sp. z o.o.", "sp. k.", "spółka z ograniczoną odpowiedzialnością" */
+    PHRASE("sp z o o"),
+    PHRASE("sp z oo"),
+    PHRASE("spółka z ograniczoną odpowiedzialnością"),
+    PHRASE("spółka akcyjna"),
+    PHRASE("spółka komandytowa"),
+};
+
+/*
+ * Legal forms that are also words or names ("SA Recycling", "Co-op Foods", "AB InBev", "SAS
+ * Institute"), removed only at the end of the name, after the core, where a legal form stands:
+ * "Volvo AB", "Smith & Co.", "Acme GmbH & Co. KG" (GmbH goes wherever it is, then "co kg" at the
+ * end). Repeatedly: "Acme Co. Ltd" loses "ltd", then "co".
+ */
+static const phrase legal_forms_at_end[] = {
+    PHRASE("co"),   PHRASE("sa"),   PHRASE("s a"), PHRASE("sas"), PHRASE("spa"), PHRASE("s p a"),
+    PHRASE("sl"),   PHRASE("s l"),  PHRASE("se"),  PHRASE("ag"),  PHRASE("a g"), PHRASE("kg"),
+    PHRASE("ug"),   PHRASE("ev"),   PHRASE("e v"), PHRASE("nv"),  PHRASE("bv"),  PHRASE("ab"),
+    PHRASE("publ"), PHRASE("as"),   PHRASE("a s"), PHRASE("asa"), PHRASE("aps"), PHRASE("oy"),
+    PHRASE("sp k"), PHRASE("sp j"),
 };
 
 /*
@@ -288,7 +337,7 @@ static const phrase dashes[] = {
  * ASCII word, the second of a Cyrillic one (the first is 0xD0 or 0xD1 for every letter).
  * Built once per normalizer, so that a word is compared with a few phrases, not all of them.
  */
-#define PHRASES_MAX 64
+#define PHRASES_MAX 128
 
 typedef struct phrase_index {
     const phrase *sorted[PHRASES_MAX];
@@ -1014,6 +1063,34 @@ cleanup:
 
 /* ---- name, city, country ------------------------------------------------------------------ */
 
+/*
+ * Drop legal_forms_at_end from the end of the name value `out` (`len` bytes), again and again
+ * ("acme ag co kg" -> "acme"); returns the new length.
+ */
+static size_t strip_forms_at_end(char *out, size_t len)
+{
+    size_t i;
+    bool again = true;
+
+    while (again && len > 0) {
+        again = false;
+        for (i = 0; i < COUNT(legal_forms_at_end); i++) {
+            const phrase *f = &legal_forms_at_end[i];
+
+            if (f->len <= len && out[len - 1] == f->text[f->len - 1] &&
+                (f->len == len || out[len - f->len - 1] == ' ') &&
+                memcmp(out + len - f->len, f->text, f->len) == 0) {
+                len -= f->len;
+                len -= len > 0; /* the space before it */
+                again = true;
+                break;
+            }
+        }
+    }
+    out[len] = '\0';
+    return len;
+}
+
 am_status am_normalize_name(char *out, size_t cap, size_t *len_out, am_normalizer *n,
                             const char *in, size_t len, am_error *err)
 {
@@ -1027,8 +1104,50 @@ am_status am_normalize_name(char *out, size_t cap, size_t *len_out, am_normalize
     if (rc) {
         return rc;
     }
-    *len_out = emit_words(out, n->words, wlen, &n->legal_forms);
+    *len_out = strip_forms_at_end(out, emit_words(out, n->words, wlen, &n->legal_forms));
     return AM_OK;
+}
+
+/*
+ * The legal form of an individual entrepreneur, after folding: "ИП" or "Индивидуальный
+ * предприниматель" at the start ("ИП Иванов И.И.") or at the end, the 1C and registry order
+ * ("Иванов Иван Иванович, ИП"). Latin "IP" is not read: it is as often "IP" of an internet or
+ * intellectual-property company ("IP Telecom") as a transliterated ИП.
+ */
+bool am_normalize_name_is_person(am_normalizer *n, const char *in, size_t len)
+{
+    static const phrase forms[] = {
+        PHRASE("ип"),
+        PHRASE("индивидуальный предприниматель"),
+    };
+    am_error ignored = {AM_OK, ""};
+    size_t wlen = 0, i;
+    const char *w;
+
+    if (!n || (!in && len > 0)) {
+        return false;
+    }
+    /* Both forms are Cyrillic: plain ASCII is never a person's name here. */
+    for (i = 0; i < len && (unsigned char)in[i] < 0x80; i++) {
+    }
+    if (i == len || fold_words(n, &wlen, in, len, "name", &ignored) != AM_OK) {
+        return false;
+    }
+    w = n->words;
+    for (i = 0; i < COUNT(forms); i++) {
+        const phrase *f = &forms[i];
+
+        if (wlen < f->len) {
+            continue;
+        }
+        if (memcmp(w, f->text, f->len) == 0 && (wlen == f->len || w[f->len] == ' ')) {
+            return true;
+        }
+        if (memcmp(w + wlen - f->len, f->text, f->len) == 0 && w[wlen - f->len - 1] == ' ') {
+            return true;
+        }
+    }
+    return false;
 }
 
 am_status am_normalize_city(char *out, size_t cap, size_t *len_out, am_normalizer *n,
@@ -1100,6 +1219,177 @@ am_status am_normalize_country(char *out, size_t cap, size_t *len_out, am_normal
 /* ---- tax id ------------------------------------------------------------------------------- */
 
 /*
+ * How a tax id is read. CRMs hold ids as people type them: "ИНН 7707083893", "INN: 7707083893",
+ * "7707083893/770701001" (INN/KPP), "DE 811 569 869", "VAT No. DE811569869", "D-U-N-S
+ * 15-048-3782". So: (1) leading label words ("ИНН", "VAT No.", "D-U-N-S") give a hint of the
+ * scheme; (2) blanks and dashes are dropped from the rest, and a "/" or the word "КПП" ends the
+ * id (what follows must be a KPP, which names a branch and is never a key); (3) a two-letter
+ * prefix ("RU", "DE", "FR") says whose id it is, else the record's country does; (4) the
+ * scheme's check runs. A label wins over a prefix, a prefix over the record's country.
+ *
+ *   RU or no country  INN (10 or 12 digits), OGRN (13), OGRNIP (15). A 9- or 11-digit value
+ *                     whose zero-padded form passes the INN check lost its leading zero in a
+ *                     spreadsheet (regions 01-09): it gets it back, flagged zero_restored. Not
+ *                     a 9-digit value shaped like a KPP ("XXXX01001"), which passes by chance.
+ *   KZ                BIN, and the IIN of a person (same check; the 5th digit, the first of a
+ *                     birth day, is 0-3 in an IIN and 4-6 in a BIN).
+ *   BY                UNP, digit form; the letter forms of individuals are no key.
+ *   FR                SIREN (9 digits), SIRET (14), VAT (FR, a 2-character key, the SIREN): all
+ *                     give the SIREN, so a company's SIRET and VAT meet its SIREN.
+ *   EU VAT            AT, BE, DE, ES, IT, NL, PL are checked; other EU prefixes give no key.
+ *   DUNS              9 digits with no check digit, so a bare 9-digit number also reads as an
+ *                     INN that lost its zero, a SIREN or a UNP. A DUNS is taken only with a
+ *                     "DUNS" label (7 or 8 digits are zero-padded), in the D-U-N-S form
+ *                     "15-048-3782" with no country or one outside RU/KZ/BY/FR, or as 7 to 9
+ *                     plain digits in a US, GB, CA or AU record ("12-3456789" there is a US EIN:
+ *                     no key).
+ *   anything else     no key (AM_OK, length 0): an id we cannot check is not a key.
+ */
+
+typedef enum tax_hint {
+    HINT_NONE,
+    HINT_INN,
+    HINT_KPP,
+    HINT_OGRN,
+    HINT_OGRNIP,
+    HINT_BIN,
+    HINT_UNP,
+    HINT_DUNS,
+    HINT_FR,
+    HINT_VAT,
+} tax_hint;
+
+/*
+ * Label words, folded and joined without separators ("D-U-N-S" is "duns", "ИНН/КПП" is
+ * "иннкпп", "USt-IdNr." is "ustidnr"). Our own values start with labels too ("RU-OGRN",
+ * "KZ-BIN", "VAT-", "DUNS", "FR-SIREN"), so a value normalizes to itself.
+ */
+static const struct tax_label {
+    const char *text;
+    tax_hint hint;
+} tax_labels[] = {
+    {"инн", HINT_INN},       {"inn", HINT_INN},         {"иннкпп", HINT_INN},
+    {"innkpp", HINT_INN},    {"кпп", HINT_KPP},         {"kpp", HINT_KPP},
+    {"огрн", HINT_OGRN},     {"ogrn", HINT_OGRN},       {"ruogrn", HINT_OGRN},
+    {"огрнип", HINT_OGRNIP}, {"ogrnip", HINT_OGRNIP},   {"ruogrnip", HINT_OGRNIP},
+    {"бин", HINT_BIN},       {"bin", HINT_BIN},         {"иин", HINT_BIN},
+    {"iin", HINT_BIN},       {"kzbin", HINT_BIN},       {"унп", HINT_UNP},
+    {"unp", HINT_UNP},       {"byunp", HINT_UNP},       {"duns", HINT_DUNS},
+    {"dunsno", HINT_DUNS},   {"dunsnumber", HINT_DUNS}, {"siren", HINT_FR},
+    {"siret", HINT_FR},      {"frsiren", HINT_FR},      {"vat", HINT_VAT},
+    {"vatno", HINT_VAT},     {"vatnr", HINT_VAT},       {"vatnumber", HINT_VAT},
+    {"vatid", HINT_VAT},     {"ustidnr", HINT_VAT},     {"ustid", HINT_VAT},
+    {"tva", HINT_VAT},       {"btw", HINT_VAT},         {"iva", HINT_VAT},
+    {"piva", HINT_VAT},      {"nip", HINT_VAT},         {"nif", HINT_VAT},
+    {"cif", HINT_VAT},
+};
+
+/* Result of a format check: the form, then the check digit. */
+typedef enum id_check { ID_OK, ID_BAD_FORM, ID_BAD_CHECK } id_check;
+
+typedef id_check (*vat_check_fn)(const char *s, size_t n, bool *person);
+
+static id_check vat_at(const char *s, size_t n, bool *person);
+static id_check vat_be(const char *s, size_t n, bool *person);
+static id_check vat_de(const char *s, size_t n, bool *person);
+static id_check vat_es(const char *s, size_t n, bool *person);
+static id_check vat_it(const char *s, size_t n, bool *person);
+static id_check vat_nl(const char *s, size_t n, bool *person);
+static id_check vat_pl(const char *s, size_t n, bool *person);
+
+/*
+ * EU VAT prefixes (Greece is EL; XI is Northern Ireland). France is read as a SIREN. A prefix
+ * with no check here gives no key: an unchecked number would be a weaker key than the rest.
+ */
+static const struct eu_vat {
+    char cc[3];
+    vat_check_fn check;
+    const char *form;
+} eu_vats[] = {
+    {"AT", vat_at, "ATU and 8 digits"},
+    {"BE", vat_be, "BE and 10 digits"},
+    {"BG", NULL, NULL},
+    {"CY", NULL, NULL},
+    {"CZ", NULL, NULL},
+    {"DE", vat_de, "DE and 9 digits"},
+    {"DK", NULL, NULL},
+    {"EE", NULL, NULL},
+    {"EL", NULL, NULL},
+    {"ES", vat_es, "ES and 9 characters: a letter or digit, 7 digits, a letter or digit"},
+    {"FI", NULL, NULL},
+    {"HR", NULL, NULL},
+    {"HU", NULL, NULL},
+    {"IE", NULL, NULL},
+    {"IT", vat_it, "IT and 11 digits"},
+    {"LT", NULL, NULL},
+    {"LU", NULL, NULL},
+    {"LV", NULL, NULL},
+    {"MT", NULL, NULL},
+    {"NL", vat_nl, "NL, 9 digits, B and 2 digits"},
+    {"PL", vat_pl, "PL and 10 digits"},
+    {"PT", NULL, NULL},
+    {"RO", NULL, NULL},
+    {"SE", NULL, NULL},
+    {"SI", NULL, NULL},
+    {"SK", NULL, NULL},
+    {"XI", NULL, NULL},
+};
+
+static const struct eu_vat *find_eu_vat(const char *cc)
+{
+    size_t i;
+
+    for (i = 0; i < COUNT(eu_vats); i++) {
+        if (cc[0] == eu_vats[i].cc[0] && cc[1] == eu_vats[i].cc[1]) {
+            return &eu_vats[i];
+        }
+    }
+    return NULL;
+}
+
+static bool all_digits(const char *d, size_t n)
+{
+    size_t i;
+
+    for (i = 0; i < n; i++) {
+        if (!is_ascii_digit((unsigned char)d[i])) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* `n` <= 18 digits as a number. */
+static uint64_t digits_value(const char *d, size_t n)
+{
+    uint64_t v = 0;
+    size_t i;
+
+    for (i = 0; i < n; i++) {
+        v = v * 10 + (uint64_t)(d[i] - '0');
+    }
+    return v;
+}
+
+/* Luhn over `n` digits, the last being the check digit (SIREN, SIRET, Italian VAT). */
+static bool luhn_valid(const char *d, size_t n)
+{
+    int sum = 0;
+    size_t i;
+
+    for (i = 0; i < n; i++) {
+        int v = d[n - 1 - i] - '0';
+
+        if (i % 2 == 1) {
+            v *= 2;
+            v -= v > 9 ? 9 : 0;
+        }
+        sum += v;
+    }
+    return sum % 10 == 0;
+}
+
+/*
  * Russian INN check digit over the `n` digits at `d`: the weighted sum mod 11 mod 10. The
  * weights of the 10-digit INN and of both checks of the 12-digit one are tails of one series.
  */
@@ -1124,49 +1414,366 @@ static bool inn_valid(const char *d, size_t n)
     return inn_check_digit(d, 10) == d[10] - '0' && inn_check_digit(d, 11) == d[11] - '0';
 }
 
-bool am_normalize_name_is_person(am_normalizer *n, const char *in, size_t len)
+/* OGRN: the first 12 digits mod 11, mod 10; OGRNIP: the first 14 mod 13, mod 10. */
+static bool ogrn_valid(const char *d, size_t n)
 {
-    /* The form leads the name: "ИП Иванов", "ип Петрова", "Индивидуальный предприниматель". */
-    static const char *const forms[] = {"ИП ", "Ип ", "ип ", "ИП\xc2\xa0",
-                                        "Индивидуальный предприниматель",
-                                        "индивидуальный предприниматель",
-                                        "ИНДИВИДУАЛЬНЫЙ ПРЕДПРИНИМАТЕЛЬ"};
-    size_t i;
+    uint64_t mod = n == 13 ? 11 : 13;
 
-    (void)n;
-    while (len && (*in == ' ' || *in == '\t')) {
-        in++;
-        len--;
-    }
-    for (i = 0; i < sizeof(forms) / sizeof(forms[0]); i++) {
-        size_t flen = strlen(forms[i]);
-        if (len >= flen && memcmp(in, forms[i], flen) == 0) {
-            return true;
-        }
-    }
-    return false;
+    return (int)(digits_value(d, n - 1) % mod % 10) == d[n - 1] - '0';
 }
 
-am_status am_normalize_tax_id(am_tax_id *tax, am_normalizer *n, const char *in, size_t len,
-                              const char *country, am_error *err)
+/*
+ * Kazakh BIN/IIN: weights 1..11 mod 11; a remainder of 10 means a second pass with weights
+ * 3..11, 1, 2; 10 again is no valid id.
+ */
+static bool bin_valid(const char *d)
 {
-    char *out = tax ? tax->value : NULL;
-    size_t *len_out = tax ? &tax->len : NULL;
-    size_t cap = sizeof(tax->value);
-    char q[QUOTE_MAX + 4];
-    char id[TAX_ID_MAX];
-    const char *p = in, *e = in + len, *digits;
-    size_t idlen = 0, ndigits, i, skip;
-    bool too_long = false, russian;
+    int sum = 0, i;
 
-    AM_ASSERT(tax && n && (in || len == 0) && country, err);
-    out[0] = '\0';
-    *len_out = 0;
-    tax->scheme = AM_TAX_NONE;
-    tax->person = false;
-    tax->zero_restored = false;
-    (void)cap;
+    for (i = 0; i < 11; i++) {
+        sum += (d[i] - '0') * (i + 1);
+    }
+    sum %= 11;
+    if (sum == 10) {
+        sum = 0;
+        for (i = 0; i < 11; i++) {
+            sum += (d[i] - '0') * ((i + 2) % 11 + 1);
+        }
+        sum %= 11;
+    }
+    return sum != 10 && sum == d[11] - '0';
+}
 
+/* Belarusian UNP, digit form: weights 29, 23, 19, 17, 13, 7, 5, 3 mod 11; 10 is invalid. */
+static bool unp_valid(const char *d)
+{
+    static const int weights[] = {29, 23, 19, 17, 13, 7, 5, 3};
+    int sum = 0;
+    size_t i;
+
+    for (i = 0; i < COUNT(weights); i++) {
+        sum += (d[i] - '0') * weights[i];
+    }
+    sum %= 11;
+    return sum != 10 && sum == d[8] - '0';
+}
+
+/* SIRET: Luhn, except La Poste's establishments (SIREN 356000000), whose digits sum to 5k. */
+static bool siret_valid(const char *d)
+{
+    int sum = 0;
+    size_t i;
+
+    if (memcmp(d, "356000000", 9) != 0) {
+        return luhn_valid(d, 14);
+    }
+    for (i = 0; i < 14; i++) {
+        sum += d[i] - '0';
+    }
+    return sum % 5 == 0;
+}
+
+/* Germany: 9 digits, ISO 7064 MOD 11,10. */
+static id_check vat_de(const char *s, size_t n, bool *person)
+{
+    int p = 10, c;
+    size_t i;
+
+    (void)person;
+    if (n != 9 || !all_digits(s, n) || s[0] == '0') {
+        return ID_BAD_FORM;
+    }
+    for (i = 0; i < 8; i++) {
+        int sum = (s[i] - '0' + p) % 10;
+
+        p = (2 * (sum ? sum : 10)) % 11;
+    }
+    c = 11 - p;
+    return (c == 10 ? 0 : c) == s[8] - '0' ? ID_OK : ID_BAD_CHECK;
+}
+
+/* Austria: "U" and 8 digits; Luhn-like sum over the first 7 plus 4. */
+static id_check vat_at(const char *s, size_t n, bool *person)
+{
+    int sum = 0;
+    size_t i;
+
+    (void)person;
+    if (n != 9 || s[0] != 'U' || !all_digits(s + 1, 8)) {
+        return ID_BAD_FORM;
+    }
+    for (i = 0; i < 7; i++) {
+        int v = s[1 + i] - '0';
+
+        if (i % 2 == 1) {
+            v *= 2;
+            v = v / 10 + v % 10;
+        }
+        sum += v;
+    }
+    return (10 - (sum + 4) % 10) % 10 == s[8] - '0' ? ID_OK : ID_BAD_CHECK;
+}
+
+/* Belgium: 10 digits starting 0 or 1; the last two are 97 minus the first 8 mod 97. */
+static id_check vat_be(const char *s, size_t n, bool *person)
+{
+    (void)person;
+    if (n != 10 || !all_digits(s, n) || s[0] > '1') {
+        return ID_BAD_FORM;
+    }
+    return 97 - digits_value(s, 8) % 97 == digits_value(s + 8, 2) ? ID_OK : ID_BAD_CHECK;
+}
+
+/* Italy: 11 digits, Luhn. */
+static id_check vat_it(const char *s, size_t n, bool *person)
+{
+    (void)person;
+    if (n != 11 || !all_digits(s, n)) {
+        return ID_BAD_FORM;
+    }
+    return luhn_valid(s, n) ? ID_OK : ID_BAD_CHECK;
+}
+
+/*
+ * Netherlands: 9 digits, "B", 2 digits. Companies' numbers pass the old mod 11 test; the numbers
+ * given to sole traders since 2020 pass ISO 7064 MOD 97-10 over "NL" and the number instead.
+ */
+static id_check vat_nl(const char *s, size_t n, bool *person)
+{
+    int sum = 0, r = (23 * 100 + 21) % 97; /* "N" = 23, "L" = 21 */
+    size_t i;
+
+    (void)person;
+    if (n != 12 || !all_digits(s, 9) || s[9] != 'B' || !all_digits(s + 10, 2)) {
+        return ID_BAD_FORM;
+    }
+    for (i = 0; i < 8; i++) {
+        sum += (s[i] - '0') * (int)(9 - i);
+    }
+    sum %= 11;
+    if (sum < 10 && sum == s[8] - '0') {
+        return ID_OK;
+    }
+    for (i = 0; i < n; i++) {
+        r = s[i] == 'B' ? (r * 100 + 11) % 97 : (r * 10 + (s[i] - '0')) % 97;
+    }
+    return r == 1 ? ID_OK : ID_BAD_CHECK;
+}
+
+/* Poland: the 10-digit NIP, weights 6, 5, 7, 2, 3, 4, 5, 6, 7 mod 11; 10 is invalid. */
+static id_check vat_pl(const char *s, size_t n, bool *person)
+{
+    static const int weights[] = {6, 5, 7, 2, 3, 4, 5, 6, 7};
+    int sum = 0;
+    size_t i;
+
+    (void)person;
+    if (n != 10 || !all_digits(s, n)) {
+        return ID_BAD_FORM;
+    }
+    for (i = 0; i < COUNT(weights); i++) {
+        sum += (s[i] - '0') * weights[i];
+    }
+    sum %= 11;
+    return sum != 10 && sum == s[9] - '0' ? ID_OK : ID_BAD_CHECK;
+}
+
+/*
+ * Spain: a person's DNI (8 digits and a letter) or NIE (X, Y or Z, 7 digits, a letter), whose
+ * letter is the number mod 23; or a company's CIF (a letter for the kind of entity, 7 digits, a
+ * control digit or letter). Entities K, L, M, N, P, Q, R, S, W take a letter, A, B, E, H a digit.
+ */
+static id_check vat_es(const char *s, size_t n, bool *person)
+{
+    static const char dni_letters[] = "TRWAGMYFPDXBNJZSQVHLCKE";
+    const char *x;
+    int sum = 0, c, i;
+
+    if (n != 9) {
+        return ID_BAD_FORM;
+    }
+    if (is_ascii_digit((unsigned char)s[0]) || (x = memchr("XYZ", s[0], 3)) != NULL) {
+        uint64_t num;
+
+        if (!all_digits(s + 1, 7) || !is_ascii_alpha((unsigned char)s[8]) ||
+            (!is_ascii_digit((unsigned char)s[0]) && s[0] != 'X' && s[0] != 'Y' && s[0] != 'Z')) {
+            return ID_BAD_FORM;
+        }
+        num = digits_value(s + 1, 7);
+        num +=
+            (uint64_t)(is_ascii_digit((unsigned char)s[0]) ? s[0] - '0' : s[0] - 'X') * 10000000u;
+        *person = true;
+        return dni_letters[num % 23] == s[8] ? ID_OK : ID_BAD_CHECK;
+    }
+    if (!memchr("ABCDEFGHJKLMNPQRSUVW", s[0], 20) || !all_digits(s + 1, 7) ||
+        !(is_ascii_digit((unsigned char)s[8]) || (s[8] >= 'A' && s[8] <= 'J'))) {
+        return ID_BAD_FORM;
+    }
+    for (i = 0; i < 7; i++) {
+        int v = s[1 + i] - '0';
+
+        if (i % 2 == 0) {
+            v *= 2;
+            v = v / 10 + v % 10;
+        }
+        sum += v;
+    }
+    c = (10 - sum % 10) % 10;
+    *person = s[0] == 'K' || s[0] == 'L' || s[0] == 'M';
+    if (memchr("KLMNPQRSW", s[0], 9)) {
+        return s[8] == "JABCDEFGHI"[c] ? ID_OK : ID_BAD_CHECK;
+    }
+    if (memchr("ABEH", s[0], 4)) {
+        return s[8] - '0' == c ? ID_OK : ID_BAD_CHECK;
+    }
+    return s[8] - '0' == c || s[8] == "JABCDEFGHI"[c] ? ID_OK : ID_BAD_CHECK;
+}
+
+/*
+ * The letter at [p, e) folded to lower case into `dst` (1 or 2 bytes, `*dst_len`); returns
+ * how many bytes of the input it took, 0 when *p is not a letter. Labels are ASCII or basic
+ * Cyrillic (U+0410..U+044F), so that is all this knows.
+ */
+static size_t fold_letter(char dst[2], size_t *dst_len, const char *p, const char *e)
+{
+    unsigned char c = (unsigned char)p[0], c2;
+
+    if (is_ascii_alpha(c)) {
+        dst[0] = (char)ascii_lower(c);
+        *dst_len = 1;
+        return 1;
+    }
+    if (e - p < 2 || (c != 0xD0 && c != 0xD1)) {
+        return 0;
+    }
+    c2 = (unsigned char)p[1];
+    if (c == 0xD0 && c2 >= 0x90 && c2 <= 0x9F) { /* А..П */
+        dst[0] = (char)0xD0;
+        dst[1] = (char)(c2 + 0x20);
+    } else if (c == 0xD0 && c2 >= 0xA0 && c2 <= 0xAF) { /* Р..Я */
+        dst[0] = (char)0xD1;
+        dst[1] = (char)(c2 - 0x20);
+    } else if ((c == 0xD0 && c2 >= 0xB0) || (c == 0xD1 && c2 >= 0x80 && c2 <= 0x8F)) {
+        dst[0] = (char)c;
+        dst[1] = (char)c2;
+    } else {
+        return 0;
+    }
+    *dst_len = 2;
+    return 2;
+}
+
+/* Length of a separator between label words at [p, e): a blank, a dash, ":", ".", "#", "/", "№". */
+static size_t label_separator(const char *p, const char *e)
+{
+    size_t n = prefix_in(blanks, COUNT(blanks), p, e);
+
+    if (!n) {
+        n = prefix_in(dashes, COUNT(dashes), p, e);
+    }
+    if (!n && memchr(":.#/", *p, 4)) {
+        n = 1;
+    }
+    if (!n && e - p >= 3 && memcmp(p, "\xE2\x84\x96", 3) == 0) { /* U+2116 № */
+        n = 3;
+    }
+    return n;
+}
+
+/*
+ * Letters at [*pp, e) folded and appended to cat (`*cat_len` bytes, at most `cap`); moves *pp past
+ * them. Returns false when they do not fit: no label is that long.
+ */
+static bool append_word(char *cat, size_t cap, size_t *cat_len, const char **pp, const char *e)
+{
+    char l[2];
+    size_t took, llen = 0;
+
+    while (*pp < e && (took = fold_letter(l, &llen, *pp, e)) > 0) {
+        if (*cat_len + llen >= cap) {
+            return false;
+        }
+        memcpy(cat + *cat_len, l, llen);
+        *cat_len += llen;
+        *pp += took;
+    }
+    cat[*cat_len] = '\0';
+    return true;
+}
+
+static const struct tax_label *find_tax_label(const char *cat, size_t len)
+{
+    size_t i;
+
+    for (i = 0; i < COUNT(tax_labels); i++) {
+        if (strlen(tax_labels[i].text) == len && memcmp(tax_labels[i].text, cat, len) == 0) {
+            return &tax_labels[i];
+        }
+    }
+    return NULL;
+}
+
+/*
+ * The longest run of up to 6 label words at [p, e) that spells a label ("VAT No.", "D-U-N-S"),
+ * and the separators after it; returns where the id starts (p when there is no label).
+ */
+static const char *skip_tax_labels(tax_hint *hint, const char *p, const char *e)
+{
+    char cat[32];
+    size_t cat_len = 0, skip;
+    const char *q = p, *best = p, *word;
+    int words;
+
+    *hint = HINT_NONE;
+    for (words = 0; words < 6; words++) {
+        const struct tax_label *label;
+
+        while (q < e && (skip = label_separator(q, e)) > 0) {
+            q += skip;
+        }
+        word = q;
+        if (!append_word(cat, sizeof(cat), &cat_len, &q, e) || q == word) {
+            break;
+        }
+        label = find_tax_label(cat, cat_len);
+        if (label) {
+            *hint = label->hint;
+            best = q;
+        }
+    }
+    if (best != p) {
+        while (best < e && (skip = label_separator(best, e)) > 0 && *best != '/') {
+            best += skip;
+        }
+    }
+    return best;
+}
+
+/* Whether the word at [p, e) is "КПП" or "KPP" ("7707083893 КПП 770701001"). */
+static bool is_kpp_word(const char *p, const char *e)
+{
+    char cat[8];
+    size_t cat_len = 0;
+
+    return append_word(cat, sizeof(cat), &cat_len, &p, e) &&
+           (strcmp(cat, "кпп") == 0 || strcmp(cat, "kpp") == 0);
+}
+
+/*
+ * What may follow an INN: its KPP, 9 characters: the tax office (4 digits), the reason (2 digits
+ * or capital letters), a number (3 digits); optionally labelled "КПП".
+ */
+static bool kpp_valid(const char *p, const char *e)
+{
+    char k[9];
+    size_t n = 0, skip, i;
+    tax_hint hint;
+
+    trim_blanks(&p, &e);
+    p = skip_tax_labels(&hint, p, e);
+    if (hint != HINT_NONE && hint != HINT_KPP) {
+        return false;
+    }
     while (p < e) {
         skip = prefix_in(blanks, COUNT(blanks), p, e);
         if (!skip) {
@@ -1176,59 +1783,483 @@ am_status am_normalize_tax_id(am_tax_id *tax, am_normalizer *n, const char *in, 
             p += skip;
             continue;
         }
+        if (n == sizeof(k)) {
+            return false;
+        }
+        k[n++] = *p++;
+    }
+    if (n != 9 || !all_digits(k, 4) || !all_digits(k + 6, 3)) {
+        return false;
+    }
+    for (i = 4; i < 6; i++) {
+        if (!is_ascii_digit((unsigned char)k[i]) && !(k[i] >= 'A' && k[i] <= 'Z')) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* A 9-digit value shaped like a KPP: reason 01, 43 or 45, number 001 ("770701001"). */
+static bool kpp_lookalike(const char *d)
+{
+    return memcmp(d + 6, "001", 3) == 0 &&
+           (memcmp(d + 4, "01", 2) == 0 || memcmp(d + 4, "43", 2) == 0 ||
+            memcmp(d + 4, "45", 2) == 0);
+}
+
+typedef enum tax_route {
+    ROUTE_NONE,
+    ROUTE_RU,
+    ROUTE_KZ,
+    ROUTE_BY,
+    ROUTE_FR,
+    ROUTE_VAT,
+    ROUTE_DUNS,
+} tax_route;
+
+/* One tax id being read. */
+typedef struct tax_reading {
+    am_tax_id *out;
+    const char *in; /* the whole input, for messages */
+    size_t len;
+    const char *country; /* the record's, "" when unknown */
+    tax_hint hint;
+    char cc[3];       /* the id's own country prefix, upper case, "" when none */
+    const char *body; /* the id without separators and prefix */
+    size_t n;
+    bool too_long;   /* more than TAX_ID_MAX characters: n is a lower bound */
+    uint64_t dashes; /* bit i: a dash stood before body[i] (only without a prefix) */
+} tax_reading;
+
+static am_status tax_fail(const tax_reading *t, am_error *err, const char *what)
+{
+    char q[QUOTE_MAX + 4];
+
+    return am_error_set(err, AM_EINPUT, "tax id \"%s\" %s", quote(q, t->in, t->len), what);
+}
+
+static am_status tax_fails_check(const tax_reading *t, am_error *err, const char *scheme)
+{
+    char q[QUOTE_MAX + 4];
+
+    return am_error_set(err, AM_EINPUT, "tax id \"%s\" fails its %s check digit",
+                        quote(q, t->in, t->len), scheme);
+}
+
+static am_status tax_wrong_length(const tax_reading *t, am_error *err, const char *rule)
+{
+    char q[QUOTE_MAX + 4];
+
+    return am_error_set(err, AM_EINPUT, "tax id \"%s\" has %s%zu digits; %s%s",
+                        quote(q, t->in, t->len), t->too_long ? "more than " : "", t->n, rule,
+                        t->country[0] || t->cc[0] || t->hint != HINT_NONE
+                            ? ""
+                            : " (with no country, an id is read as Russian)");
+}
+
+/* Digits only and not all zeros (the placeholder CRMs hold when the id is unknown). */
+static am_status tax_check_digits(const tax_reading *t, am_error *err, const char *rule)
+{
+    char q[QUOTE_MAX + 4];
+    size_t i;
+
+    if (!all_digits(t->body, t->n)) {
+        return am_error_set(err, AM_EINPUT,
+                            "tax id \"%s\" has characters other than digits; %s "
+                            "digits",
+                            quote(q, t->in, t->len), rule);
+    }
+    for (i = 0; i < t->n && t->body[i] == '0'; i++) {
+    }
+    if (i == t->n) {
+        return tax_fail(t, err, "is a placeholder, not a tax id");
+    }
+    return AM_OK;
+}
+
+static am_status tax_emit(am_tax_id *out, am_tax_scheme scheme, const char *prefix, const char *d,
+                          size_t n, bool person)
+{
+    size_t plen = strlen(prefix);
+
+    memcpy(out->value, prefix, plen);
+    memcpy(out->value + plen, d, n);
+    out->value[plen + n] = '\0';
+    out->len = plen + n;
+    out->scheme = scheme;
+    out->person = person;
+    return AM_OK;
+}
+
+static am_status tax_ru(const tax_reading *t, am_error *err)
+{
+    const char *rule = t->hint == HINT_OGRN     ? "an OGRN has 13"
+                       : t->hint == HINT_OGRNIP ? "an OGRNIP has 15"
+                       : t->hint == HINT_INN    ? "a Russian INN has 10 or 12"
+                                                : "a Russian INN has 10 or 12, an OGRN 13, an "
+                                                  "OGRNIP 15";
+    bool inn_ok = t->hint == HINT_NONE || t->hint == HINT_INN;
+    am_status rc = tax_check_digits(t, err, rule);
+    char padded[12];
+
+    if (rc) {
+        return rc;
+    }
+    if (t->too_long) {
+        return tax_wrong_length(t, err, rule);
+    }
+    if ((t->n == 10 || t->n == 12) && inn_ok) {
+        if (!inn_valid(t->body, t->n)) {
+            return tax_fails_check(t, err, "INN");
+        }
+        return tax_emit(t->out, AM_TAX_RU_INN, "RU", t->body, t->n, t->n == 12);
+    }
+    if (t->n == 13 && (t->hint == HINT_NONE || t->hint == HINT_OGRN)) {
+        if (!ogrn_valid(t->body, t->n)) {
+            return tax_fails_check(t, err, "OGRN");
+        }
+        return tax_emit(t->out, AM_TAX_RU_OGRN, "RU-OGRN", t->body, t->n, false);
+    }
+    if (t->n == 15 && (t->hint == HINT_NONE || t->hint == HINT_OGRNIP)) {
+        if (!ogrn_valid(t->body, t->n)) {
+            return tax_fails_check(t, err, "OGRNIP");
+        }
+        return tax_emit(t->out, AM_TAX_RU_OGRNIP, "RU-OGRNIP", t->body, t->n, true);
+    }
+    /* A number that lost its leading zero: only a plain number in a Russian or unknown record. */
+    if ((t->n == 9 || t->n == 11) && inn_ok && !t->cc[0] && t->body[0] != '0' &&
+        (!t->country[0] || strcmp(t->country, "RU") == 0) &&
+        !(t->n == 9 && kpp_lookalike(t->body))) {
+        padded[0] = '0';
+        memcpy(padded + 1, t->body, t->n);
+        if (inn_valid(padded, t->n + 1)) {
+            t->out->zero_restored = true;
+            return tax_emit(t->out, AM_TAX_RU_INN, "RU", padded, t->n + 1, t->n == 11);
+        }
+    }
+    return tax_wrong_length(t, err, rule);
+}
+
+static am_status tax_kz(const tax_reading *t, am_error *err)
+{
+    am_status rc = tax_check_digits(t, err, "a Kazakh BIN has 12");
+
+    if (rc) {
+        return rc;
+    }
+    if (t->too_long || t->n != 12) {
+        return tax_wrong_length(t, err, "a Kazakh BIN has 12");
+    }
+    if (!bin_valid(t->body)) {
+        return tax_fails_check(t, err, "BIN");
+    }
+    return tax_emit(t->out, AM_TAX_KZ_BIN, "KZ-BIN", t->body, t->n, t->body[4] <= '3');
+}
+
+static am_status tax_by(const tax_reading *t, am_error *err)
+{
+    am_status rc;
+    size_t i;
+
+    /* The letter forms ("AB1234567", individuals in some regions) are not checked: no key. */
+    if (t->n == 9 && !t->too_long && is_ascii_alpha((unsigned char)t->body[0])) {
+        for (i = 1; i < 9 && (is_ascii_alpha((unsigned char)t->body[i]) ||
+                              is_ascii_digit((unsigned char)t->body[i]));
+             i++) {
+        }
+        if (i == 9) {
+            return AM_OK;
+        }
+    }
+    rc = tax_check_digits(t, err, "a Belarusian UNP has 9");
+    if (rc) {
+        return rc;
+    }
+    if (t->too_long || t->n != 9) {
+        return tax_wrong_length(t, err, "a Belarusian UNP has 9");
+    }
+    if (!unp_valid(t->body)) {
+        return tax_fails_check(t, err, "UNP");
+    }
+    return tax_emit(t->out, AM_TAX_BY_UNP, "BY-UNP", t->body, t->n, false);
+}
+
+static am_status tax_fr(const tax_reading *t, am_error *err)
+{
+    static const char rule[] = "a SIREN has 9, a SIRET 14, a French VAT number 11 after FR";
+    const char *siren = t->body;
+    am_status rc;
+
+    /* VAT: FR, a key of 2 digits (or letters, for numbers given since 2000), the SIREN. */
+    if (t->cc[0] && t->n == 11 && !t->too_long) {
+        const char *key = t->body;
+
+        siren = t->body + 2;
+        if (!all_digits(siren, 9) ||
+            !((is_ascii_digit((unsigned char)key[0]) && is_ascii_digit((unsigned char)key[1])) ||
+              (is_ascii_alpha((unsigned char)key[0]) && is_ascii_alpha((unsigned char)key[1])))) {
+            return tax_fail(t, err, "is not a French VAT number (FR, a 2-character key, 9 digits)");
+        }
+        if (is_ascii_digit((unsigned char)key[0]) &&
+            (int)digits_value(key, 2) != (int)((12 + 3 * (digits_value(siren, 9) % 97)) % 97)) {
+            return tax_fails_check(t, err, "FR VAT");
+        }
+        if (!luhn_valid(siren, 9)) {
+            return tax_fails_check(t, err, "SIREN");
+        }
+        return tax_emit(t->out, AM_TAX_FR_SIREN, "FR-SIREN", siren, 9, false);
+    }
+    rc = tax_check_digits(t, err, rule);
+    if (rc) {
+        return rc;
+    }
+    if (t->too_long || (t->n != 9 && t->n != 14)) {
+        return tax_wrong_length(t, err, rule);
+    }
+    if (t->n == 14 && !siret_valid(t->body)) {
+        return tax_fails_check(t, err, "SIRET");
+    }
+    if (!luhn_valid(siren, 9)) {
+        return tax_fails_check(t, err, "SIREN");
+    }
+    return tax_emit(t->out, AM_TAX_FR_SIREN, "FR-SIREN", siren, 9, false);
+}
+
+static am_status tax_vat(const tax_reading *t, const char *cc, am_error *err)
+{
+    const struct eu_vat *vat = find_eu_vat(cc);
+    char s[TAX_ID_MAX], q[QUOTE_MAX + 4], scheme[8];
+    bool person = false;
+    size_t i;
+    id_check verdict;
+
+    if (!vat || !vat->check) {
+        return AM_OK;
+    }
+    for (i = 0; i < t->n; i++) {
+        unsigned char c = (unsigned char)t->body[i];
+
+        if (!is_ascii_alpha(c) && !is_ascii_digit(c)) {
+            break;
+        }
+        s[i] = (char)(c >= 'a' && c <= 'z' ? c - ('a' - 'A') : c);
+    }
+    verdict = i < t->n || t->too_long ? ID_BAD_FORM : vat->check(s, t->n, &person);
+    if (verdict == ID_BAD_FORM) {
+        return am_error_set(err, AM_EINPUT, "tax id \"%s\" is not a %s VAT number (%s)",
+                            quote(q, t->in, t->len), vat->cc, vat->form);
+    }
+    if (verdict == ID_BAD_CHECK) {
+        memcpy(scheme, vat->cc, 2);
+        memcpy(scheme + 2, " VAT", 5);
+        return tax_fails_check(t, err, scheme);
+    }
+    for (i = 0; i < t->n && s[i] == '0'; i++) {
+    }
+    if (i == t->n) {
+        return tax_fail(t, err, "is a placeholder, not a tax id");
+    }
+    tax_emit(t->out, AM_TAX_EU_VAT, "VAT-", vat->cc, 2, person);
+    memcpy(t->out->value + t->out->len, s, t->n);
+    t->out->len += t->n;
+    t->out->value[t->out->len] = '\0';
+    return AM_OK;
+}
+
+static am_status tax_duns(const tax_reading *t, am_error *err)
+{
+    char padded[9];
+    am_status rc = tax_check_digits(t, err, "a DUNS number has 9");
+
+    if (rc) {
+        return rc;
+    }
+    if (t->too_long || t->n < 7 || t->n > 9) {
+        return tax_wrong_length(t, err, "a DUNS number has 9");
+    }
+    memset(padded, '0', sizeof(padded));
+    memcpy(padded + 9 - t->n, t->body, t->n);
+    return tax_emit(t->out, AM_TAX_DUNS, "DUNS", padded, 9, false);
+}
+
+static bool country_is(const char *c, const char *code)
+{
+    return c[0] == code[0] && c[0] && c[1] == code[1] && c[2] == '\0';
+}
+
+/* Which scheme reads the id; see the comment at the top of this section. */
+static tax_route tax_route_of(const tax_reading *t)
+{
+    const char *c = t->cc[0] ? t->cc : t->country;
+    bool plain_digits = all_digits(t->body, t->n);
+
+    switch (t->hint) {
+    case HINT_INN:
+    case HINT_OGRN:
+    case HINT_OGRNIP:
+        return ROUTE_RU;
+    case HINT_BIN:
+        return ROUTE_KZ;
+    case HINT_UNP:
+        return ROUTE_BY;
+    case HINT_DUNS:
+        return ROUTE_DUNS;
+    case HINT_FR:
+        return ROUTE_FR;
+    case HINT_VAT:
+        return country_is(c, "FR") ? ROUTE_FR : find_eu_vat(c) && c[0] ? ROUTE_VAT : ROUTE_NONE;
+    case HINT_KPP:
+    case HINT_NONE:
+        break;
+    }
+    if (!c[0]) {
+        /* No country: the D-U-N-S form is a DUNS, anything else is read as Russian. */
+        return t->n == 9 && plain_digits && t->dashes == ((1u << 2) | (1u << 5)) ? ROUTE_DUNS
+                                                                                 : ROUTE_RU;
+    }
+    if (country_is(c, "RU")) {
+        return ROUTE_RU;
+    }
+    if (country_is(c, "KZ")) {
+        return ROUTE_KZ;
+    }
+    if (country_is(c, "BY")) {
+        return ROUTE_BY;
+    }
+    if (country_is(c, "FR")) {
+        return ROUTE_FR;
+    }
+    if (t->cc[0]) {
+        return find_eu_vat(c) ? ROUTE_VAT : ROUTE_NONE;
+    }
+    if (t->n == 9 && plain_digits && t->dashes == ((1u << 2) | (1u << 5))) {
+        return ROUTE_DUNS;
+    }
+    if ((country_is(c, "US") || country_is(c, "GB") || country_is(c, "CA") ||
+         country_is(c, "AU")) &&
+        plain_digits && t->n >= 7 && t->n <= 9 && t->dashes != (1u << 2)) {
+        return ROUTE_DUNS;
+    }
+    return ROUTE_NONE;
+}
+
+am_status am_normalize_tax_id(am_tax_id *out, am_normalizer *n, const char *in, size_t len,
+                              const char *country, am_error *err)
+{
+    am_status rc = AM_OK;
+    tax_reading t;
+    char id[TAX_ID_MAX];
+    const char *p = in, *e = in + len, *rest = NULL;
+    size_t idlen = 0, skip;
+    uint64_t dash_bits = 0;
+    tax_route route;
+
+    AM_ASSERT(out && n && (in || len == 0) && country, err);
+    memset(&t, 0, sizeof(t));
+    out->value[0] = '\0';
+    out->len = 0;
+    out->scheme = AM_TAX_NONE;
+    out->person = false;
+    out->zero_restored = false;
+    t.out = out;
+    t.in = in;
+    t.len = len;
+    t.country = country;
+
+    trim_blanks(&p, &e);
+    p = skip_tax_labels(&t.hint, p, e);
+    if (t.hint == HINT_KPP) {
+        rc = tax_fail(&t, err, "is a KPP, which names a branch; give the company's INN");
+        goto cleanup;
+    }
+    /* The id: blanks and dashes dropped, up to a "/" or the word KPP. */
+    while (p < e) {
+        skip = prefix_in(blanks, COUNT(blanks), p, e);
+        if (!skip) {
+            skip = prefix_in(dashes, COUNT(dashes), p, e);
+            if (skip) {
+                dash_bits |= (uint64_t)1 << idlen;
+            }
+        }
+        if (skip) {
+            p += skip;
+            continue;
+        }
+        if (*p == '/' ||
+            (idlen > 0 && is_ascii_digit((unsigned char)id[idlen - 1]) && is_kpp_word(p, e))) {
+            rest = *p == '/' ? p + 1 : p;
+            break;
+        }
         if (idlen == sizeof(id)) {
-            too_long = true;
+            t.too_long = true;
             break;
         }
         id[idlen++] = *p++;
     }
     if (idlen == 0) {
-        return AM_OK;
+        goto cleanup;
     }
-
-    /* A country prefix ("RU7707083893", a VAT-style "DE811...") says whose id it is. */
-    digits = id;
-    ndigits = idlen;
-    russian = !country[0] || strcmp(country, "RU") == 0;
+    t.body = id;
+    t.n = idlen;
+    t.dashes = dash_bits;
+    /* Two letters are a country prefix, but a labelled UNP may start with letters of its own. */
     if (idlen >= 2 && is_ascii_alpha((unsigned char)id[0]) &&
-        is_ascii_alpha((unsigned char)id[1])) {
-        russian = ascii_ieq(id, 2, "ru");
-        digits += 2;
-        ndigits -= 2;
+        is_ascii_alpha((unsigned char)id[1]) && (t.hint != HINT_UNP || ascii_ieq(id, 2, "by"))) {
+        t.cc[0] = (char)(ascii_lower((unsigned char)id[0]) - ('a' - 'A'));
+        t.cc[1] = (char)(ascii_lower((unsigned char)id[1]) - ('a' - 'A'));
+        t.body += 2;
+        t.n -= 2;
+        t.dashes = 0;
     }
-    if (!russian) {
-        return AM_OK; /* other countries' ids are not checked yet: no key rather than a bad one */
+    route = tax_route_of(&t);
+    /* A label names the scheme; a country prefix that says otherwise is a contradiction. */
+    if (t.cc[0] && ((route == ROUTE_RU && !country_is(t.cc, "RU")) ||
+                    (route == ROUTE_KZ && !country_is(t.cc, "KZ")) ||
+                    (route == ROUTE_BY && !country_is(t.cc, "BY")) ||
+                    (route == ROUTE_FR && !country_is(t.cc, "FR")) || route == ROUTE_DUNS)) {
+        rc = tax_fail(&t, err, "has a label and a country prefix that disagree");
+        goto cleanup;
     }
-
-    for (i = 0; i < ndigits; i++) {
-        if (!is_ascii_digit((unsigned char)digits[i])) {
-            return am_error_set(err, AM_EINPUT,
-                                "tax id \"%s\" has characters other than digits; a Russian INN "
-                                "has 10 or 12 digits",
-                                quote(q, in, len));
-        }
+    if (route == ROUTE_NONE) {
+        goto cleanup;
     }
-    if (too_long || (ndigits != 10 && ndigits != 12)) {
-        return am_error_set(err, AM_EINPUT,
-                            "tax id \"%s\" has %s%zu digits; a Russian INN has 10 or 12",
-                            quote(q, in, len), too_long ? "more than " : "", ndigits);
+    if (rest && route != ROUTE_RU) {
+        rc = tax_fail(&t, err, "holds more than one value; give one id");
+        goto cleanup;
     }
-    /* All zeros passes the check digit, and is what CRMs hold when the id was unknown. */
-    for (i = 0; i < ndigits && digits[i] == '0'; i++) {
+    switch (route) {
+    case ROUTE_RU:
+        rc = tax_ru(&t, err);
+        break;
+    case ROUTE_KZ:
+        rc = tax_kz(&t, err);
+        break;
+    case ROUTE_BY:
+        rc = tax_by(&t, err);
+        break;
+    case ROUTE_FR:
+        rc = tax_fr(&t, err);
+        break;
+    case ROUTE_VAT:
+        rc = tax_vat(&t, t.cc[0] ? t.cc : country, err);
+        break;
+    case ROUTE_DUNS:
+        rc = tax_duns(&t, err);
+        break;
+    case ROUTE_NONE:
+        break;
     }
-    if (i == ndigits) {
-        return am_error_set(err, AM_EINPUT, "tax id \"%s\" is a placeholder, not an INN",
-                            quote(q, in, len));
+    if (rc == AM_OK && rest &&
+        (out->scheme != AM_TAX_RU_INN || out->person || !kpp_valid(rest, e))) {
+        rc = tax_fail(&t, err, "is not an INN and its KPP; give the 10-digit INN");
     }
-    if (!inn_valid(digits, ndigits)) {
-        return am_error_set(err, AM_EINPUT, "tax id \"%s\" fails its INN check digit",
-                            quote(q, in, len));
+cleanup:
+    if (rc) {
+        out->value[0] = '\0';
+        out->len = 0;
+        out->scheme = AM_TAX_NONE;
+        out->person = false;
+        out->zero_restored = false;
     }
-    memcpy(out, "RU", 2);
-    memcpy(out + 2, digits, ndigits);
-    out[2 + ndigits] = '\0';
-    *len_out = 2 + ndigits;
-    tax->scheme = AM_TAX_RU_INN;
-    tax->person = ndigits == 12;
-    return AM_OK;
+    return rc;
 }

@@ -1,9 +1,9 @@
 /*
  * libFuzzer target for normalize: the input goes, whole, to every normalizer (the tax id
- * with each kind of country). Besides the sanitizers, the checks below abort on any result
- * that breaks normalize.h's promises: AM_OK or AM_EINPUT only, a NUL-terminated value under
- * AM_NORM_MAX in valid UTF-8 and in the shape of its kind, a one-line message, and values that
- * normalize to themselves where that is promised (domain, country, tax id).
+ * with each kind of country, and the person test). Besides the sanitizers, the checks below abort
+ * on any result that breaks normalize.h's promises: AM_OK or AM_EINPUT only, a NUL-terminated value
+ * under AM_NORM_MAX in valid UTF-8 and in the shape of its kind, a one-line message, and values
+ * that normalize to themselves where that is promised (domain, country, tax id).
  */
 #include <stdbool.h>
 #include <stdint.h>
@@ -70,18 +70,53 @@ static bool country_shaped(const char *s, size_t len)
     return len == 0 || (len == 2 && s[0] >= 'A' && s[0] <= 'Z' && s[1] >= 'A' && s[1] <= 'Z');
 }
 
-static bool tax_id_shaped(const char *s, size_t len)
-{
-    size_t i;
+/* The prefix of each scheme's values, as normalize.h documents them. */
+static const char *const tax_prefixes[AM_TAX_SCHEME_COUNT] = {
+    [AM_TAX_RU_INN] = "RU",     [AM_TAX_RU_OGRN] = "RU-OGRN",   [AM_TAX_RU_OGRNIP] = "RU-OGRNIP",
+    [AM_TAX_KZ_BIN] = "KZ-BIN", [AM_TAX_BY_UNP] = "BY-UNP",     [AM_TAX_EU_VAT] = "VAT-",
+    [AM_TAX_DUNS] = "DUNS",     [AM_TAX_FR_SIREN] = "FR-SIREN",
+};
 
-    if (len == 0) {
-        return true;
+/* A value in the shape of its scheme: its prefix, then digits (VAT: capitals and digits). */
+static bool tax_id_shaped(const am_tax_id *t)
+{
+    static const size_t digits[AM_TAX_SCHEME_COUNT] = {
+        [AM_TAX_RU_OGRN] = 13, [AM_TAX_RU_OGRNIP] = 15, [AM_TAX_KZ_BIN] = 12,
+        [AM_TAX_BY_UNP] = 9,   [AM_TAX_DUNS] = 9,       [AM_TAX_FR_SIREN] = 9,
+    };
+    const char *prefix;
+    size_t plen, i;
+
+    if (t->len == 0) {
+        return t->scheme == AM_TAX_NONE && !t->person && !t->zero_restored;
     }
-    if ((len != 12 && len != 14) || memcmp(s, "RU", 2) != 0) {
+    if (t->scheme <= AM_TAX_NONE || t->scheme >= AM_TAX_SCHEME_COUNT) {
         return false;
     }
-    for (i = 2; i < len; i++) {
-        if (s[i] < '0' || s[i] > '9') {
+    prefix = tax_prefixes[t->scheme];
+    plen = strlen(prefix);
+    if (t->len <= plen || memcmp(t->value, prefix, plen) != 0) {
+        return false;
+    }
+    if (t->zero_restored && (t->scheme != AM_TAX_RU_INN || t->value[2] != '0')) {
+        return false;
+    }
+    if (t->scheme == AM_TAX_RU_INN) {
+        if ((t->len != 12 && t->len != 14) || t->person != (t->len == 14)) {
+            return false;
+        }
+    } else if (digits[t->scheme] && t->len != plen + digits[t->scheme]) {
+        return false;
+    }
+    /* An OGRNIP is a person's; an OGRN, UNP, DUNS or SIREN a company's. */
+    if (t->person != (t->scheme == AM_TAX_RU_OGRNIP) && t->scheme != AM_TAX_RU_INN &&
+        t->scheme != AM_TAX_KZ_BIN && t->scheme != AM_TAX_EU_VAT) {
+        return false;
+    }
+    for (i = plen; i < t->len; i++) {
+        char c = t->value[i];
+        bool ok = (c >= '0' && c <= '9') || (t->scheme == AM_TAX_EU_VAT && c >= 'A' && c <= 'Z');
+        if (!ok) {
             return false;
         }
     }
@@ -165,18 +200,20 @@ static void run_tax_id(const char *in, size_t size, const char *country)
     am_tax_id tax, again;
     am_error err = {AM_OK, ""};
     am_status rc = am_normalize_tax_id(&tax, norm, in, size, country, &err);
-    const char *out = tax.value;
-    size_t len = tax.len;
 
-    if (check_result("tax_id", rc, out, len, &err)) {
-        check(tax_id_shaped(out, len), "tax_id", "RU and 10 or 12 digits");
-        if (len) {
-            rc = am_normalize_tax_id(&again, norm, out, len, "", &err);
-            check(rc == AM_OK && again.len == len && memcmp(again.value, out, len) == 0,
-                  "tax_id", "a value normalizes to itself");
-            check(again.scheme == tax.scheme && tax.scheme != AM_TAX_NONE, "tax_id",
-                  "a value keeps its scheme");
-        }
+    if (!check_result("tax_id", rc, tax.value, tax.len, &err)) {
+        check(tax.len == 0 && tax.value[0] == '\0' && tax.scheme == AM_TAX_NONE, "tax_id",
+              "no value beside an error");
+        return;
+    }
+    check(tax.len == strlen(tax.value), "tax_id", "len is the value's length");
+    check(tax_id_shaped(&tax), "tax_id", "a value in the shape of its scheme");
+    if (tax.len) {
+        rc = am_normalize_tax_id(&again, norm, tax.value, tax.len, "", &err);
+        check(rc == AM_OK && again.len == tax.len && memcmp(again.value, tax.value, tax.len) == 0,
+              "tax_id", "a value normalizes to itself");
+        check(again.scheme == tax.scheme && again.person == tax.person && !again.zero_restored,
+              "tax_id", "a value keeps its scheme and person flag");
     }
 }
 
@@ -195,14 +232,19 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+    /* Every route of am_normalize_tax_id: no country, the CIS, France, a checked and an
+     * unchecked EU VAT country, a DUNS country, and one with no scheme. */
+    static const char *const countries[] = {"",   "RU", "KZ", "BY", "FR", "DE",
+                                            "ES", "NL", "SE", "US", "CN"};
     const char *in = (const char *)data;
 
     run_domain(in, size);
     run_text(am_normalize_name, "name", in, size);
     run_text(am_normalize_city, "city", in, size);
     run_country(in, size);
-    run_tax_id(in, size, "");
-    run_tax_id(in, size, "RU");
-    run_tax_id(in, size, "KZ");
+    for (size_t i = 0; i < sizeof(countries) / sizeof(countries[0]); i++) {
+        run_tax_id(in, size, countries[i]);
+    }
+    (void)am_normalize_name_is_person(norm, in, size);
     return 0;
 }
