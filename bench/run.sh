@@ -134,4 +134,10 @@ else
     echo "bench: full set skipped; BENCH_FULL=1 make bench runs it (2 GB of CSV)"
 fi
 
+# Matching quality on the labelled set fixtures/match (issue 4): precision, recall and
+# the errors of each kind, beside the targets. It runs into its own temporary store.
+if [ -x "$ROOT/build/bench/match_eval" ]; then
+    "$ROOT/build/bench/match_eval" "$ROOT/fixtures/match" || status=1
+fi
+
 exit $status
