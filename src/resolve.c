@@ -720,10 +720,10 @@ static am_status invert_keys(uint32_t **start_out, uint32_t **recs_out, const am
 
 /*
  * The keys of one name (`keys`, `n` of them, in canonical order): each
- * country's records are linked on their own. Records that gave no country
- * join the name's records in its one country when it is known in exactly one;
- * when it is known in several, they could be any of those companies, and only
- * meet each other.
+ * country's records are linked on their own, and so are the records that gave
+ * no country. Those join the name's records in a country only when the name is
+ * known in that one country and a record there names the same city: without
+ * a country the name alone is too weak (another company abroad may carry it).
  */
 static am_status link_one_name(const am_resolver *r, forest *f, scratch *s, u32_vec *combined,
                                city_member **buf, size_t *buf_cap, const ordered *keys, size_t n,
@@ -733,29 +733,40 @@ static am_status link_one_name(const am_resolver *r, forest *f, scratch *s, u32_
     int bare = -1, country = -1;
     am_status rc = AM_OK;
 
-    for (i = 0; i < n; i++) {
-        if (r->key_no_country[keys[i].id]) {
+    for (i = 0; !rc && i < n; i++) {
+        uint32_t k = keys[i].id;
+        if (r->key_no_country[k]) {
             bare = (int)i;
         } else {
             countries++;
             country = (int)i;
         }
-    }
-    if (bare >= 0 && countries == 1) {
-        combined->count = 0;
-        for (i = 0; i < 2 && !rc; i++) {
-            uint32_t k = keys[i == 0 ? bare : country].id;
-            for (j = start[k]; !rc && j < start[k + 1]; j++) {
-                rc = u32_push(combined, recs[j], err);
-            }
-        }
-        return rc ? rc : link_name(r, f, s, buf, buf_cap, combined->v, combined->count, err);
-    }
-    for (i = 0; !rc && i < n; i++) {
-        uint32_t k = keys[i].id;
         if (start[k + 1] - start[k] > 1) {
             rc = link_name(r, f, s, buf, buf_cap, recs + start[k], start[k + 1] - start[k], err);
         }
+    }
+    if (rc || bare < 0 || countries != 1) {
+        return rc;
+    }
+    {
+        uint32_t kb = keys[bare].id, kc = keys[country].id;
+        combined->count = 0;
+        for (j = start[kc]; !rc && j < start[kc + 1]; j++) {
+            rc = u32_push(combined, recs[j], err);
+        }
+        for (i = start[kb]; !rc && i < start[kb + 1]; i++) {
+            uint32_t city = r->city[recs[i]];
+            bool seen = false;
+            for (j = start[kc]; city && !seen && j < start[kc + 1]; j++) {
+                seen = r->city[recs[j]] == city;
+            }
+            if (seen) {
+                rc = u32_push(combined, recs[i], err);
+            }
+        }
+    }
+    if (!rc && combined->count > start[keys[country].id + 1] - start[keys[country].id]) {
+        rc = link_name(r, f, s, buf, buf_cap, combined->v, combined->count, err);
     }
     return rc;
 }

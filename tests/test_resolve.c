@@ -267,7 +267,7 @@ static void test_resolve__names_need_one_city_and_no_two_websites(void **state)
     assert_int_not_equal(e[11], e[12]);
 }
 
-/* A record with no country meets a name known in exactly one country. */
+/* A record with no country meets a name known in exactly one country, in the same city. */
 static void test_resolve__no_country_meets_the_one_country(void **state)
 {
     (void)state;
@@ -276,22 +276,24 @@ static void test_resolve__no_country_meets_the_one_country(void **state)
         uint64_t core;
         bool no_country;
     } specs[] = {
-        {"name:vandelay|US", 1, false}, /* 0 */
-        {"name:vandelay|", 1, true},    /* 1: joins 0 */
+        {"name:vandelay|US", 1, false}, /* 0: in New York */
+        {"name:vandelay|", 1, true},    /* 1: New York too: joins 0 */
         {"name:atlas|DE", 2, false},    /* 2 */
         {"name:atlas|US", 2, false},    /* 3: another company */
         {"name:atlas|", 2, true},       /* 4: could be either: alone */
+        {"name:kestrel|GB", 3, false},  /* 5 */
+        {"name:kestrel|", 3, true},     /* 6: no city to agree on: alone */
     };
-    uint32_t e[5];
+    uint32_t e[7];
     am_resolver *r = NULL;
     am_error err = {0};
     uint32_t *entity_of = NULL, count = 0;
     size_t i;
 
     assert_int_equal(am_resolver_new(&r, &err), AM_OK);
-    for (i = 0; i < 5; i++) {
+    for (i = 0; i < 7; i++) {
         am_key k;
-        am_resolve_facts facts = {AM_RESOLVE_GROUP_NONE, false, 0, (uint32_t)i};
+        am_resolve_facts facts = {AM_RESOLVE_GROUP_NONE, false, i < 2 ? 77u : 0, (uint32_t)i};
         am_key_from_text(&k, AM_KEY_NAME, specs[i].text, strlen(specs[i].text));
         k.core = specs[i].core;
         k.no_country = specs[i].no_country;
@@ -299,8 +301,9 @@ static void test_resolve__no_country_meets_the_one_country(void **state)
     }
     assert_int_equal(am_resolver_finish(&entity_of, &count, r, &err), AM_OK);
     memcpy(e, entity_of, sizeof(e));
-    assert_int_equal(count, 4);
+    assert_int_equal(count, 6);
     assert_int_equal(e[0], e[1]);
+    assert_int_not_equal(e[5], e[6]);
     assert_int_not_equal(e[2], e[3]);
     assert_int_not_equal(e[4], e[2]);
     assert_int_not_equal(e[4], e[3]);
