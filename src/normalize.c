@@ -6,10 +6,12 @@
  */
 #include "acctmap/normalize.h"
 
+#include <errno.h>
 #include <idn2.h>
 #include <libpsl.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <utf8proc.h>
@@ -24,6 +26,18 @@
 #define TAX_ID_MAX 32
 /* How much of the input an error message quotes. */
 #define QUOTE_MAX 60
+
+/*
+ * The list of free-mail, social and site-builder domains, data/free-domains.txt. It is read from
+ * $ACCTMAP_DATA_DIR, else from the data directory the build compiled in (the Makefile sets
+ * AM_DATA_DIR to the source tree's data/), else from "data" under the working directory.
+ */
+#ifndef AM_DATA_DIR
+#define AM_DATA_DIR "data"
+#endif
+#define FREE_DOMAINS_FILE "free-domains.txt"
+/* The file is a list of a few hundred names; anything much bigger is not that file. */
+#define FREE_DOMAINS_MAX_BYTES (1024 * 1024)
 
 /*
  * utf8proc options for names, cities and countries:
@@ -180,66 +194,6 @@ static const phrase city_prefixes[] = {
 };
 
 /*
- * Hosts that are not a company's own site: free mail, social networks, and site builders
- * that put every customer under their domain. Any host equal to or under one of these is
- * no key (AM_OK, length 0): "petrova.atelier@gmail.com", "vk.com/club1", "acme.tilda.ws".
- * A builder listed in the private section of the public suffix list (github.io, blogspot.com)
- * is not here: there each subdomain is its own site. wixsite.com is in that section too, but
- * a Wix subdomain is a user account holding several sites under paths, so it stays here.
- */
-static const phrase free_hosts[] = {
-    /* free mail */
-    PHRASE("gmail.com"),
-    PHRASE("googlemail.com"),
-    PHRASE("yahoo.com"),
-    PHRASE("ymail.com"),
-    PHRASE("outlook.com"),
-    PHRASE("hotmail.com"),
-    PHRASE("live.com"),
-    PHRASE("msn.com"),
-    PHRASE("icloud.com"),
-    PHRASE("me.com"),
-    PHRASE("mac.com"),
-    PHRASE("aol.com"),
-    PHRASE("proton.me"),
-    PHRASE("protonmail.com"),
-    PHRASE("gmx.de"),
-    PHRASE("gmx.net"),
-    PHRASE("web.de"),
-    PHRASE("mail.ru"),
-    PHRASE("bk.ru"),
-    PHRASE("list.ru"),
-    PHRASE("inbox.ru"),
-    PHRASE("internet.ru"),
-    PHRASE("yandex.ru"),
-    PHRASE("yandex.com"),
-    PHRASE("ya.ru"),
-    PHRASE("rambler.ru"),
-    PHRASE("qq.com"),
-    PHRASE("163.com"),
-    /* social networks and messengers */
-    PHRASE("facebook.com"),
-    PHRASE("fb.com"),
-    PHRASE("instagram.com"),
-    PHRASE("linkedin.com"),
-    PHRASE("twitter.com"),
-    PHRASE("x.com"),
-    PHRASE("youtube.com"),
-    PHRASE("tiktok.com"),
-    PHRASE("vk.com"),
-    PHRASE("ok.ru"),
-    PHRASE("t.me"),
-    PHRASE("wa.me"),
-    /* site builders and shared hosting */
-    PHRASE("tilda.ws"),
-    PHRASE("wixsite.com"),
-    PHRASE("sites.google.com"),
-    PHRASE("business.site"),
-    PHRASE("narod.ru"),
-    PHRASE("ucoz.ru"),
-};
-
-/*
  * Country names in folded form and ISO 3166 alpha-3 codes, with their alpha-2 code. Any other
  * two-letter code passes through upper-cased, so only names and non-ISO codes ("uk") are here.
  */
@@ -333,9 +287,9 @@ static const phrase dashes[] = {
 };
 
 /*
- * A phrase table bucketed by the byte that tells words apart best: the first byte of an
- * ASCII word, the second of a Cyrillic one (the first is 0xD0 or 0xD1 for every letter).
- * Built once per normalizer, so that a word is compared with a few phrases, not all of them.
+ * A phrase table bucketed by the first two characters of a word, which tell words apart
+ * best (see phrase_key). Built once per normalizer, so that a word is compared with a few
+ * phrases, not all of them.
  */
 #define PHRASES_MAX 128
 
@@ -359,8 +313,25 @@ typedef struct tld_verdict {
     bool known;
 } tld_verdict;
 
+/*
+ * The free domains as a set: open addressing over the file's own bytes, where each entry is
+ * NUL-terminated in place. A slot holds an entry's offset + 1 (0: empty) and its length.
+ */
+typedef struct free_slot {
+    uint32_t at;
+    uint32_t len;
+} free_slot;
+
+typedef struct free_set {
+    char *text;
+    free_slot *slots;
+    size_t mask; /* slot count - 1, a power of two minus one */
+    size_t count;
+} free_set;
+
 struct am_normalizer {
     psl_ctx_t *psl;
+    free_set free_domains;
     tld_verdict tlds[TLD_CACHE_SIZE];
     phrase_index legal_forms;
     phrase_index city_prefixes;
@@ -518,12 +489,32 @@ static bool reserve_words(am_normalizer *n, size_t need)
     return true;
 }
 
-/* Words are valid UTF-8, so a word starting with a byte >= 0x80 has a second byte. */
+/*
+ * The bucket of the words at `w`: a mix of their first two characters, a word break and the end
+ * counting as one. An ASCII character is its byte; a Cyrillic letter its second byte (the first is
+ * 0xD0 or 0xD1 for every letter). It reads only bytes that a phrase matching at `w` must equal, or
+ * the break after it, so a phrase and the words it matches land in one bucket. `w` is valid UTF-8
+ * followed by a space or a NUL, so every byte read exists.
+ */
 static unsigned char phrase_key(const char *w)
 {
-    unsigned char c = (unsigned char)w[0];
+    unsigned char c = (unsigned char)w[0], next;
+    const char *second;
 
-    return c < 0x80 ? c : (unsigned char)w[1];
+    if (c < 0x80) {
+        second = w + 1;
+    } else {
+        c = (unsigned char)w[1];
+        second = w + 2;
+    }
+    next = (unsigned char)second[0];
+    if (next >= 0x80) {
+        next = (unsigned char)second[1];
+    }
+    if (next == '\0') {
+        next = ' ';
+    }
+    return (unsigned char)(c * 7u + next);
 }
 
 static void phrase_index_build(phrase_index *ix, const phrase *table, size_t count)
@@ -545,12 +536,157 @@ static void phrase_index_build(phrase_index *ix, const phrase *table, size_t cou
     }
 }
 
+/* ---- the free domains ---------------------------------------------------------------------- */
+
+/* FNV-1a: the set holds a few hundred short names. */
+static uint32_t hash_bytes(const char *p, size_t len)
+{
+    uint32_t h = 2166136261u;
+    size_t i;
+
+    for (i = 0; i < len; i++) {
+        h = (h ^ (unsigned char)p[i]) * 16777619u;
+    }
+    return h;
+}
+
+static bool free_set_has(const free_set *set, const char *h, size_t len)
+{
+    size_t i;
+
+    if (!set->slots) {
+        return false;
+    }
+    for (i = hash_bytes(h, len) & set->mask; set->slots[i].at; i = (i + 1) & set->mask) {
+        const free_slot *slot = &set->slots[i];
+
+        if (slot->len == len && memcmp(set->text + slot->at - 1, h, len) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static void free_set_dispose(free_set *set)
+{
+    free(set->text);
+    free(set->slots);
+    memset(set, 0, sizeof(*set));
+}
+
+typedef enum host_kind { HOST_NAME, HOST_BAD, HOST_IP } host_kind;
+
+static host_kind classify_host(const char *h, size_t len);
+
+/*
+ * Read the free domains from `path` into `set`: one domain a line, "#" to the end of a line is a
+ * comment, blank lines are skipped. A line that is no domain fails with its line number.
+ */
+static am_status free_set_load(free_set *set, const char *path, am_error *err)
+{
+    am_status rc = AM_OK;
+    FILE *f = NULL;
+    char *text = NULL, *buf, q[QUOTE_MAX + 4];
+    size_t size = 0, lines = 1, slots = 64, i, line_no = 0, pos = 0;
+
+    memset(set, 0, sizeof(*set));
+    f = fopen(path, "rb");
+    if (!f) {
+        rc = am_error_set(err, AM_EIO,
+                          "cannot read the list of free-mail domains %s (%s); set "
+                          "ACCTMAP_DATA_DIR to the directory that holds " FREE_DOMAINS_FILE,
+                          path, strerror(errno));
+        goto cleanup;
+    }
+    text = malloc(FREE_DOMAINS_MAX_BYTES + 1);
+    if (!text) {
+        rc = am_error_set(err, AM_ENOMEM, "out of memory reading %s", path);
+        goto cleanup;
+    }
+    size = fread(text, 1, FREE_DOMAINS_MAX_BYTES + 1, f);
+    if (ferror(f)) {
+        rc = am_error_set(err, AM_EIO, "cannot read %s (%s)", path, strerror(errno));
+        goto cleanup;
+    }
+    if (size > FREE_DOMAINS_MAX_BYTES) {
+        rc = am_error_set(err, AM_EINPUT, "%s is over %d bytes; it should be a list of domains",
+                          path, FREE_DOMAINS_MAX_BYTES);
+        goto cleanup;
+    }
+    for (i = 0; i < size; i++) {
+        lines += text[i] == '\n';
+    }
+    while (slots < 2 * lines) {
+        slots *= 2;
+    }
+    set->slots = calloc(slots, sizeof(*set->slots));
+    if (!set->slots) {
+        rc = am_error_set(err, AM_ENOMEM, "out of memory reading %s", path);
+        goto cleanup;
+    }
+    set->mask = slots - 1;
+    set->text = buf = text;
+    text = NULL; /* the set's now */
+
+    while (pos < size) {
+        char *line = buf + pos, *nl = memchr(line, '\n', size - pos), *hash, *b, *e;
+        size_t slot;
+
+        e = nl ? nl : buf + size;
+        pos = (size_t)(e - buf) + 1;
+        line_no++;
+        hash = memchr(line, '#', (size_t)(e - line));
+        if (hash) {
+            e = hash;
+        }
+        for (b = line; b < e && (*b == ' ' || *b == '\t' || *b == '\r'); b++) {
+        }
+        while (e > b && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\r')) {
+            e--;
+        }
+        if (b == e) {
+            continue;
+        }
+        for (i = 0; i < (size_t)(e - b); i++) {
+            b[i] = (char)ascii_lower((unsigned char)b[i]);
+        }
+        if (classify_host(b, (size_t)(e - b)) != HOST_NAME) {
+            rc = am_error_set(err, AM_EINPUT,
+                              "%s:%zu: \"%s\" is not a domain; write one domain a line, IDN in "
+                              "punycode",
+                              path, line_no, quote(q, b, (size_t)(e - b)));
+            goto cleanup;
+        }
+        if (free_set_has(set, b, (size_t)(e - b))) {
+            continue;
+        }
+        *e = '\0';
+        for (slot = hash_bytes(b, (size_t)(e - b)) & set->mask; set->slots[slot].at;
+             slot = (slot + 1) & set->mask) {
+        }
+        set->slots[slot].at = (uint32_t)(b - buf) + 1;
+        set->slots[slot].len = (uint32_t)(e - b);
+        set->count++;
+    }
+cleanup:
+    if (f) {
+        fclose(f);
+    }
+    if (rc) {
+        free_set_dispose(set);
+    }
+    free(text);
+    return rc;
+}
+
 /* ---- the normalizer ----------------------------------------------------------------------- */
 
 am_status am_normalizer_new(am_normalizer **out, am_error *err)
 {
     am_status rc = AM_OK;
     am_normalizer *n = NULL;
+    const char *dir;
+    char path[4096];
 
     AM_ASSERT(out, err);
     *out = NULL;
@@ -567,6 +703,20 @@ am_status am_normalizer_new(am_normalizer **out, am_error *err)
                           "cannot load the public suffix list (%s); install the publicsuffix "
                           "package",
                           dist && *dist ? dist : "no file configured");
+        goto cleanup;
+    }
+    dir = getenv("ACCTMAP_DATA_DIR");
+    if (!dir || !*dir) {
+        dir = AM_DATA_DIR;
+    }
+    if (snprintf(path, sizeof(path), "%s/" FREE_DOMAINS_FILE, dir) >= (int)sizeof(path)) {
+        rc = am_error_set(err, AM_EIO,
+                          "the data directory path is too long; set "
+                          "ACCTMAP_DATA_DIR to a shorter one");
+        goto cleanup;
+    }
+    rc = free_set_load(&n->free_domains, path, err);
+    if (rc) {
         goto cleanup;
     }
     phrase_index_build(&n->legal_forms, legal_forms, COUNT(legal_forms));
@@ -589,6 +739,7 @@ void am_normalizer_free(am_normalizer *n)
         return;
     }
     psl_free(n->psl); /* a no-op for the built-in list */
+    free_set_dispose(&n->free_domains);
     free(n->cps);
     free(n->words);
     free(n);
@@ -858,8 +1009,6 @@ static const char *skip_scheme(const char *p, const char *e)
     return p;
 }
 
-typedef enum host_kind { HOST_NAME, HOST_BAD, HOST_IP } host_kind;
-
 /*
  * Check a lower-case A-label host: LDH labels of 1 to 63 characters that neither start nor
  * end with "-", at least two of them, 253 characters in all. A numeric last label is never
@@ -902,19 +1051,19 @@ static host_kind classify_host(const char *h, size_t len)
     return labels >= 2 ? HOST_NAME : HOST_BAD;
 }
 
-/* Whether `h` is one of free_hosts or under one ("mail.ru", "e.mail.ru", not "gmail.ru"). */
-static bool is_free_host(const char *h, size_t len)
+/*
+ * Whether `h` is one of the free domains or under one ("mail.ru", "e.mail.ru", not "gmail.ru"):
+ * each of its suffixes of two labels or more is looked up.
+ */
+static bool is_free_host(const am_normalizer *n, const char *h, size_t len)
 {
-    size_t i;
+    const char *s = h, *e = h + len, *dot;
 
-    for (i = 0; i < COUNT(free_hosts); i++) {
-        const phrase *f = &free_hosts[i];
-
-        /* The label boundary first: it rules out most entries without a memcmp. */
-        if (len >= f->len && (len == f->len || h[len - f->len - 1] == '.') &&
-            memcmp(h + len - f->len, f->text, f->len) == 0) {
+    while ((dot = memchr(s, '.', (size_t)(e - s))) != NULL) {
+        if (free_set_has(&n->free_domains, s, (size_t)(e - s))) {
             return true;
         }
+        s = dot + 1;
     }
     return false;
 }
@@ -1038,7 +1187,7 @@ am_status am_normalize_domain(char *out, size_t cap, size_t *len_out, am_normali
                           kind == HOST_IP ? "is an IP address, not a domain" : "is not a domain");
         goto cleanup;
     }
-    if (is_free_host(n->host, hlen)) {
+    if (is_free_host(n, n->host, hlen)) {
         goto cleanup;
     }
     /* Refuse what only the "*" default rule would accept: typos ("acme.cmo"), "acme.local". */

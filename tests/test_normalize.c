@@ -5,7 +5,9 @@
  */
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "acctmap.h"
 #include "helpers.h"
@@ -1031,6 +1033,159 @@ static void test_normalize__domain_idempotent(void **state)
     }
 }
 
+/* A directory of our own holding a free-domains.txt of `text`; `dir` gets its path. */
+static void make_data_dir(char dir[64], const char *text)
+{
+    char path[128];
+    FILE *f;
+
+    snprintf(dir, 64, "/tmp/acctmap-normalize-XXXXXX");
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof(path), "%s/free-domains.txt", dir);
+    f = fopen(path, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(text, 1, strlen(text), f), strlen(text));
+    assert_int_equal(fclose(f), 0);
+}
+
+static void remove_data_dir(const char *dir)
+{
+    char path[128];
+
+    snprintf(path, sizeof(path), "%s/free-domains.txt", dir);
+    unlink(path);
+    rmdir(dir);
+}
+
+/* The list is the file's, not a built-in one: ACCTMAP_DATA_DIR points at another. */
+static void test_normalize__free_domains_from_data_dir(void **state)
+{
+    /* clang-format off */
+    static const norm_case cases[] = {
+        OK("x@acme-mail.com", ""),
+        OK("https://www.example.org/", ""),
+        OK("a.b.example.org", ""),
+        OK("notexample.org", "notexample.org"),
+        OK("gmail.com", "gmail.com"), /* not in this list */
+    };
+    /* clang-format on */
+    am_normalizer *saved = norm, *mine = NULL;
+    am_error err = {0};
+    char dir[64];
+
+    (void)state;
+    make_data_dir(dir, "# mine\n\n  Acme-Mail.COM  # upper case and a comment\r\nexample.org\n"
+                       "example.org\n\t\n# the end, no newline: \nt.me");
+    setenv("ACCTMAP_DATA_DIR", dir, 1);
+    assert_int_equal(am_normalizer_new(&mine, &err), AM_OK);
+    unsetenv("ACCTMAP_DATA_DIR");
+    remove_data_dir(dir);
+    norm = mine;
+    check_cases(am_normalize_domain, "domain", cases, COUNT(cases));
+    check_one(am_normalize_domain, "domain", "t.me", 4, AM_OK, "");
+    norm = saved;
+    am_normalizer_free(mine);
+
+    /* An empty ACCTMAP_DATA_DIR is no directory: the built-in path is used. */
+    setenv("ACCTMAP_DATA_DIR", "", 1);
+    assert_int_equal(am_normalizer_new(&mine, &err), AM_OK);
+    unsetenv("ACCTMAP_DATA_DIR");
+    am_normalizer_free(mine);
+}
+
+static void test_normalize__free_domains_missing_or_bad(void **state)
+{
+    static const struct {
+        const char *text;
+        const char *msg; /* after "<dir>/free-domains.txt" */
+    } bad[] = {
+        {"gmail.com\nfoo bar\n", ":2: \"foo bar\" is not a domain; write one domain a line, IDN "
+                                 "in punycode"},
+        {"localhost\n", ":1: \"localhost\" is not a domain; write one domain a line, IDN in "
+                        "punycode"},
+        {"# ok\n192.168.0.1\n", ":2: \"192.168.0.1\" is not a domain; write one domain a line, "
+                                "IDN in punycode"},
+        {"mail.ru.\n", ":1: \"mail.ru.\" is not a domain; write one domain a line, IDN in "
+                       "punycode"},
+        {"почта.рф\n", ":1: \"почта.рф\" is not a domain; write one domain a line, IDN in "
+                       "punycode"},
+        {"a\0b.com\n", ""}, /* strlen stops at the NUL: "a" is no domain */
+    };
+    am_normalizer *mine = (am_normalizer *)&mine;
+    am_error err = {0};
+    char dir[64], want[256];
+
+    (void)state;
+    setenv("ACCTMAP_DATA_DIR", "/nonexistent-acctmap", 1);
+    assert_int_equal(am_normalizer_new(&mine, &err), AM_EIO);
+    assert_null(mine);
+    assert_string_equal(err.msg, "cannot read the list of free-mail domains "
+                                 "/nonexistent-acctmap/free-domains.txt (No such file or "
+                                 "directory); set ACCTMAP_DATA_DIR to the directory that holds "
+                                 "free-domains.txt");
+    for (size_t i = 0; i < COUNT(bad); i++) {
+        make_data_dir(dir, bad[i].text);
+        setenv("ACCTMAP_DATA_DIR", dir, 1);
+        mine = (am_normalizer *)&mine;
+        assert_int_equal(am_normalizer_new(&mine, &err), AM_EINPUT);
+        assert_null(mine);
+        if (bad[i].msg[0]) {
+            snprintf(want, sizeof(want), "%s/free-domains.txt%s", dir, bad[i].msg);
+            assert_string_equal(err.msg, want);
+        }
+        remove_data_dir(dir);
+    }
+    unsetenv("ACCTMAP_DATA_DIR");
+}
+
+/*
+ * The shipped list: at least 60 domains, each of them no key; the private section of the
+ * public suffix list stays off it (each subdomain there is its own site).
+ */
+static void test_normalize__free_domains_shipped_list(void **state)
+{
+    /* clang-format off */
+    static const norm_case cases[] = {
+        OK("foo.github.io", "foo.github.io"),
+        OK("acme.blogspot.com", "acme.blogspot.com"),
+        OK("acme.netlify.app", "acme.netlify.app"),
+        OK("ivanov@yandex.kz", ""),
+        OK("https://hh.ru/employer/12345", ""),
+        OK("https://2gis.ru/moscow/firm/123", ""),
+        OK("https://acme.ucoz.net/", ""),
+        OK("https://acme.wordpress.com/", ""),
+        OK("https://clck.ru/abc", ""),
+    };
+    /* clang-format on */
+    char path[4096], line[512];
+    size_t domains = 0;
+    FILE *f;
+
+    (void)state;
+    snprintf(path, sizeof(path), "%s/data/free-domains.txt", am_test_root());
+    f = fopen(path, "r");
+    assert_non_null(f);
+    while (fgets(line, sizeof(line), f)) {
+        char *hash = strchr(line, '#'), *end;
+
+        if (hash) {
+            *hash = '\0';
+        }
+        end = line + strlen(line);
+        while (end > line && (end[-1] == '\n' || end[-1] == ' ' || end[-1] == '\t')) {
+            *--end = '\0';
+        }
+        if (line[0] == '\0') {
+            continue;
+        }
+        check_one(am_normalize_domain, "domain", line, strlen(line), AM_OK, "");
+        domains++;
+    }
+    fclose(f);
+    assert_true(domains >= 60);
+    check_cases(am_normalize_domain, "domain", cases, COUNT(cases));
+}
+
 static void test_normalize__free_null_is_noop(void **state)
 {
     (void)state;
@@ -1057,6 +1212,9 @@ int main(void)
         cmocka_unit_test(test_normalize__tax_id),
         cmocka_unit_test(test_normalize__tax_id_values_are_fixed_points),
         cmocka_unit_test(test_normalize__country_feeds_tax_id),
+        cmocka_unit_test(test_normalize__free_domains_from_data_dir),
+        cmocka_unit_test(test_normalize__free_domains_missing_or_bad),
+        cmocka_unit_test(test_normalize__free_domains_shipped_list),
         cmocka_unit_test(test_normalize__free_null_is_noop),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
