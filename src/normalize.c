@@ -2,7 +2,8 @@
  * Normalize: the first stage after the connectors. A record's free text (website, name,
  * tax id, country, city) becomes the canonical strings that keys are made of. Domains go
  * through libidn2 (IDN to A-labels) and libpsl (registrable domain); text goes through
- * utf8proc (NFKC and case folding), with an ASCII fast path that skips it.
+ * utf8proc (NFKC and case folding), with an ASCII fast path that skips it. Hosts that are
+ * no company's own site come from data/free-domains.txt; tax ids are checked by their scheme.
  */
 #include "acctmap/normalize.h"
 
@@ -1371,9 +1372,9 @@ am_status am_normalize_country(char *out, size_t cap, size_t *len_out, am_normal
  * How a tax id is read. CRMs hold ids as people type them: "ИНН 7707083893", "INN: 7707083893",
  * "7707083893/770701001" (INN/KPP), "DE 811 569 869", "VAT No. DE811569869", "D-U-N-S
  * 15-048-3782". So: (1) leading label words ("ИНН", "VAT No.", "D-U-N-S") give a hint of the
- * scheme; (2) blanks and dashes are dropped from the rest, and a "/" or the word "КПП" ends the
- * id (what follows must be a KPP, which names a branch and is never a key); (3) a two-letter
- * prefix ("RU", "DE", "FR") says whose id it is, else the record's country does; (4) the
+ * scheme; (2) blanks and dashes are dropped from the rest, and a "/", ",", ";" or the word "КПП"
+ * ends the id (what follows must be a KPP, which names a branch and is never a key); (3) a
+ * two-letter prefix ("RU", "DE", "FR") says whose id it is, else the record's country does; (4) the
  * scheme's check runs. A label wins over a prefix, a prefix over the record's country.
  *
  *   RU or no country  INN (10 or 12 digits), OGRN (13), OGRNIP (15). A 9- or 11-digit value
@@ -2321,7 +2322,7 @@ am_status am_normalize_tax_id(am_tax_id *out, am_normalizer *n, const char *in, 
         rc = tax_fail(&t, err, "is a KPP, which names a branch; give the company's INN");
         goto cleanup;
     }
-    /* The id: blanks and dashes dropped, up to a "/" or the word KPP. */
+    /* The id: blanks and dashes dropped, up to a "/", "," or ";" or the word KPP. */
     while (p < e) {
         skip = prefix_in(blanks, COUNT(blanks), p, e);
         if (!skip) {
@@ -2334,9 +2335,9 @@ am_status am_normalize_tax_id(am_tax_id *out, am_normalizer *n, const char *in, 
             p += skip;
             continue;
         }
-        if (*p == '/' ||
+        if (*p == '/' || *p == ',' || *p == ';' ||
             (idlen > 0 && is_ascii_digit((unsigned char)id[idlen - 1]) && is_kpp_word(p, e))) {
-            rest = *p == '/' ? p + 1 : p;
+            rest = *p == '/' || *p == ',' || *p == ';' ? p + 1 : p;
             break;
         }
         if (idlen == sizeof(id)) {
