@@ -69,6 +69,27 @@ static void add_key(am_key_set *set, am_key_kind kind, const char *prefix, const
     set->count++;
 }
 
+/*
+ * Which tax ids conflict: two different ids of one class are two companies.
+ * A class is the scheme, except that a company may hold a VAT number in each
+ * EU country: VAT numbers conflict only within their country.
+ */
+static uint8_t conflict_class(const am_tax_id *tax)
+{
+    static const char eu[] = "ATBEBGCYCZDEDKEEELESFIFRHRHUIEITLTLULVMTNLPLPTROSESISKXI";
+    size_t i;
+
+    if (tax->scheme != AM_TAX_EU_VAT || tax->len < 6) {
+        return (uint8_t)tax->scheme;
+    }
+    for (i = 0; i + 1 < sizeof(eu); i += 2) {
+        if (tax->value[4] == eu[i] && tax->value[5] == eu[i + 1]) {
+            return (uint8_t)(AM_TAX_SCHEME_COUNT + i / 2);
+        }
+    }
+    return (uint8_t)tax->scheme;
+}
+
 am_status am_keys_from_record(am_key_set *out, am_normalizer *n, const char *org_id,
                               const am_record *rec, am_error *err)
 {
@@ -107,7 +128,7 @@ am_status am_keys_from_record(am_key_set *out, am_normalizer *n, const char *org
                      "%.24s", rec->tax_id, tax.value);
         }
         add_key(out, AM_KEY_TAX, "tax:", tax.value, tax.len, NULL, 0);
-        out->keys[out->count - 1].scheme = (uint8_t)tax.scheme;
+        out->keys[out->count - 1].scheme = conflict_class(&tax);
         out->person = out->person || tax.person;
     }
 

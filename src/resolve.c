@@ -437,10 +437,10 @@ static am_status forest_init(forest *f, am_resolver *r, am_error *err)
 /* Would joining the components of `roots` put two tax ids of one scheme together? */
 static bool tax_conflict(const am_resolver *r, const forest *f, const uint32_t *roots, size_t n)
 {
-    uint32_t seen[AM_TAX_SCHEME_COUNT];
+    uint32_t seen[256]; /* per conflict class (am_key.scheme) */
     size_t i, t;
 
-    for (i = 0; i < AM_TAX_SCHEME_COUNT; i++) {
+    for (i = 0; i < 256; i++) {
         seen[i] = NO_KEY;
     }
     for (i = 0; i < n; i++) {
@@ -450,7 +450,7 @@ static bool tax_conflict(const am_resolver *r, const forest *f, const uint32_t *
             if (key == NO_KEY) {
                 continue;
             }
-            scheme = r->key_scheme[key] < AM_TAX_SCHEME_COUNT ? r->key_scheme[key] : 0;
+            scheme = r->key_scheme[key];
             if (seen[scheme] != NO_KEY && seen[scheme] != key) {
                 return true;
             }

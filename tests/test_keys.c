@@ -90,12 +90,58 @@ static void test_keys__free_mail_is_no_key(void **state)
     free(set);
 }
 
+static void test_keys__lost_zero_restored_with_a_warning(void **state)
+{
+    (void)state;
+    am_normalizer *n = NULL;
+    am_key_set *set = malloc(sizeof(*set));
+    am_error err = {0};
+    am_record r = record("z1", "ООО «Уфа-Сервис»", "", "274062111", "RU");
+
+    assert_int_equal(am_normalizer_new(&n, &err), AM_OK);
+    assert_int_equal(am_keys_from_record(set, n, "acme", &r, &err), AM_OK);
+    assert_string_equal(set->text[0], "tax:RU0274062111");
+    assert_int_equal(set->warning_count, 1);
+    assert_non_null(strstr(set->warnings[0], "\"274062111\" lost its leading zero"));
+    am_normalizer_free(n);
+    free(set);
+}
+
+/* VAT numbers conflict within their country only; INN and OGRN never conflict. */
+static void test_keys__conflict_classes(void **state)
+{
+    (void)state;
+    am_normalizer *n = NULL;
+    am_key_set *a = malloc(sizeof(*a)), *b = malloc(sizeof(*b));
+    am_error err = {0};
+    am_record de = record("d", "Acme", "", "DE136695976", "DE");
+    am_record at = record("a", "Acme", "", "ATU13585627", "AT");
+    am_record inn = record("i", "Сбер", "", "7707083893", "RU");
+    am_record ogrn = record("o", "Сбер", "", "1027700132195", "RU");
+
+    assert_int_equal(am_normalizer_new(&n, &err), AM_OK);
+    assert_int_equal(am_keys_from_record(a, n, "x", &de, &err), AM_OK);
+    assert_int_equal(am_keys_from_record(b, n, "x", &at, &err), AM_OK);
+    assert_int_equal(a->keys[0].kind, AM_KEY_TAX);
+    assert_int_equal(b->keys[0].kind, AM_KEY_TAX);
+    assert_int_not_equal(a->keys[0].scheme, b->keys[0].scheme);
+    assert_int_equal(am_keys_from_record(a, n, "x", &inn, &err), AM_OK);
+    assert_int_equal(am_keys_from_record(b, n, "x", &ogrn, &err), AM_OK);
+    assert_int_equal(a->keys[0].scheme, AM_TAX_RU_INN);
+    assert_int_equal(b->keys[0].scheme, AM_TAX_RU_OGRN);
+    am_normalizer_free(n);
+    free(a);
+    free(b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_keys__strongest_first_with_text),
         cmocka_unit_test(test_keys__bad_values_warn_and_record_key_when_none),
         cmocka_unit_test(test_keys__free_mail_is_no_key),
+        cmocka_unit_test(test_keys__lost_zero_restored_with_a_warning),
+        cmocka_unit_test(test_keys__conflict_classes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -25,7 +25,8 @@ typedef struct am_key {
     uint64_t lo;
     uint64_t hi;
     am_key_kind kind;
-    uint8_t scheme;     /* tax keys: their am_tax_scheme; ids of one scheme conflict */
+    uint8_t scheme;     /* tax keys: their conflict class (the am_tax_scheme, or for EU VAT
+                           numbers one per country); two ids of one class conflict */
     bool no_country;    /* name keys: the record gave no country */
     uint64_t core;      /* name keys: hash of the name without the country */
 } am_key;

@@ -86,9 +86,10 @@ am_status am_normalize_tax_id(am_tax_id *out, am_normalizer *n, const char *in, 
                               const char *country, am_error *err);
 
 /*
- * True when the name carries the legal form of an individual entrepreneur
- * ("ИП Иванов И.И.", "Индивидуальный предприниматель ..."): a person, whom a
- * name alone never links.
+ * True when the name carries the legal form of an individual entrepreneur,
+ * at its start or its end ("ИП Иванов И.И.", "Иванов И.И., ИП",
+ * "Индивидуальный предприниматель ..."): a person, whom a name alone never
+ * links.
  */
 bool am_normalize_name_is_person(am_normalizer *n, const char *in, size_t len);
 
