@@ -2322,7 +2322,7 @@ am_status am_normalize_tax_id(am_tax_id *out, am_normalizer *n, const char *in, 
         rc = tax_fail(&t, err, "is a KPP, which names a branch; give the company's INN");
         goto cleanup;
     }
-    /* The id: blanks and dashes dropped, up to a "/", "," or ";" or the word KPP. */
+    /* The id: blanks and dashes dropped, up to a "/", "\\" (1C), "," or ";" or the word KPP. */
     while (p < e) {
         skip = prefix_in(blanks, COUNT(blanks), p, e);
         if (!skip) {
@@ -2335,9 +2335,9 @@ am_status am_normalize_tax_id(am_tax_id *out, am_normalizer *n, const char *in, 
             p += skip;
             continue;
         }
-        if (*p == '/' || *p == ',' || *p == ';' ||
+        if (*p == '/' || *p == '\\' || *p == ',' || *p == ';' ||
             (idlen > 0 && is_ascii_digit((unsigned char)id[idlen - 1]) && is_kpp_word(p, e))) {
-            rest = *p == '/' || *p == ',' || *p == ';' ? p + 1 : p;
+            rest = *p == '/' || *p == '\\' || *p == ',' || *p == ';' ? p + 1 : p;
             break;
         }
         if (idlen == sizeof(id)) {

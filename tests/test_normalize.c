@@ -715,6 +715,7 @@ static const tax_case tax_cases[] = {
     TAX("ИНН 7707083893", "KZ", "RU7707083893", AM_TAX_RU_INN), /* the label says whose */
     /* INN/KPP: the KPP names a branch; the INN is the company */
     TAX("7707083893/770701001", "RU", "RU7707083893", AM_TAX_RU_INN),
+    TAX("7707083893\\770701001", "RU", "RU7707083893", AM_TAX_RU_INN),
     TAX("7707083893 / 770701001", "", "RU7707083893", AM_TAX_RU_INN),
     TAX("ИНН/КПП 7707083893/770701001", "", "RU7707083893", AM_TAX_RU_INN),
     TAX("ИНН/КПП: 7712345671 / 165545001", "RU", "RU7712345671", AM_TAX_RU_INN),
