@@ -432,6 +432,29 @@ static am_status load_run(am_run **out, cli *c, const char *run_id, am_error *er
     return rc ? rc : am_store_run_load(out, c->store, run_id, err);
 }
 
+/*
+ * The run (latest or --run) and the index of PARTNER in it. Returns 0, or the
+ * exit code after printing why.
+ */
+static int load_partner(am_run **run_out, int *partner_out, cli *c, const char *verb,
+                        const verb_args *a)
+{
+    am_error err = {AM_OK, ""};
+    int partner;
+
+    *partner_out = -1;
+    if (load_run(run_out, c, a->run_id, &err)) {
+        return fail(&err);
+    }
+    partner = am_run_org_find(*run_out, a->positional[0]);
+    if (partner <= 0) {
+        return usage_error("%s: \"%s\" is not a partner in run %s; `acctmap matrix` lists them",
+                           verb, a->positional[0], (*run_out)->id);
+    }
+    *partner_out = partner;
+    return 0;
+}
+
 /* ---- run ------------------------------------------------------------------- */
 
 /* Messages shown per org; sources are read in parallel, so orgs interleave. */
@@ -868,15 +891,8 @@ static int verb_accounts(cli *c, int argc, char **argv)
     }
     am_record_batch_init(&ours);
     am_record_batch_init(&theirs);
-    rc = load_run(&run, c, a.run_id, &err);
-    if (rc) {
-        code = fail(&err);
-        goto cleanup;
-    }
-    partner = am_run_org_find(run, a.positional[0]);
-    if (partner <= 0) {
-        code = usage_error("accounts: \"%s\" is not a partner in run %s; `acctmap matrix` "
-                           "lists them", a.positional[0], run->id);
+    code = load_partner(&run, &partner, c, "accounts", &a);
+    if (code) {
         goto cleanup;
     }
     if (a.ours && (our_pop = find_population(&run->orgs[0], a.ours)) < 0) {
@@ -1183,15 +1199,8 @@ static int verb_explain(cli *c, int argc, char **argv)
         code = usage_error("out of memory");
         goto cleanup;
     }
-    rc = load_run(&run, c, a.run_id, &err);
-    if (rc) {
-        code = fail(&err);
-        goto cleanup;
-    }
-    partner = am_run_org_find(run, a.positional[0]);
-    if (partner <= 0) {
-        code = usage_error("explain: \"%s\" is not a partner in run %s; `acctmap matrix` "
-                           "lists them", a.positional[0], run->id);
+    code = load_partner(&run, &partner, c, "explain", &a);
+    if (code) {
         goto cleanup;
     }
     rc = am_store_run_load_records(&ours, c->store, run, 0, &err);

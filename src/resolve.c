@@ -434,27 +434,32 @@ static am_status forest_init(forest *f, am_resolver *r, am_error *err)
     return AM_OK;
 }
 
-/* Would joining the components of `roots` put two tax ids of one scheme together? */
+/* Would joining the components of `roots` put two tax ids of one class together? */
 static bool tax_conflict(const am_resolver *r, const forest *f, const uint32_t *roots, size_t n)
 {
-    uint32_t seen[256]; /* per conflict class (am_key.scheme) */
-    size_t i, t;
+    /* The first tax id met of each class; a component holds at most TAX_SLOTS. */
+    uint32_t first[2 * TAX_SLOTS * 8];
+    size_t seen = 0, i, t, j;
 
-    for (i = 0; i < 256; i++) {
-        seen[i] = NO_KEY;
-    }
     for (i = 0; i < n; i++) {
         for (t = 0; t < TAX_SLOTS; t++) {
             uint32_t key = f->tax[t][roots[i]];
-            uint8_t scheme;
+            bool known = false;
             if (key == NO_KEY) {
                 continue;
             }
-            scheme = r->key_scheme[key];
-            if (seen[scheme] != NO_KEY && seen[scheme] != key) {
-                return true;
+            for (j = 0; j < seen; j++) {
+                if (r->key_scheme[first[j]] == r->key_scheme[key]) {
+                    if (first[j] != key) {
+                        return true;
+                    }
+                    known = true;
+                    break;
+                }
             }
-            seen[scheme] = key;
+            if (!known && seen < sizeof(first) / sizeof(first[0])) {
+                first[seen++] = key;
+            }
         }
     }
     return false;
@@ -660,30 +665,38 @@ static am_status link_name(const am_resolver *r, forest *f, scratch *s, city_mem
  * Name keys sort by the name without its country first, so the keys of one
  * name in several countries (and without one) come together.
  */
-static am_status order_keys(ordered **out, const am_resolver *r, am_error *err)
+static am_status order_keys(ordered **out, size_t *count_out, const am_resolver *r,
+                            const uint32_t *start, am_error *err)
 {
     ordered *keys = malloc((r->key_count ? r->key_count : 1) * sizeof(*keys));
-    size_t k;
+    size_t k, n = 0;
     am_status rc;
 
     *out = NULL;
+    *count_out = 0;
     if (!keys) {
         return am_error_set(err, AM_ENOMEM, "out of memory ordering %zu keys", r->key_count);
     }
     for (k = 0; k < r->key_count; k++) {
         const key_slot *s = &r->table[r->key_slot_of[k]];
         bool name = r->key_kind[k] == AM_KEY_NAME;
-        keys[k].hi = name ? r->key_core[k] : s->hi;
-        keys[k].lo = name ? s->hi : s->lo;
-        keys[k].id = (uint32_t)k;
-        keys[k].top = r->key_kind[k];
+        /* A key of one record links nothing, except a name: its other countries may. */
+        if (!name && start[k + 1] - start[k] < 2) {
+            continue;
+        }
+        keys[n].hi = name ? r->key_core[k] : s->hi;
+        keys[n].lo = name ? s->hi : s->lo;
+        keys[n].id = (uint32_t)k;
+        keys[n].top = r->key_kind[k];
+        n++;
     }
-    rc = sort_ordered(keys, r->key_count, err);
+    rc = sort_ordered(keys, n, err);
     if (rc) {
         free(keys);
         return rc;
     }
     *out = keys;
+    *count_out = n;
     return AM_OK;
 }
 
@@ -778,7 +791,7 @@ static am_status link_all(const am_resolver *r, forest *f, am_error *err)
     scratch s;
     city_member *buf = NULL;
     u32_vec combined = {NULL, 0, 0};
-    size_t buf_cap = 0, i, next;
+    size_t buf_cap = 0, i, next, key_count = 0;
     am_status rc;
 
     memset(&s, 0, sizeof(s));
@@ -786,11 +799,11 @@ static am_status link_all(const am_resolver *r, forest *f, am_error *err)
     if (!s.stamp) {
         return am_error_set(err, AM_ENOMEM, "out of memory resolving");
     }
-    rc = order_keys(&keys, r, err);
+    rc = invert_keys(&start, &recs, r, err);
     if (!rc) {
-        rc = invert_keys(&start, &recs, r, err);
+        rc = order_keys(&keys, &key_count, r, start, err);
     }
-    for (i = 0; !rc && i < r->key_count; i = next) {
+    for (i = 0; !rc && i < key_count; i = next) {
         uint32_t k = keys[i].id;
         const uint32_t *members = recs + start[k];
         size_t n = start[k + 1] - start[k];
@@ -801,7 +814,7 @@ static am_status link_all(const am_resolver *r, forest *f, am_error *err)
             continue;
         }
         /* One name: its keys for each country, and maybe one without a country. */
-        while (next < r->key_count && r->key_kind[keys[next].id] == AM_KEY_NAME &&
+        while (next < key_count && r->key_kind[keys[next].id] == AM_KEY_NAME &&
                r->key_core[keys[next].id] == r->key_core[k]) {
             next++;
         }
