@@ -46,6 +46,8 @@ struct am_resolver {
     uint8_t *key_scheme;
     uint8_t *key_no_country;
     uint64_t *key_core;
+    uint64_t *key_hi;  /* filled by finish, which frees the table */
+    uint64_t *key_lo;
     size_t key_count;
     size_t key_cap;
     /* per record */
@@ -117,6 +119,8 @@ void am_resolver_free(am_resolver *r)
     free(r->key_scheme);
     free(r->key_no_country);
     free(r->key_core);
+    free(r->key_hi);
+    free(r->key_lo);
     free(r->rec_keys.v);
     free(r->rec_end);
     free(r->group);
@@ -678,14 +682,13 @@ static am_status order_keys(ordered **out, size_t *count_out, const am_resolver 
         return am_error_set(err, AM_ENOMEM, "out of memory ordering %zu keys", r->key_count);
     }
     for (k = 0; k < r->key_count; k++) {
-        const key_slot *s = &r->table[r->key_slot_of[k]];
         bool name = r->key_kind[k] == AM_KEY_NAME;
         /* A key of one record links nothing, except a name: its other countries may. */
         if (!name && start[k + 1] - start[k] < 2) {
             continue;
         }
-        keys[n].hi = name ? r->key_core[k] : s->hi;
-        keys[n].lo = name ? s->hi : s->lo;
+        keys[n].hi = name ? r->key_core[k] : r->key_hi[k];
+        keys[n].lo = name ? r->key_hi[k] : r->key_lo[k];
         keys[n].id = (uint32_t)k;
         keys[n].top = r->key_kind[k];
         n++;
@@ -832,6 +835,32 @@ static am_status link_all(const am_resolver *r, forest *f, am_error *err)
     return rc;
 }
 
+/*
+ * The table is only needed to add records: keep each key's hash by its id
+ * and free it, which makes room for what finishing allocates.
+ */
+static am_status take_key_hashes(am_resolver *r, am_error *err)
+{
+    size_t k;
+
+    r->key_hi = malloc((r->key_count ? r->key_count : 1) * sizeof(*r->key_hi));
+    r->key_lo = malloc((r->key_count ? r->key_count : 1) * sizeof(*r->key_lo));
+    if (!r->key_hi || !r->key_lo) {
+        return am_error_set(err, AM_ENOMEM, "out of memory keeping %zu keys", r->key_count);
+    }
+    for (k = 0; k < r->key_count; k++) {
+        const key_slot *s = &r->table[r->key_slot_of[k]];
+        r->key_hi[k] = s->hi;
+        r->key_lo[k] = s->lo;
+    }
+    free(r->table);
+    r->table = NULL;
+    r->table_cap = 0;
+    free(r->key_slot_of);
+    r->key_slot_of = NULL;
+    return AM_OK;
+}
+
 am_status am_resolver_finish(uint32_t **entity_of_out, uint32_t *entity_count_out,
                              am_resolver *r, am_error *err)
 {
@@ -843,7 +872,11 @@ am_status am_resolver_finish(uint32_t **entity_of_out, uint32_t *entity_count_ou
 
     *entity_of_out = NULL;
     *entity_count_out = 0;
-    rc = forest_init(&f, r, err);
+    memset(&f, 0, sizeof(f));
+    rc = take_key_hashes(r, err);
+    if (!rc) {
+        rc = forest_init(&f, r, err);
+    }
     if (!rc) {
         rc = link_all(r, &f, err);
     }
@@ -885,9 +918,8 @@ am_status am_resolver_finish(uint32_t **entity_of_out, uint32_t *entity_count_ou
     for (i = 0; i < r->count; i++) {
         ordered *o = &roots[slot_of_root[f.parent[i]]];
         for (k = rec_begin(r, (uint32_t)i); k < r->rec_end[i]; k++) {
-            const key_slot *s = &r->table[r->key_slot_of[r->rec_keys.v[k]]];
-            o->hi += s->hi;
-            o->lo += s->lo;
+            o->hi += r->key_hi[r->rec_keys.v[k]];
+            o->lo += r->key_lo[r->rec_keys.v[k]];
         }
         o->hi += ((uint64_t)r->city[i] << 32 | r->identity[i]) * 0x9e3779b97f4a7c15ull;
         o->lo += (uint64_t)r->person[i] * 0xc2b2ae3d27d4eb4full;
