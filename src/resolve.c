@@ -6,19 +6,20 @@
  * canonical order and links the components of its records all at once, or
  * not at all when they conflict, so the result does not depend on the order
  * the records came in, and no link ever chains through a conflict:
- *   - two different tax ids of one scheme are two companies;
+ *   - two different tax ids of one class (am_key.scheme) are two companies;
  *   - a domain shared by companies with different tax ids (a group's website)
  *     links none of them;
- *   - a name links only records of one country (the key holds it), never an
- *     individual entrepreneur, only where the cities agree, and never two
- *     companies that each have a website of their own or a tax id that differs.
+ *   - a name links only records of one country (the key holds it; a record
+ *     without a country joins the one country a name is known in, in the same
+ *     city), never an individual entrepreneur, only where the cities agree,
+ *     and never two companies that each have a website of their own or a tax
+ *     id that differs.
  */
 #include "acctmap/resolve.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-#define NO_RECORD UINT32_MAX
 #define NO_KEY UINT32_MAX
 #define MAX_RECORDS (UINT32_MAX - 1)
 #define TABLE_MIN (1u << 16)
