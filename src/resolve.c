@@ -631,6 +631,8 @@ static am_status link_name(const am_resolver *r, forest *f, scratch *s, city_mem
                            size_t *buf_cap, const uint32_t *members, size_t n, am_error *err)
 {
     size_t i, m = 0, start, first_city;
+    uint32_t city = 0;
+    bool several = false;
     am_status rc = AM_OK;
 
     if (n > *buf_cap) {
@@ -643,19 +645,23 @@ static am_status link_name(const am_resolver *r, forest *f, scratch *s, city_mem
     }
     for (i = 0; i < n; i++) {
         if (!r->person[members[i]]) {
-            (*buf)[m].city = r->city[members[i]];
+            uint32_t c = r->city[members[i]];
+            (*buf)[m].city = c;
             (*buf)[m].rec = members[i];
             m++;
+            several = several || (c && city && c != city);
+            city = c ? c : city;
         }
     }
     if (m < 2) {
         return AM_OK;
     }
+    if (!several) {
+        return link_name_part(r, f, s, *buf, m, err); /* one city at most: all together */
+    }
+    /* Several cities (the rare case): one part per city, without those that name none. */
     qsort(*buf, m, sizeof(**buf), compare_city_members);
     for (first_city = 0; first_city < m && (*buf)[first_city].city == 0; first_city++) {
-    }
-    if (first_city == m || (*buf)[first_city].city == (*buf)[m - 1].city) {
-        return link_name_part(r, f, s, *buf, m, err); /* one city at most: all together */
     }
     for (start = first_city; !rc && start < m; start = i) {
         for (i = start; i < m && (*buf)[i].city == (*buf)[start].city; i++) {
