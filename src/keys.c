@@ -93,7 +93,8 @@ static uint8_t conflict_class(const am_tax_id *tax)
 am_status am_keys_from_record(am_key_set *out, am_normalizer *n, const char *org_id,
                               const am_record *rec, am_error *err)
 {
-    char country[AM_NORM_MAX], value[AM_NORM_MAX], joined[AM_NORM_MAX];
+    char country[AM_NORM_MAX], value[AM_NORM_MAX], joined[AM_NORM_MAX], latin[AM_NORM_MAX * 2];
+    size_t latin_len = 0;
     am_tax_id tax;
     size_t country_len = 0, len = 0;
     am_error why = {AM_OK, ""};
@@ -153,6 +154,16 @@ am_status am_keys_from_record(am_key_set *out, am_normalizer *n, const char *org
         /* The core lets a record without a country meet the one country a name is known in. */
         out->keys[out->count - 1].no_country = country_len == 0;
         out->keys[out->count - 1].core = XXH3_64bits(value, len);
+        /* Spelled in Latin too, a Cyrillic name meets its Latin form under the same rules. */
+        rc = am_normalize_name_latin(latin, sizeof(latin), &latin_len, value, len, err);
+        if (rc) {
+            return rc;
+        }
+        if (latin_len) {
+            add_key(out, AM_KEY_NAME, "name:", latin, latin_len, country, country_len);
+            out->keys[out->count - 1].no_country = country_len == 0;
+            out->keys[out->count - 1].core = XXH3_64bits(latin, latin_len);
+        }
     }
 
     if (rec->city[0]) {

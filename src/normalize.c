@@ -1300,6 +1300,78 @@ bool am_normalize_name_is_person(am_normalizer *n, const char *in, size_t len)
     return false;
 }
 
+/* ---- transliteration ------------------------------------------------------------------- */
+
+/* Cyrillic letters (after case folding) and their Latin spelling. */
+static const struct {
+    utf8proc_int32_t cp;
+    const char *latin;
+} latin_letters[] = {
+    {0x0430, "a"},  {0x0431, "b"},  {0x0432, "v"},    {0x0433, "g"},  {0x0434, "d"},
+    {0x0435, "e"},  {0x0451, "e"},  {0x0436, "zh"},   {0x0437, "z"},  {0x0438, "i"},
+    {0x0439, "y"},  {0x043a, "k"},  {0x043b, "l"},    {0x043c, "m"},  {0x043d, "n"},
+    {0x043e, "o"},  {0x043f, "p"},  {0x0440, "r"},    {0x0441, "s"},  {0x0442, "t"},
+    {0x0443, "u"},  {0x0444, "f"},  {0x0445, "kh"},   {0x0446, "ts"}, {0x0447, "ch"},
+    {0x0448, "sh"}, {0x0449, "shch"}, {0x044a, ""},   {0x044b, "y"},  {0x044c, ""},
+    {0x044d, "e"},  {0x044e, "yu"}, {0x044f, "ya"},
+    /* Ukrainian, Belarusian, Kazakh letters a CIS name may carry */
+    {0x0456, "i"},  {0x0457, "yi"}, {0x0454, "ye"},   {0x0491, "g"},  {0x045e, "u"},
+    {0x04d9, "a"},  {0x0493, "g"},  {0x049b, "k"},    {0x04a3, "n"},  {0x04e9, "o"},
+    {0x04b1, "u"},  {0x04af, "u"},  {0x04bb, "h"},
+};
+
+am_status am_normalize_name_latin(char *out, size_t cap, size_t *len_out, const char *core,
+                                  size_t len, am_error *err)
+{
+    const utf8proc_uint8_t *p = (const utf8proc_uint8_t *)core;
+    size_t pos = 0, used = 0, i;
+    bool cyrillic = false;
+
+    AM_ASSERT(out && len_out && cap >= AM_NORM_MAX && (core || len == 0), err);
+    *len_out = 0;
+    out[0] = '\0';
+    while (pos < len) {
+        utf8proc_int32_t cp;
+        utf8proc_ssize_t n = utf8proc_iterate(p + pos, (utf8proc_ssize_t)(len - pos), &cp);
+        const char *latin = NULL;
+        char ascii[2] = {0, 0};
+        size_t add;
+
+        if (n <= 0) {
+            return AM_OK; /* not from am_normalize_name: no spelling rather than a wrong one */
+        }
+        if (cp < 0x80) {
+            ascii[0] = (char)cp;
+            latin = ascii;
+        } else {
+            for (i = 0; i < sizeof(latin_letters) / sizeof(latin_letters[0]); i++) {
+                if (latin_letters[i].cp == cp) {
+                    latin = latin_letters[i].latin;
+                    cyrillic = true;
+                    break;
+                }
+            }
+            if (!latin) {
+                return AM_OK;
+            }
+        }
+        add = strlen(latin);
+        if (used + add >= cap) {
+            return AM_OK;
+        }
+        memcpy(out + used, latin, add);
+        used += add;
+        pos += (size_t)n;
+    }
+    if (!cyrillic) {
+        out[0] = '\0';
+        return AM_OK;
+    }
+    out[used] = '\0';
+    *len_out = used;
+    return AM_OK;
+}
+
 am_status am_normalize_city(char *out, size_t cap, size_t *len_out, am_normalizer *n,
                             const char *in, size_t len, am_error *err)
 {

@@ -529,6 +529,9 @@ static void test_cli__explain_says_why(void **state)
         {"a4", "b4", "matched by chain\n  acme/a4  --domain:globus-trade.com-->  gamma/c1\n"
                      "  gamma/c1  --tax:RU7707083893-->  beta/b4"},
         {"a5", "b5", "both are individual entrepreneurs, whom a name alone never links"},
+        /* The Latin spelling meets under the name rules: one city ("Moscow" is another). */
+        {"a6", "b7", "matched by name+city\n  acme/a6  --name:romashka servis|RU-->  beta/b7"},
+        {"a6", "b6", "kept apart"},
     };
     am_test_output o;
     size_t i;

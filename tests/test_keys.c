@@ -32,11 +32,13 @@ static void test_keys__strongest_first_with_text(void **state)
 
     assert_int_equal(am_normalizer_new(&n, &err), AM_OK);
     assert_int_equal(am_keys_from_record(set, n, "acme", &r, &err), AM_OK);
-    assert_int_equal(set->count, 3);
+    assert_int_equal(set->count, 4);
     assert_int_equal(set->warning_count, 0);
     assert_string_equal(set->text[0], "tax:RU7712345671");
     assert_string_equal(set->text[1], "domain:romashka.ru");
     assert_string_equal(set->text[2], "name:ромашка|RU");
+    assert_string_equal(set->text[3], "name:romashka|RU"); /* its Latin spelling */
+    assert_int_equal(set->keys[3].kind, AM_KEY_NAME);
     assert_int_equal(set->keys[0].kind, AM_KEY_TAX);
     assert_int_equal(set->keys[2].kind, AM_KEY_NAME);
     am_key_from_text(&again, AM_KEY_DOMAIN, "domain:romashka.ru", 18);
@@ -84,8 +86,9 @@ static void test_keys__free_mail_is_no_key(void **state)
     assert_int_equal(am_normalizer_new(&n, &err), AM_OK);
     assert_int_equal(am_keys_from_record(set, n, "acme", &r, &err), AM_OK);
     assert_int_equal(set->warning_count, 0);
-    assert_int_equal(set->count, 1);
+    assert_int_equal(set->count, 2); /* the name, and its Latin spelling */
     assert_int_equal(set->keys[0].kind, AM_KEY_NAME);
+    assert_string_equal(set->text[1], "name:petrova a s|RU");
     am_normalizer_free(n);
     free(set);
 }

@@ -1199,6 +1199,36 @@ static void test_normalize__free_null_is_noop(void **state)
     am_normalizer_free(NULL);
 }
 
+static void test_normalize__latin_spelling_of_cyrillic_names(void **state)
+{
+    static const struct {
+        const char *core, *want;
+    } cases[] = {
+        {"ромашка плюс", "romashka plyus"},
+        {"щука и ёж", "shchuka i ezh"},
+        {"северный ветер 2", "severnyy veter 2"},
+        {"алтын дала", "altyn dala"},
+        {"қазақ ұлттық", "kazak ulttyk"},
+        {"acme robotics", ""}, /* Latin already */
+        {"ромашка 東京", ""},  /* a letter the table does not know: no spelling */
+    };
+    size_t i;
+
+    (void)state;
+    for (i = 0; i < COUNT(cases); i++) {
+        char out[AM_NORM_MAX];
+        size_t len = 99, in_len = strlen(cases[i].core);
+        am_error err = {0};
+        const char *g = am_test_guarded(cases[i].core, in_len);
+        assert_int_equal(am_normalize_name_latin(out, sizeof(out), &len, g, in_len, &err), AM_OK);
+        am_test_guarded_free(g);
+        if (strcmp(len ? out : "", cases[i].want) != 0 || len != strlen(cases[i].want)) {
+            fail_msg("latin(\"%s\"): \"%s\", want \"%s\"", cases[i].core, len ? out : "",
+                     cases[i].want);
+        }
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1223,6 +1253,7 @@ int main(void)
         cmocka_unit_test(test_normalize__free_domains_missing_or_bad),
         cmocka_unit_test(test_normalize__free_domains_shipped_list),
         cmocka_unit_test(test_normalize__free_null_is_noop),
+        cmocka_unit_test(test_normalize__latin_spelling_of_cyrillic_names),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -161,6 +161,22 @@ def registrable_domain(value):
     return "" if dom in FREEMAIL else dom
 
 
+# The engine's Latin spelling of a Cyrillic core name (src/normalize.c), a name key too.
+KEY_LATIN = dict(zip(
+    "абвгдеёжзийклмнопрстуфхцчшщъыьэюя",
+    ["a", "b", "v", "g", "d", "e", "e", "zh", "z", "i", "y", "k", "l", "m", "n", "o", "p",
+     "r", "s", "t", "u", "f", "kh", "ts", "ch", "sh", "shch", "", "y", "", "e", "yu", "ya"]))
+
+
+def key_latin(core):
+    """The Latin spelling of a core with Cyrillic letters; "" when it has none."""
+    if not any(ch in KEY_LATIN for ch in core):
+        return ""
+    if any(not ch.isascii() and ch not in KEY_LATIN for ch in core):
+        return ""
+    return "".join(KEY_LATIN.get(ch, ch) for ch in core)
+
+
 def record_keys(rec, drop_punct, names_known):
     """{kind: key text} of one record, strongest kind first."""
     keys = {}
@@ -178,6 +194,9 @@ def record_keys(rec, drop_punct, names_known):
     core = name_core(rec["name"], drop_punct)
     if core:
         keys["name"] = "name:%s|%s" % (core, cc)
+        latin = key_latin(core)
+        if latin:
+            keys["latin"] = "name:%s|%s" % (latin, cc)
     return keys
 
 
@@ -260,8 +279,10 @@ def link(recs, reading, order="sorted"):
     for kind in ("tax", "domain", "name"):
         holders = {}
         for i, f in enumerate(facts):
-            if kind in f.keys:
-                holders.setdefault(f.keys[kind], []).append(i)
+            # A name's Latin spelling is one more name key, in the same pass.
+            for k in (kind, "latin") if kind == "name" else (kind,):
+                if k in f.keys and i not in holders.get(f.keys[k], []):
+                    holders.setdefault(f.keys[k], []).append(i)
         texts = sorted(holders)
         if order == "reversed":
             texts.reverse()
@@ -303,7 +324,9 @@ def pair_kind(a, b):
     for kind in ("tax", "domain"):
         if kind in a.keys and a.keys[kind] == b.keys.get(kind):
             return kind
-    if "name" in a.keys and a.keys["name"] == b.keys.get("name"):
+    names_a = {a.keys[k] for k in ("name", "latin") if k in a.keys}
+    names_b = {b.keys[k] for k in ("name", "latin") if k in b.keys}
+    if names_a & names_b:
         if a.person or b.person:
             return None  # a shared name key of a person: whether it counts is not ruled
         return "name+city" if a.city and a.city == b.city else "name"

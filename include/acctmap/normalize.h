@@ -86,6 +86,16 @@ am_status am_normalize_tax_id(am_tax_id *out, am_normalizer *n, const char *in, 
                               const char *country, am_error *err);
 
 /*
+ * The Latin spelling of a core name with Cyrillic letters, as am_normalize_name
+ * gives it: "ромашка плюс" -> "romashka plyus" (BGN/PCGN style, as Russian
+ * companies commonly spell their names in Latin). AM_OK with *len_out == 0
+ * when the core has no Cyrillic letter (it is Latin already) or a letter the
+ * table does not know.
+ */
+am_status am_normalize_name_latin(char *out, size_t cap, size_t *len_out, const char *core,
+                                  size_t len, am_error *err);
+
+/*
  * True when the name carries the legal form of an individual entrepreneur,
  * at its start or its end ("ИП Иванов И.И.", "Иванов И.И., ИП",
  * "Индивидуальный предприниматель ..."): a person, whom a name alone never
