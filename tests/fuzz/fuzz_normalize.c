@@ -153,6 +153,28 @@ static void run_text(normalize_fn fn, const char *name, const char *in, size_t s
     }
 }
 
+/* A name's Latin spelling, from any core and from the normalized name: ASCII only. */
+static void run_latin(const char *in, size_t size)
+{
+    char name[AM_NORM_MAX], latin[AM_NORM_MAX];
+    size_t name_len = 0, latin_len = 0, i;
+    am_error err = {AM_OK, ""};
+
+    check(am_normalize_name_latin(latin, sizeof(latin), &latin_len, in, size, &err) == AM_OK,
+          "name_latin", "AM_OK on any bytes");
+    if (am_normalize_name(name, sizeof(name), &name_len, norm, in, size, &err) != AM_OK) {
+        return;
+    }
+    check(am_normalize_name_latin(latin, sizeof(latin), &latin_len, name, name_len, &err) ==
+              AM_OK,
+          "name_latin", "AM_OK on a normalized name");
+    for (i = 0; i < latin_len; i++) {
+        check((unsigned char)latin[i] < 0x80, "name_latin", "ASCII only");
+    }
+    check(latin_len < sizeof(latin) && (latin_len == 0 || latin[latin_len] == '\0'),
+          "name_latin", "NUL-terminated within the buffer");
+}
+
 /* A value normalizes to itself: `fn(out)` is AM_OK and gives `out` again. */
 static void check_fixed_point(normalize_fn fn, const char *name, const char *out, size_t len)
 {
@@ -240,6 +262,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     run_domain(in, size);
     run_text(am_normalize_name, "name", in, size);
+    run_latin(in, size);
     run_text(am_normalize_city, "city", in, size);
     run_country(in, size);
     for (size_t i = 0; i < sizeof(countries) / sizeof(countries[0]); i++) {
