@@ -25,6 +25,7 @@
 #define SLOTS_PER_WORKER 3
 /* Records ahead whose key slots are prefetched: enough to hide a cache miss. */
 #define RESOLVE_PREFETCH 8
+#define LABEL_MAX sizeof(((am_source *)0)->label)
 
 typedef struct u32_vec {
     uint32_t *v;
@@ -152,6 +153,7 @@ typedef struct job {
     size_t org;
     const am_source_config *cfg;
     am_run_source *out; /* the worker sets label and fingerprint; this thread the counts */
+    char *label;        /* out->label's buffer, in the run's arena */
 } job;
 
 typedef struct run_state {
@@ -319,7 +321,7 @@ static bool pull_source(run_state *st, size_t job_index, am_normalizer *norm, am
     rc = am_source_open(&src, j->cfg, &s->err);
     if (!rc) {
         /* Only this worker writes the label; the store reads it after every worker ended. */
-        snprintf((char *)j->out->label, sizeof(src->label), "%s", src->label);
+        snprintf(j->label, LABEL_MAX, "%s", src->label);
         XXH3_128bits_reset(fp);
     }
     while (!rc) {
@@ -608,11 +610,12 @@ static am_status describe_orgs(run_state *st, am_error *err)
                                     am_connector_types());
             }
             rs->type = co->sources[s].type;
-            rs->label = am_arena_alloc(&st->run->arena, sizeof(((am_source *)0)->label));
+            st->jobs[k].label = am_arena_alloc(&st->run->arena, LABEL_MAX);
+            rs->label = st->jobs[k].label;
             if (!rs->label) {
                 return am_error_set(err, AM_ENOMEM, "out of memory");
             }
-            memset((char *)rs->label, 0, sizeof(((am_source *)0)->label));
+            memset(st->jobs[k].label, 0, LABEL_MAX);
             st->jobs[k].org = i;
             st->jobs[k].cfg = &co->sources[s];
             st->jobs[k].out = rs;
