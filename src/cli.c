@@ -153,8 +153,8 @@ typedef struct verb_args {
  * Parse a verb's arguments. `allowed` lists the options the verb takes
  * ("ours", "theirs", "format", "json", "run"); `max_positional` its operands.
  */
-static int parse_verb_args(verb_args *a, const char *verb, int argc, char **argv,
-                           const char *allowed, size_t max_positional)
+static int parse_verb_args(verb_args *a, const char *verb, const char *help, int argc,
+                           char **argv, const char *allowed, size_t max_positional)
 {
     int i;
 
@@ -169,6 +169,7 @@ static int parse_verb_args(verb_args *a, const char *verb, int argc, char **argv
         const char *eq;
 
         if (is_help(arg)) {
+            fputs(help, stdout);
             a->help = true;
             return 0;
         }
@@ -519,11 +520,8 @@ static int verb_run(cli *c, int argc, char **argv)
     int code;
 
     memset(&progress, 0, sizeof(progress));
-    code = parse_verb_args(&a, "run", argc, argv, "", 0);
+    code = parse_verb_args(&a, "run", run_help, argc, argv, "", 0);
     if (code || a.help) {
-        if (a.help) {
-            fputs(run_help, stdout);
-        }
         return code;
     }
     rc = open_store(c, &err);
@@ -620,12 +618,9 @@ static int verb_runs(cli *c, int argc, char **argv)
     table t;
     verb_args a;
     am_status rc;
-    int code = parse_verb_args(&a, "runs", argc, argv, "format csv", 0);
+    int code = parse_verb_args(&a, "runs", runs_help, argc, argv, "format csv", 0);
 
     if (code || a.help) {
-        if (a.help) {
-            fputs(runs_help, stdout);
-        }
         return code;
     }
     rc = open_store(c, &err);
@@ -766,12 +761,9 @@ static int verb_matrix(cli *c, int argc, char **argv)
     verb_args a;
     size_t i, j, k;
     int partner = -1;
-    int code = parse_verb_args(&a, "matrix", argc, argv, "json format run", 1);
+    int code = parse_verb_args(&a, "matrix", matrix_help, argc, argv, "json format run", 1);
 
     if (code || a.help) {
-        if (a.help) {
-            fputs(matrix_help, stdout);
-        }
         return code;
     }
     if (load_run(&run, c, a.run_id, &err)) {
@@ -877,13 +869,11 @@ static int verb_accounts(cli *c, int argc, char **argv)
     bool table_ready = false;
     verb_args a;
     int partner, our_pop = AM_POP_ANY, their_pop = AM_POP_ANY;
-    int code = parse_verb_args(&a, "accounts", argc, argv, "ours theirs format csv run", 1);
+    int code = parse_verb_args(&a, "accounts", accounts_help, argc, argv,
+                               "ours theirs format csv run", 1);
     am_status rc;
 
     if (code || a.help) {
-        if (a.help) {
-            fputs(accounts_help, stdout);
-        }
         return code;
     }
     if (a.positional_count != 1) {
@@ -1178,16 +1168,13 @@ static int verb_explain(cli *c, int argc, char **argv)
     am_key_set *ka = malloc(sizeof(*ka)), *kb = malloc(sizeof(*kb));
     verb_args a;
     int partner, our_rec = -1, their_rec = -1, shared;
-    int code = parse_verb_args(&a, "explain", argc, argv, "run", 3);
+    int code = parse_verb_args(&a, "explain", explain_help, argc, argv, "run", 3);
     uint32_t e1, e2;
     am_status rc;
 
     am_record_batch_init(&ours);
     am_record_batch_init(&theirs);
     if (code || a.help) {
-        if (a.help) {
-            fputs(explain_help, stdout);
-        }
         goto cleanup;
     }
     if (a.positional_count != 3) {
