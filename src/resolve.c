@@ -397,7 +397,9 @@ static void forest_free(forest *f)
     free(f->group);
 }
 
-static am_status forest_init(forest *f, am_resolver *r, am_error *err)
+/* One component per record; its tax id and website come from the keys' record lists. */
+static am_status forest_init(forest *f, const am_resolver *r, const uint32_t *start,
+                             const uint32_t *recs, am_error *err)
 {
     size_t n = r->count ? r->count : 1, i, k, t;
 
@@ -426,13 +428,14 @@ static am_status forest_init(forest *f, am_resolver *r, am_error *err)
         for (t = 0; t < TAX_SLOTS; t++) {
             f->tax[t][i] = NO_KEY;
         }
-        t = 0;
-        for (k = rec_begin(r, (uint32_t)i); k < r->rec_end[i]; k++) {
-            uint32_t key = r->rec_keys.v[k];
-            if (r->key_kind[key] == AM_KEY_TAX && t < TAX_SLOTS) {
-                f->tax[t++][i] = key;
-            } else if (r->key_kind[key] == AM_KEY_DOMAIN) {
-                f->has_domain[i] = 1;
+    }
+    /* A record has one tax id column, so one tax key at most: slot 0 holds it. */
+    for (k = 0; k < r->key_count; k++) {
+        for (i = start[k]; i < start[k + 1]; i++) {
+            if (r->key_kind[k] == AM_KEY_TAX) {
+                f->tax[0][recs[i]] = (uint32_t)k;
+            } else if (r->key_kind[k] == AM_KEY_DOMAIN) {
+                f->has_domain[recs[i]] = 1;
             }
         }
     }
@@ -794,10 +797,10 @@ static am_status link_one_name(const am_resolver *r, forest *f, scratch *s, u32_
     return rc;
 }
 
-static am_status link_all(const am_resolver *r, forest *f, am_error *err)
+static am_status link_all(const am_resolver *r, forest *f, const uint32_t *start,
+                          const uint32_t *recs, am_error *err)
 {
     ordered *keys = NULL;
-    uint32_t *start = NULL, *recs = NULL;
     scratch s;
     city_member *buf = NULL;
     u32_vec combined = {NULL, 0, 0};
@@ -809,10 +812,7 @@ static am_status link_all(const am_resolver *r, forest *f, am_error *err)
     if (!s.stamp) {
         return am_error_set(err, AM_ENOMEM, "out of memory resolving");
     }
-    rc = invert_keys(&start, &recs, r, err);
-    if (!rc) {
-        rc = order_keys(&keys, &key_count, r, start, err);
-    }
+    rc = order_keys(&keys, &key_count, r, start, err);
     for (i = 0; !rc && i < key_count; i = next) {
         uint32_t k = keys[i].id;
         const uint32_t *members = recs + start[k];
@@ -832,8 +832,6 @@ static am_status link_all(const am_resolver *r, forest *f, am_error *err)
                            err);
     }
     free(keys);
-    free(start);
-    free(recs);
     free(buf);
     free(combined.v);
     free(s.stamp);
@@ -873,7 +871,7 @@ am_status am_resolver_finish(uint32_t **entity_of_out, uint32_t *entity_count_ou
 {
     forest f;
     ordered *roots = NULL;
-    uint32_t *slot_of_root = NULL, *entity_of = NULL;
+    uint32_t *slot_of_root = NULL, *entity_of = NULL, *start = NULL, *recs = NULL;
     size_t n = r->count ? r->count : 1, root_count = 0, i, k;
     am_status rc;
 
@@ -882,10 +880,18 @@ am_status am_resolver_finish(uint32_t **entity_of_out, uint32_t *entity_count_ou
     memset(&f, 0, sizeof(f));
     rc = take_key_hashes(r, err);
     if (!rc) {
-        rc = forest_init(&f, r, err);
+        rc = invert_keys(&start, &recs, r, err);
     }
     if (!rc) {
-        rc = link_all(r, &f, err);
+        /* From here on a key's records are read from `recs`: drop the per-record lists. */
+        free(r->rec_keys.v);
+        memset(&r->rec_keys, 0, sizeof(r->rec_keys));
+        free(r->rec_end);
+        r->rec_end = NULL;
+        rc = forest_init(&f, r, start, recs, err);
+    }
+    if (!rc) {
+        rc = link_all(r, &f, start, recs, err);
     }
     if (rc) {
         goto cleanup;
@@ -922,12 +928,15 @@ am_status am_resolver_finish(uint32_t **entity_of_out, uint32_t *entity_count_ou
      * hashes, city, person flag and identity. Sums do not depend on order, and
      * two entities tie only if their records are alike in all of that.
      */
+    for (k = 0; k < r->key_count; k++) {
+        for (i = start[k]; i < start[k + 1]; i++) {
+            ordered *o = &roots[slot_of_root[f.parent[recs[i]]]];
+            o->hi += r->key_hi[k];
+            o->lo += r->key_lo[k];
+        }
+    }
     for (i = 0; i < r->count; i++) {
         ordered *o = &roots[slot_of_root[f.parent[i]]];
-        for (k = rec_begin(r, (uint32_t)i); k < r->rec_end[i]; k++) {
-            o->hi += r->key_hi[r->rec_keys.v[k]];
-            o->lo += r->key_lo[r->rec_keys.v[k]];
-        }
         o->hi += ((uint64_t)r->city[i] << 32 | r->identity[i]) * 0x9e3779b97f4a7c15ull;
         o->lo += (uint64_t)r->person[i] * 0xc2b2ae3d27d4eb4full;
     }
@@ -948,6 +957,8 @@ cleanup:
     free(entity_of);
     free(slot_of_root);
     free(roots);
+    free(start);
+    free(recs);
     forest_free(&f);
     return rc;
 }
