@@ -1071,6 +1071,7 @@ static am_status print_chain(am_store *st, const am_run *run, am_index *ix,
     am_record_batch *recs = calloc(run->org_count, sizeof(*recs));
     size_t count = 0, head = 0, org, i, j, k;
     int found = -1;
+    bool have_ours = false;
     am_status rc = AM_OK;
 
     if (!nodes || !recs) {
@@ -1100,10 +1101,13 @@ static am_status print_chain(am_store *st, const am_run *run, am_index *ix,
             rc = am_keys_from_record(&node->keys, norm, run->orgs[org].id,
                                      &recs[org].records[members[i]], err);
             /* Our record starts the search. */
-            if (org == ours && members[i] == our_rec && count != 0) {
-                chain_node t = nodes[0];
-                nodes[0] = *node;
-                *node = t;
+            if (org == ours && members[i] == our_rec) {
+                have_ours = true;
+                if (count != 0) {
+                    chain_node t = nodes[0];
+                    nodes[0] = *node;
+                    *node = t;
+                }
             }
             count++;
         }
@@ -1112,7 +1116,7 @@ static am_status print_chain(am_store *st, const am_run *run, am_index *ix,
         goto cleanup;
     }
     /* Breadth first from node 0 (ours); visited nodes have prev set or are node 0. */
-    for (head = 0; head < count && found < 0; head++) {
+    for (head = 0; have_ours && head < count && found < 0; head++) {
         for (j = 1; j < count; j++) {
             int key;
             if (nodes[j].prev >= 0 || j == head) {

@@ -348,7 +348,7 @@ static am_status parse_root(am_config *cfg, am_error *err)
     const json_t *root = cfg->root;
     const char *self = NULL;
     json_t *orgs;
-    size_t i, j, self_pos = 0;
+    size_t i, j;
     bool self_found = false;
     am_status rc;
 
@@ -413,7 +413,6 @@ static am_status parse_root(am_config *cfg, am_error *err)
         }
         if (is_self) {
             self_found = true;
-            self_pos = i;
             /* Partners read before self were placed one slot right; that stays right. */
         }
         rc = parse_org(&cfg->orgs[slot], cfg, obj, i, err);
@@ -422,7 +421,6 @@ static am_status parse_root(am_config *cfg, am_error *err)
         }
         cfg->orgs[slot].is_self = is_self;
     }
-    (void)self_pos;
     if (!self_found) {
         return am_error_set(err, AM_ECONFIG,
                             "%s.self: \"%.64s\" is not the id of any org in \"orgs\"", cfg->name,

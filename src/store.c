@@ -1079,7 +1079,14 @@ am_status am_store_run_commit(am_run_writer *w, am_run *run, const am_index *ix,
         if (rc) {
             break;
         }
-        AM_ASSERT(s->count == run->orgs[org].records, err);
+        if (s->count != run->orgs[org].records) {
+            /* A bug in the caller: the run would not describe its records. */
+            rc = am_error_set(err, AM_EINTERNAL, "run: org %zu has %llu records written but "
+                              "%llu counted; please report this bug", org,
+                              (unsigned long long)s->count,
+                              (unsigned long long)run->orgs[org].records);
+            break;
+        }
         out_bytes(&b, RECORDS_TRAILER, MAGIC_LEN);
         out_u64(&b, s->count);
         if (b.failed) {
