@@ -29,8 +29,10 @@ const char *am_connector_types(void)
     return "csv";
 }
 
-am_status am_source_open(am_source **out, const am_source_config *cfg, am_error *err)
+am_status am_source_open(am_source **out, const am_source_config *cfg, const am_source_env *env,
+                         am_error *err)
 {
+    static const am_source_env no_env;
     const am_connector_ops *ops = am_connector_find(cfg->type);
     am_status rc;
 
@@ -43,7 +45,7 @@ am_status am_source_open(am_source **out, const am_source_config *cfg, am_error 
     if (rc) {
         return rc;
     }
-    return ops->open(out, cfg, err);
+    return ops->open(out, cfg, env ? env : &no_env, err);
 }
 
 am_status am_source_next_batch(am_source *src, am_record_batch *batch, am_error *err)

@@ -511,7 +511,8 @@ static int verb_run(cli *c, int argc, char **argv)
     am_run *run = NULL;
     am_run_timings timings;
     run_progress progress;
-    am_run_observer obs = {&progress, on_message, NULL};
+    am_run_observer obs = {.ctx = &progress, .progress = isatty(STDERR_FILENO) != 0,
+                           .on_message = on_message};
     verb_args a;
     uint64_t records = 0, rejected = 0, warnings = 0;
     table t;

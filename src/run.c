@@ -154,6 +154,7 @@ typedef struct job {
     const am_source_config *cfg;
     am_run_source *out; /* the worker sets label and fingerprint; this thread the counts */
     char *label;        /* out->label's buffer, in the run's arena */
+    am_source_env env;  /* source_key points into the run's arena */
 } job;
 
 typedef struct run_state {
@@ -178,6 +179,7 @@ typedef struct run_state {
     bool cancelled;     /* under free_slots.mu */
     bool store_failed;  /* under to_store.mu */
     am_error store_err; /* set by the store thread before store_failed */
+    am_secret_keeper secrets; /* the store, for sources' rotated tokens */
     am_run_timings t;
 } run_state;
 
@@ -318,7 +320,7 @@ static bool pull_source(run_state *st, size_t job_index, am_normalizer *norm, am
     }
     s->job = job_index;
     am_error_clear(&s->err);
-    rc = am_source_open(&src, j->cfg, &s->err);
+    rc = am_source_open(&src, j->cfg, &j->env, &s->err);
     if (!rc) {
         /* Only this worker writes the label; the store reads it after every worker ended. */
         snprintf(j->label, LABEL_MAX, "%s", src->label);
@@ -571,9 +573,21 @@ static am_status collect(run_state *st, am_error *err)
     return AM_OK;
 }
 
+static am_status secret_load(void *ctx, const char *name, char **value_out, am_error *err)
+{
+    return am_store_secret_load(value_out, ctx, name, err);
+}
+
+static am_status secret_save(void *ctx, const char *name, const char *value, am_error *err)
+{
+    return am_store_secret_save(ctx, name, value, err);
+}
+
 static am_status describe_orgs(run_state *st, am_error *err)
 {
+    bool progress = st->obs && st->obs->progress;
     size_t i, p, s, k = 0;
+    char *key;
 
     for (i = 0; i < st->run->org_count; i++) {
         const am_config_org *co = am_config_org_at(st->cfg, i);
@@ -619,6 +633,15 @@ static am_status describe_orgs(run_state *st, am_error *err)
             st->jobs[k].org = i;
             st->jobs[k].cfg = &co->sources[s];
             st->jobs[k].out = rs;
+            /* Org ids are [a-z0-9_-], so "<org>.<n>" is a valid secret name. */
+            key = am_arena_alloc(&st->run->arena, AM_SECRET_NAME_MAX + 1);
+            if (!key) {
+                return am_error_set(err, AM_ENOMEM, "out of memory");
+            }
+            snprintf(key, AM_SECRET_NAME_MAX + 1, "%s.%zu", co->id, s);
+            st->jobs[k].env.source_key = key;
+            st->jobs[k].env.secrets = &st->secrets;
+            st->jobs[k].env.progress = progress;
             k++;
         }
     }
@@ -736,6 +759,9 @@ am_status am_run_batch(am_run **out, am_run_timings *timings, const am_config *c
     memset(&st, 0, sizeof(st));
     st.cfg = cfg;
     st.obs = obs;
+    st.secrets.ctx = st_;
+    st.secrets.load = secret_load;
+    st.secrets.save = secret_save;
     pthread_mutex_init(&st.jobs_mu, NULL);
     rc = am_run_new(&st.run, am_config_org_count(cfg), err);
     if (rc) {

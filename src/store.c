@@ -872,6 +872,42 @@ am_status am_store_run_messages(char **text_out, size_t *len_out, am_store *st,
     return rc;
 }
 
+/* ---- secrets kept between runs -------------------------------------------- */
+
+static bool valid_secret_name(const char *name)
+{
+    size_t n = strlen(name);
+
+    if (n == 0 || n > AM_SECRET_NAME_MAX || name[0] == '.') {
+        return false;
+    }
+    for (; *name; name++) {
+        char c = *name;
+        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '_' ||
+              c == '-')) {
+            return false;
+        }
+    }
+    return true;
+}
+
+am_status am_store_secret_load(char **value_out, am_store *st, const char *name, am_error *err)
+{
+    *value_out = NULL;
+    if (!valid_secret_name(name)) {
+        return am_error_set(err, AM_EINTERNAL, "%s: invalid secret name", st->display);
+    }
+    return st->ops->secret_load(value_out, st->state, name, err);
+}
+
+am_status am_store_secret_save(am_store *st, const char *name, const char *value, am_error *err)
+{
+    if (!valid_secret_name(name)) {
+        return am_error_set(err, AM_EINTERNAL, "%s: invalid secret name", st->display);
+    }
+    return st->ops->secret_save(st->state, name, value, err);
+}
+
 /* ---- writing ------------------------------------------------------------- */
 
 am_status am_store_run_begin(am_run_writer **out, am_store *st, am_error *err)

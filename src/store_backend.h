@@ -45,6 +45,16 @@ typedef struct am_store_ops {
                         am_error *err);
     /* Drop the hidden run and release the lock; NULL is a no-op. */
     void (*abort)(void *txn);
+
+    /*
+     * Secrets a source must keep between runs (rotated OAuth refresh tokens),
+     * outside any run. `name` is checked by store.c ([a-z0-9._-]). load:
+     * malloc'd value or AM_ENOTFOUND. save: durable and atomic before it
+     * returns (a crash leaves the old value or the new one, never neither),
+     * readable by the owner only. Called from several threads at once.
+     */
+    am_status (*secret_load)(char **value_out, void *state, const char *name, am_error *err);
+    am_status (*secret_save)(void *state, const char *name, const char *value, am_error *err);
 } am_store_ops;
 
 extern const am_store_ops am_store_dir_ops;

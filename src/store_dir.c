@@ -4,6 +4,7 @@
  *   PATH/lock              flock()ed by the one run writing
  *   PATH/.tmp/<pid>-<n>/   a run being written, invisible to readers
  *   PATH/runs/<id>/        committed runs, never rewritten
+ *   PATH/secrets/<name>    kept between runs (rotated refresh tokens), mode 0600
  * A run's files are fsynced, then its directory is renamed into runs/.
  */
 #include <dirent.h>
@@ -232,28 +233,21 @@ fail:
     return rc;
 }
 
-static am_status dir_part_read(char **data_out, size_t *len_out, void *state, const char *run_id,
-                               const char *part, am_error *err)
+/* The whole file at `path`, NUL-terminated; AM_ENOTFOUND when it does not exist. */
+static am_status read_file(char **data_out, size_t *len_out, const dir_store *st,
+                           const char *path, am_error *err)
 {
-    dir_store *st = state;
-    char path[PATH_MAX];
     struct stat sb;
     char *data = NULL;
     size_t got = 0;
-    int fd = -1;
-    int n;
+    int fd;
 
     *data_out = NULL;
     *len_out = 0;
-    n = snprintf(path, sizeof(path), "%s/runs/%s/%s", st->root, run_id, part);
-    if (n < 0 || (size_t)n >= sizeof(path)) {
-        return am_error_set(err, AM_ELIMIT, "%s: path too long", st->display);
-    }
     fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
         if (errno == ENOENT) {
-            return am_error_set(err, AM_ENOTFOUND, "%s: run %s has no %s", st->display, run_id,
-                                part);
+            return am_error_set(err, AM_ENOTFOUND, "%s: %s does not exist", st->display, path);
         }
         return io_error(err, st, "open", path);
     }
@@ -287,6 +281,50 @@ static am_status dir_part_read(char **data_out, size_t *len_out, void *state, co
     *data_out = data;
     *len_out = got;
     return AM_OK;
+}
+
+/* 0, or -1 with errno set. */
+static int write_all(int fd, const void *data, size_t len)
+{
+    size_t done = 0;
+
+    while (done < len) {
+        ssize_t w = write(fd, (const char *)data + done, len - done);
+        if (w < 0 && errno == EINTR) {
+            continue;
+        }
+        if (w < 0) {
+            return -1;
+        }
+        if (w == 0) {
+            errno = EIO;
+            return -1;
+        }
+        done += (size_t)w;
+    }
+    return 0;
+}
+
+static am_status dir_part_read(char **data_out, size_t *len_out, void *state, const char *run_id,
+                               const char *part, am_error *err)
+{
+    dir_store *st = state;
+    char path[PATH_MAX];
+    int n;
+    am_status rc;
+
+    *data_out = NULL;
+    *len_out = 0;
+    n = snprintf(path, sizeof(path), "%s/runs/%s/%s", st->root, run_id, part);
+    if (n < 0 || (size_t)n >= sizeof(path)) {
+        return am_error_set(err, AM_ELIMIT, "%s: path too long", st->display);
+    }
+    rc = read_file(data_out, len_out, st, path, err);
+    if (rc == AM_ENOTFOUND) {
+        return am_error_set(err, AM_ENOTFOUND, "%s: run %s has no %s", st->display, run_id,
+                            part);
+    }
+    return rc;
 }
 
 /* Remove a directory tree of plain files (a temporary run: one level deep). */
@@ -398,7 +436,7 @@ static am_status dir_part_append(void *vtxn, const char *part, const void *data,
 {
     dir_txn *txn = vtxn;
     open_part *p = NULL;
-    size_t i, done = 0;
+    size_t i;
 
     for (i = 0; i < txn->part_count; i++) {
         if (strcmp(txn->parts[i].name, part) == 0) {
@@ -430,15 +468,8 @@ static am_status dir_part_append(void *vtxn, const char *part, const void *data,
         }
         txn->part_count++;
     }
-    while (done < len) {
-        ssize_t w = write(p->fd, (const char *)data + done, len - done);
-        if (w < 0 && errno == EINTR) {
-            continue;
-        }
-        if (w <= 0) {
-            return io_error(err, txn->st, "write", part);
-        }
-        done += (size_t)w;
+    if (write_all(p->fd, data, len) != 0) {
+        return io_error(err, txn->st, "write", part);
     }
     return AM_OK;
 }
@@ -521,6 +552,74 @@ static void dir_abort(void *vtxn)
     }
 }
 
+/* ---- secrets ---------------------------------------------------------------- */
+
+static am_status dir_secret_load(char **value_out, void *state, const char *name, am_error *err)
+{
+    dir_store *st = state;
+    char dir[PATH_MAX], path[PATH_MAX];
+    size_t len;
+    am_status rc;
+
+    rc = join_path(dir, sizeof(dir), err, st->root, "secrets");
+    if (!rc) {
+        rc = join_path(path, sizeof(path), err, dir, name);
+    }
+    if (!rc) {
+        rc = read_file(value_out, &len, st, path, err);
+    }
+    if (!rc && memchr(*value_out, '\0', len)) {
+        free(*value_out);
+        *value_out = NULL;
+        rc = am_error_set(err, AM_ESTORE, "%s: secrets/%s is damaged; remove it and "
+                          "authorise the source again", st->display, name);
+    }
+    return rc;
+}
+
+static am_status dir_secret_save(void *state, const char *name, const char *value, am_error *err)
+{
+    static unsigned long serial;
+    dir_store *st = state;
+    char dir[PATH_MAX], path[PATH_MAX], tmp[PATH_MAX + 64];
+    size_t len = strlen(value);
+    unsigned long n = __atomic_add_fetch(&serial, 1, __ATOMIC_RELAXED);
+    int fd;
+    am_status rc;
+
+    rc = make_dir(st, st->root, err);
+    if (!rc) {
+        rc = join_path(dir, sizeof(dir), err, st->root, "secrets");
+    }
+    if (!rc && mkdir(dir, 0700) != 0 && errno != EEXIST) {
+        rc = io_error(err, st, "create directory", dir);
+    }
+    if (!rc) {
+        rc = join_path(path, sizeof(path), err, dir, name);
+    }
+    if (rc) {
+        return rc;
+    }
+    snprintf(tmp, sizeof(tmp), "%s/.%s.%ld.%lu", dir, name, (long)getpid(), n);
+    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        return io_error(err, st, "write", tmp);
+    }
+    if (write_all(fd, value, len) != 0 || fsync(fd) != 0) {
+        rc = io_error(err, st, "write", tmp);
+        close(fd);
+        unlink(tmp);
+        return rc;
+    }
+    close(fd);
+    if (rename(tmp, path) != 0) {
+        rc = io_error(err, st, "rename", tmp);
+        unlink(tmp);
+        return rc;
+    }
+    return fsync_path(st, dir, err);
+}
+
 const am_store_ops am_store_dir_ops = {
     .scheme = "dir:",
     .open = dir_open,
@@ -532,4 +631,6 @@ const am_store_ops am_store_dir_ops = {
     .part_append = dir_part_append,
     .commit = dir_commit,
     .abort = dir_abort,
+    .secret_load = dir_secret_load,
+    .secret_save = dir_secret_save,
 };

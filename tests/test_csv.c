@@ -156,7 +156,7 @@ static void read_source(csv_result *r, const char *fields)
         fail_msg("fields: %s", err.msg);
     }
     heap_before = HEAP_BYTES();
-    r->open_rc = r->rc = ops->open(&src, sc, &err);
+    r->open_rc = r->rc = ops->open(&src, sc, &(am_source_env){0}, &err);
     if (r->rc) {
         assert_null(src);
         snprintf(r->msg, sizeof(r->msg), "%s", err.msg);
@@ -209,7 +209,7 @@ static am_status open_fails(char *msg, size_t msg_size, const char *fields)
     if (am_config_parse(&cfg, json, (size_t)n, "acctmap.json", am_test_path(""), &err)) {
         fail_msg("config: %s", err.msg);
     }
-    rc = am_source_open(&src, &am_config_org_at(cfg, 0)->sources[0], &err);
+    rc = am_source_open(&src, &am_config_org_at(cfg, 0)->sources[0], NULL, &err);
     assert_null(src);
     snprintf(msg, msg_size, "%s", err.msg);
     ops->close(src);

@@ -342,6 +342,38 @@ static void test_store__bad_run_ids_and_empty_store(void **state)
     assert_int_equal(am_store_open(&st, "postgresql://x", ".", &err), AM_ECONFIG);
 }
 
+/* A rotated token survives the process, replaces the old one whole, and is the owner's only. */
+static void test_store__secrets_are_kept_replaced_and_private(void **state)
+{
+    (void)state;
+    am_store *st = open_store();
+    am_error err = {0};
+    char *value = NULL;
+    struct stat sb;
+
+    assert_int_equal(am_store_secret_load(&value, st, "globex.0", &err), AM_ENOTFOUND);
+    assert_null(value);
+    assert_int_equal(am_store_secret_save(st, "globex.0", "refresh-1", &err), AM_OK);
+    assert_int_equal(am_store_secret_save(st, "globex.0", "refresh-2", &err), AM_OK);
+    assert_int_equal(am_store_secret_save(st, "initech.1", "other", &err), AM_OK);
+    am_store_close(st);
+
+    st = open_store();
+    assert_int_equal(am_store_secret_load(&value, st, "globex.0", &err), AM_OK);
+    assert_string_equal(value, "refresh-2");
+    free(value);
+    assert_int_equal(stat(am_test_path("store/secrets/globex.0"), &sb), 0);
+    assert_int_equal(sb.st_mode & 0777, 0600);
+    assert_int_equal(stat(am_test_path("store/secrets"), &sb), 0);
+    assert_int_equal(sb.st_mode & 0077, 0);
+
+    /* Names that could leave the secrets directory are refused. */
+    assert_int_equal(am_store_secret_save(st, "../runs", "x", &err), AM_EINTERNAL);
+    assert_int_equal(am_store_secret_load(&value, st, ".hidden", &err), AM_EINTERNAL);
+    assert_int_equal(am_store_secret_save(st, "", "x", &err), AM_EINTERNAL);
+    am_store_close(st);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -352,6 +384,7 @@ int main(void)
         AM_TEST_SANDBOXED(test_store__killed_run_is_invisible_and_swept),
         AM_TEST_SANDBOXED(test_store__unwritable_path_fails_clearly),
         AM_TEST_SANDBOXED(test_store__bad_run_ids_and_empty_store),
+        AM_TEST_SANDBOXED(test_store__secrets_are_kept_replaced_and_private),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -5,11 +5,33 @@
 #ifndef AM_CONNECTOR_H
 #define AM_CONNECTOR_H
 
+#include <stdbool.h>
+
 #include "acctmap/config.h"
 #include "acctmap/error.h"
 #include "acctmap/record.h"
 
 typedef struct am_connector_ops am_connector_ops;
+
+/*
+ * Where a source keeps what must outlive a run: a rotated OAuth refresh
+ * token. `save` returns only once the value is durable, so that a crash
+ * never loses the only valid token; `load` gives a malloc'd value or
+ * AM_ENOTFOUND. `name` is [a-z0-9._-]. Both may be called from any thread.
+ */
+typedef struct am_secret_keeper {
+    void *ctx;
+    am_status (*load)(void *ctx, const char *name, char **value_out, am_error *err);
+    am_status (*save)(void *ctx, const char *name, const char *value, am_error *err);
+} am_secret_keeper;
+
+/* What the run lends every source besides its config. Zeroed: none of it. */
+typedef struct am_source_env {
+    const am_secret_keeper *secrets; /* NULL: rotated tokens live only in memory */
+    /* Stable per source across runs ("globex.0"): names its saved secrets. */
+    const char *source_key;
+    bool progress; /* stderr is a terminal: report pages, records and waits there */
+} am_source_env;
 
 /*
  * The state every source shares. A connector's own state struct begins with
@@ -30,11 +52,13 @@ struct am_connector_ops {
 
     /*
      * Called once per source before any batch. Validates the source's config,
-     * opens files or connections. On success *out is the caller's, to close;
+     * opens files or connections. `env` (never NULL) is borrowed for the
+     * source's life. On success *out is the caller's, to close;
      * on failure *out is NULL and err says what (AM_ECONFIG for config
      * mistakes, AM_EIO/AM_ENET/AM_EAUTH for an unreachable source).
      */
-    am_status (*open)(am_source **out, const am_source_config *cfg, am_error *err);
+    am_status (*open)(am_source **out, const am_source_config *cfg, const am_source_env *env,
+                      am_error *err);
 
     /*
      * Called until it returns AM_OK with batch->count == 0 and no rejects (end
@@ -61,7 +85,8 @@ const char *am_connector_types(void);
  * Find the connector for `cfg->type`, check the source's fields, and open it.
  * Errors are prefixed with `cfg->where`.
  */
-am_status am_source_open(am_source **out, const am_source_config *cfg, am_error *err);
+am_status am_source_open(am_source **out, const am_source_config *cfg, const am_source_env *env,
+                         am_error *err);
 am_status am_source_next_batch(am_source *src, am_record_batch *batch, am_error *err);
 void am_source_close(am_source *src);
 

@@ -20,6 +20,7 @@ typedef struct am_store am_store;
 typedef struct am_run_writer am_run_writer;
 
 #define AM_RUN_ID_MAX 40
+#define AM_SECRET_NAME_MAX 128
 
 /* One source of an org as it was read in a run. */
 typedef struct am_run_source {
@@ -118,6 +119,16 @@ am_status am_store_run_commit(am_run_writer *w, am_run *run, const am_index *ix,
                               am_error *err);
 /* Drop the temporary run; NULL is a no-op. */
 void am_run_writer_abort(am_run_writer *w);
+
+/*
+ * Secrets kept between runs, outside any run: a source's rotated OAuth
+ * refresh token. `name` is [a-z0-9._-], at most AM_SECRET_NAME_MAX bytes. Load gives a
+ * malloc'd value, or AM_ENOTFOUND when none was saved; save replaces it
+ * durably and atomically before it returns. Never written to a run, a
+ * message or a report. Safe to call from several threads.
+ */
+am_status am_store_secret_load(char **value_out, am_store *st, const char *name, am_error *err);
+am_status am_store_secret_save(am_store *st, const char *name, const char *value, am_error *err);
 
 /* The messages of a run (rejected rows, warnings), one per line; malloc'd. */
 am_status am_store_run_messages(char **text_out, size_t *len_out, am_store *st,
