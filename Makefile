@@ -7,12 +7,12 @@ ifeq ($(WERROR),1)
 WARN += -Werror
 endif
 
-PKGS = libcurl jansson libxxhash libpsl libidn2 libutf8proc
+PKGS = libcurl jansson libxxhash libpsl libidn2 libutf8proc libmicrohttpd
 # CRoaring ships no .pc file in Debian 12.
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lroaring -lpthread -lm
 
-BASE_CFLAGS = -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -Iinclude -Isrc $(PKG_CFLAGS) $(WARN)
+BASE_CFLAGS = -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -I. -Iinclude -Isrc $(PKG_CFLAGS) $(WARN)
 ifeq ($(ARENA_DEBUG),1)
 BASE_CFLAGS += -DARENA_DEBUG
 endif
@@ -69,12 +69,19 @@ build/san/obj/%.o: %.c
 build/san/acctmap: build/san/obj/src/main.o build/san/libacctmap.a
 	$(CC) $(SAN_FLAGS) -o $@ $^ $(PKG_LIBS)
 
-build/san/tests/%: build/san/obj/tests/%.o build/san/obj/tests/helpers.o build/san/libacctmap.a
+# tests/helpers.c and the fake CRM server (tests/fake_crm.c) are linked into
+# every test, not tests of their own.
+TEST_OBJ = build/san/obj/tests/helpers.o build/san/obj/tests/fake_crm.o
+
+build/san/tests/%: build/san/obj/tests/%.o $(TEST_OBJ) build/san/libacctmap.a
 	@mkdir -p $(@D)
 	$(CC) $(SAN_FLAGS) -o $@ $^ $(PKG_LIBS) -lcmocka
 
-# tests/helpers.c is linked into every test, not a test of its own.
 build/san/obj/tests/helpers.o: tests/helpers.c
+	@mkdir -p $(@D)
+	$(CC) $(BASE_CFLAGS) $(SAN_FLAGS) -MMD -MP -c $< -o $@
+
+build/san/obj/tests/fake_crm.o: tests/fake_crm.c
 	@mkdir -p $(@D)
 	$(CC) $(BASE_CFLAGS) $(SAN_FLAGS) -MMD -MP -c $< -o $@
 
@@ -136,6 +143,11 @@ bench: deps all $(BENCH_BINS)
 	bench/run.sh
 
 build/bench/%: bench/%.c build/libacctmap.a
+	@mkdir -p $(@D)
+	$(CC) $(BASE_CFLAGS) $(CFLAGS) -o $@ $^ $(PKG_LIBS)
+
+# The pull benchmark serves its pages with the tests' fake CRM server.
+build/bench/bench_pull: bench/bench_pull.c build/obj/tests/fake_crm.o build/libacctmap.a
 	@mkdir -p $(@D)
 	$(CC) $(BASE_CFLAGS) $(CFLAGS) -o $@ $^ $(PKG_LIBS)
 
