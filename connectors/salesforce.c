@@ -1041,6 +1041,29 @@ static am_status sf_open(am_source **out, const am_source_config *cfg, const am_
     return AM_OK;
 }
 
+/*
+ * The record into the batch: the run may still read a batch's strings after
+ * the source is closed (its store thread), so they live in the batch's arena.
+ */
+static am_status copy_record(am_record *out, const am_record *in, am_record_batch *batch,
+                             am_error *err)
+{
+    const char *const *const from[] = {&in->id,      &in->name, &in->domain, &in->tax_id,
+                                       &in->country, &in->city, &in->owner};
+    const char **const to[] = {&out->id,      &out->name, &out->domain, &out->tax_id,
+                               &out->country, &out->city, &out->owner};
+    size_t i;
+
+    *out = *in;
+    for (i = 0; i < sizeof(from) / sizeof(from[0]); i++) {
+        *to[i] = am_arena_strndup(&batch->arena, *from[i], strlen(*from[i]));
+        if (!*to[i]) {
+            return am_error_set(err, AM_ENOMEM, "out of memory filling a batch");
+        }
+    }
+    return AM_OK;
+}
+
 static am_status sf_next_batch(am_source *src, am_record_batch *batch, am_error *err)
 {
     sf_source *s = (sf_source *)src;
@@ -1074,7 +1097,10 @@ static am_status sf_next_batch(am_source *src, am_record_batch *batch, am_error 
         if (rc) {
             goto fail;
         }
-        *rec = a->rec;
+        rc = copy_record(rec, &a->rec, batch, err);
+        if (rc) {
+            goto fail;
+        }
         rec->populations = account_populations(s->base.cfg, a->type, a->deals);
     }
     return AM_OK;
