@@ -1150,6 +1150,101 @@ static void test_http__progress_goes_to_stderr_only_when_asked(void **state)
     assert_check_clean();
 }
 
+/* ---- the fake server's own rules (fixtures-crm/README.md) ---------------- */
+
+static void test_http__fake_crm_follows_the_manifest_rules(void **state)
+{
+    (void)state;
+    am_error err = {0};
+    am_http_options opt = fast_options();
+    char *problems;
+    json_t *root;
+    const char *routes =
+        "[{\"scenario\": \"s\", \"method\": \"GET\", \"path\": \"/a/*/c\","
+        "  \"query\": {\"x\": [null, \"1\"], \"y\": \"a*z\"},"
+        "  \"headers_required\": {\"x-key\": \"k*\"}, \"status\": 200,"
+        "  \"headers\": {\"Content-Type\": \"application/json\"}, \"body\": \"o.json\","
+        "  \"replace_origin\": \"https://crm.example\"},"
+        " {\"scenario\": \"s\", \"method\": \"POST\", \"path\": \"/p\","
+        "  \"body_required\": {\"n\": \"50\", \"gone\": null}, \"status\": 204,"
+        "  \"headers\": {}, \"body\": null, \"repeat\": true},"
+        " {\"scenario\": \"s\", \"method\": \"GET\", \"path\": \"/never\", \"status\": 200,"
+        "  \"headers\": {}, \"body\": null, \"optional\": true},"
+        " {\"scenario\": \"s\", \"method\": \"GET\", \"path\": \"/required\", \"status\": 200,"
+        "  \"headers\": {}, \"body\": null},"
+        " {\"scenario\": \"other\", \"method\": \"GET\", \"path\": \"/a/b/c\", \"status\": 500,"
+        "  \"headers\": {}, \"body\": null}]";
+    const char *body = "{\"a\": \"https://crm.example/x\", \"b\": \"https://crm.example.evil/\","
+                       " \"c\": \"https://crm.example:8443/\", \"d\": \"https://crm.example\"}";
+
+    am_test_write_file(am_test_path("routes.json"), routes, strlen(routes));
+    am_test_write_file(am_test_path("o.json"), body, strlen(body));
+    assert_status(am_fake_crm_start_dir(&crm, am_test_path(""), "s", &err), AM_OK);
+    new_client(am_fake_crm_origin(crm), &opt, NULL);
+
+    /* Query decoded ('+' is a space, %7A a 'z'), a header name in any case, `*` one segment. */
+    am_http_request rq = {.url = "/a/any/c?y=a+b%7A&other=1",
+                          .headers = (const char *const[]){"X-KEY: k1", NULL}};
+    assert_status(am_http_send(&resp, http, &rq, &err), AM_OK);
+    root = parsed();
+    char want[128];
+    snprintf(want, sizeof(want), "%s/x", am_fake_crm_origin(crm));
+    assert_string_equal(json_string_value(json_object_get(root, "a")), want);
+    assert_string_equal(json_string_value(json_object_get(root, "b")), "https://crm.example.evil/");
+    assert_string_equal(json_string_value(json_object_get(root, "c")), "https://crm.example:8443/");
+    assert_string_equal(json_string_value(json_object_get(root, "d")), am_fake_crm_origin(crm));
+    json_decref(root);
+    /* Used once: the same request now goes unmatched, gets 404 and is recorded. */
+    assert_status(am_http_send(&resp, http, &rq, &err), AM_EHTTP);
+    assert_int_equal(resp.status, 404);
+    /* x=2 is not among the alternatives; an empty segment does not match `*`. */
+    rq.url = "/a/b/c?y=az&x=2";
+    assert_status(am_http_send(&resp, http, &rq, &err), AM_EHTTP);
+    rq.url = "/a//c?y=az";
+    assert_status(am_http_send(&resp, http, &rq, &err), AM_EHTTP);
+
+    /* JSON scalars compare as text (50 matches "50"); `null` wants the field absent. */
+    am_http_request post = {.method = "POST", .url = "/p", .body = "{\"n\": 50}", .body_len = 9,
+                            .content_type = "application/json"};
+    assert_status(am_http_send(&resp, http, &post, &err), AM_OK);
+    assert_int_equal(resp.status, 204);
+    assert_null(resp.content_type);
+    assert_int_equal(resp.body_len, 0);
+    post.body = "n=50";
+    post.body_len = 4;
+    post.content_type = "application/x-www-form-urlencoded";
+    assert_status(am_http_send(&resp, http, &post, &err), AM_OK); /* repeat */
+    post.body = "n=50&gone=1";
+    post.body_len = 11;
+    assert_status(am_http_send(&resp, http, &post, &err), AM_EHTTP);
+
+    assert_int_equal(am_fake_crm_request_count(crm), 7);
+    assert_int_equal(am_fake_crm_request(crm, 0)->route, 0);
+    assert_int_equal(am_fake_crm_request(crm, 1)->route, -1);
+    assert_int_equal(am_fake_crm_request(crm, 1)->status, 404);
+    assert_int_equal(am_fake_crm_route_uses(crm, 1), 2);
+    assert_string_equal(am_fake_crm_request(crm, 0)->query, "y=a+b%7A&other=1");
+    char *v = am_fake_request_param(am_fake_crm_request(crm, 0), "y", false);
+    assert_string_equal(v, "a bz");
+    free(v);
+
+    problems = am_fake_crm_check(crm);
+    assert_non_null(problems);
+    assert_string_equal(problems, "unmatched request: GET /a/any/c?y=a+b%7A&other=1\n"
+                                  "unmatched request: GET /a/b/c?y=az&x=2\n"
+                                  "unmatched request: GET /a//c?y=az\n"
+                                  "unmatched request: POST /p\n"
+                                  "unused route 3: GET /required (status 200)\n");
+    free(problems);
+
+    /* A scenario with no routes, and a missing folder, are refused clearly. */
+    am_fake_crm *none = NULL;
+    assert_status(am_fake_crm_start_dir(&none, am_test_path(""), "nope", &err), AM_ENOTFOUND);
+    assert_null(none);
+    assert_status(am_fake_crm_start_dir(&none, am_test_path("missing"), "s", &err), AM_EIO);
+    assert_null(none);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1177,6 +1272,7 @@ int main(void)
         HTTP_TEST(test_http__salesforce_form_refresh_gives_instance_url),
         HTTP_TEST(test_http__bitrix24_query_refresh_and_failed_save),
         HTTP_TEST(test_http__progress_goes_to_stderr_only_when_asked),
+        HTTP_TEST(test_http__fake_crm_follows_the_manifest_rules),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
