@@ -983,7 +983,12 @@ static void test_http__saved_refresh_token_wins_and_rejection_asks_to_reauthoris
     assert_status(get("/api/v4/companies", "old-access", &err), AM_EAUTH);
     assert_status(am_http_oauth_refresh(http, &err), AM_EAUTH);
     assert_string_equal(err.msg, "test crm: the refresh token was refused (Token has been "
-                                 "revoked); authorise acctmap again and set AMO_REFRESH_TOKEN");
+                                 "revoked); authorise acctmap again and set AMO_REFRESH_TOKEN, "
+                                 "then delete the token the store saved as "
+                                 "initech.1.refresh_token (dir: store: "
+                                 "secrets/initech.1.refresh_token)");
+    assert_null(strstr(err.msg, "saved-refresh"));
+    assert_null(strstr(err.msg, "amo-client-secret"));
     v = am_fake_request_param(am_fake_crm_request(crm, 1), "refresh_token", true);
     assert_string_equal(v, "saved-refresh");
     free(v);
