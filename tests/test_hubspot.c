@@ -457,6 +457,644 @@ static void test_hubspot__page_shape_checked(void **state)
     am_config_free(cfg);
 }
 
+/* ---- scenarios over real HTTP against the fake CRM ---------------------------- */
+
+#define TRAP_HOST "api.hubapi.com.mirror-cdn.example.net"
+
+/* The servers of the running test; the teardown stops them even when the test failed. */
+static am_fake_crm *g_crm;
+static am_fake_crm *g_other;
+
+static int stop_servers(void **state)
+{
+    (void)state;
+    am_fake_crm_unmap_all();
+    am_fake_crm_stop(g_crm);
+    am_fake_crm_stop(g_other);
+    g_crm = g_other = NULL;
+    unsetenv(TOKEN_VAR);
+    return 0;
+}
+
+#define SCENARIO_TEST(f) cmocka_unit_test_teardown(f, stop_servers)
+
+/* Back-off caps that keep every retry scenario well under a second; no client-side rate. */
+#define FAST "\"max_wait_one_s\":\"0.02\",\"max_wait_s\":\"1\",\"max_attempts\":\"3\","  \
+             "\"requests_per_s\":\"0\""
+#define BASE "\"base_url\":\"http://127.0.0.1:@PORT@\",\"token_env\":\"" TOKEN_VAR "\","
+
+typedef struct pull_stats {
+    size_t archived, deals_unmatched;
+    am_http_stats http;
+} pull_stats;
+
+/* `text` with every "@PORT@" replaced by the fake server's port. */
+static void expand(char *out, size_t cap, const char *text)
+{
+    char port[16];
+    size_t n = 0;
+
+    snprintf(port, sizeof(port), "%u", am_fake_crm_port(g_crm));
+    while (*text && n + 1 < cap) {
+        if (strncmp(text, "@PORT@", 6) == 0) {
+            n += (size_t)snprintf(out + n, cap - n, "%s", port);
+            text += 6;
+        } else {
+            out[n++] = *text++;
+        }
+    }
+    assert_true(n + 1 < cap);
+    out[n] = '\0';
+}
+
+/*
+ * Start the fake HubSpot on `scenario`, and an "other host" listener that
+ * the trap host (port 443 and 80) is mapped to, then pull one source to the
+ * end or its first failure. In `fields`, "@PORT@" is the server's port.
+ */
+static void pull_scenario(pull_result *r, pull_stats *st, const char *scenario,
+                          const char *fields_text)
+{
+    am_config *cfg = NULL;
+    am_source *src = NULL;
+    am_record_batch batch;
+    am_error err;
+    char fields[1024];
+    size_t i;
+
+    memset(r, 0, sizeof(*r));
+    memset(st, 0, sizeof(*st));
+    am_error_clear(&err);
+    if (am_fake_crm_start(&g_crm, "hubspot", scenario, &err)) {
+        fail_msg("fake hubspot %s: %s", scenario, err.msg);
+    }
+    if (am_fake_crm_start_other(&g_other, &err) ||
+        am_fake_crm_map_host(g_other, TRAP_HOST, 443, &err) ||
+        am_fake_crm_map_host(g_other, TRAP_HOST, 80, &err)) {
+        fail_msg("other host: %s", err.msg);
+    }
+    expand(fields, sizeof(fields), fields_text);
+    setenv(TOKEN_VAR, TOKEN, 1);
+    cfg = load_config(fields);
+    am_record_batch_init(&batch);
+    r->rc = am_source_open(&src, source_config(cfg), &(am_source_env){0}, &err);
+    if (!r->rc) {
+        snprintf(r->label, sizeof(r->label), "%s", src->label);
+        for (;;) {
+            r->rc = am_source_next_batch(src, &batch, &err);
+            if (r->rc) {
+                /* The failure sticks, and last_error says the same. */
+                assert_string_equal(src->ops->last_error(src)->msg, err.msg);
+                break;
+            }
+            if (batch.count == 0 && batch.reject_count == 0) {
+                break;
+            }
+            for (i = 0; i < batch.count; i++) {
+                keep_record(r, &batch.records[i]);
+            }
+            r->reject_count += batch.reject_count;
+        }
+        st->archived = ((hs_source *)src)->archived;
+        st->deals_unmatched = ((hs_source *)src)->deals_unmatched;
+        am_http_stats_get(&st->http, ((hs_source *)src)->http);
+    }
+    if (r->rc) {
+        snprintf(r->msg, sizeof(r->msg), "%s", err.msg);
+        assert_null(strstr(err.msg, TOKEN));
+    }
+    am_source_close(src);
+    am_record_batch_dispose(&batch);
+    am_config_free(cfg);
+    /* Whatever happened, nothing reached the other host. */
+    assert_int_equal(am_fake_crm_connection_count(g_other), 0);
+    assert_int_equal(am_fake_crm_request_count(g_other), 0);
+}
+
+/* Every request matched a route and every required route was used. */
+static void assert_routes_used(void)
+{
+    char *problems = am_fake_crm_check(g_crm);
+
+    if (problems) {
+        char copy[2048];
+        snprintf(copy, sizeof(copy), "%s", problems);
+        free(problems);
+        fail_msg("fake hubspot: %s", copy);
+    }
+}
+
+static const am_fake_request *request_at(size_t i)
+{
+    const am_fake_request *rq;
+
+    assert_true(i < am_fake_crm_request_count(g_crm));
+    rq = am_fake_crm_request(g_crm, i);
+    assert_non_null(rq);
+    return rq;
+}
+
+/* Request i was `method path` with the token, and its `after` (query or body) is `after`. */
+static void assert_request(size_t i, const char *method, const char *path, const char *after)
+{
+    const am_fake_request *rq = request_at(i);
+    const char *auth = am_fake_request_header(rq, "Authorization");
+    char *v = am_fake_request_param(rq, "after", strcmp(method, "POST") == 0);
+
+    assert_string_equal(rq->method, method);
+    assert_string_equal(rq->path, path);
+    assert_non_null(auth);
+    assert_string_equal(auth, "Bearer " TOKEN);
+    if (after) {
+        assert_non_null(v);
+        assert_string_equal(v, after);
+    } else {
+        assert_null(v);
+    }
+    free(v);
+}
+
+#define COMPANIES "/crm/v3/objects/companies"
+#define DEALS "/crm/v3/objects/deals"
+
+/* The populations of the fixtures' named companies after a complete pull. */
+static void assert_complete_pull(const pull_result *r)
+{
+    assert_int_equal(r->rc, AM_OK);
+    assert_int_equal(r->count, 8);
+    assert_int_equal(r->reject_count, 0);
+    assert_int_equal(find(r, NORTHWIND)->populations, CUSTOMERS | OPPORTUNITIES);
+    assert_int_equal(find(r, GLOBEX)->populations, CUSTOMERS);
+    assert_int_equal(find(r, INITECH)->populations, PROSPECTS);
+    assert_int_equal(find(r, ROMASHKA)->populations, OPPORTUNITIES);
+    assert_string_equal(find(r, ROMASHKA)->name, "ООО «Ромашка»");
+    assert_int_equal(find(r, UMBRELLA)->populations, PROSPECTS);
+    assert_int_equal(find(r, VANDELAY)->populations, PROSPECTS);
+    assert_int_equal(find(r, STARK)->populations, PROSPECTS);
+    assert_int_equal(find(r, HOOLI)->populations, PROSPECTS);
+}
+
+/* Two pages of companies by `after`, then the deals with their companies. */
+static void assert_complete_requests(size_t first)
+{
+    char *v;
+
+    assert_int_equal(am_fake_crm_request_count(g_crm), first + 3);
+    assert_request(first, "GET", COMPANIES, NULL);
+    v = am_fake_request_param(request_at(first), "properties", false);
+    assert_non_null(v);
+    assert_non_null(strstr(v, "lifecyclestage"));
+    assert_non_null(strstr(v, "domain"));
+    free(v);
+    v = am_fake_request_param(request_at(first), "archived", false);
+    assert_string_equal(v, "false");
+    free(v);
+    assert_request(first + 1, "GET", COMPANIES, "9012345645");
+    assert_request(first + 2, "GET", DEALS, NULL);
+    v = am_fake_request_param(request_at(first + 2), "associations", false);
+    assert_string_equal(v, "companies");
+    free(v);
+}
+
+static void test_hubspot__happy(void **state)
+{
+    pull_result r;
+    pull_stats st;
+    char want[128];
+
+    (void)state;
+    pull_scenario(&r, &st, "happy", BASE FAST);
+    assert_complete_pull(&r);
+    expand(want, sizeof(want), "http://127.0.0.1:@PORT@");
+    assert_string_equal(r.label, want);
+    assert_int_equal(st.deals_unmatched, 1);
+    assert_complete_requests(0);
+    assert_routes_used();
+    result_dispose(&r);
+}
+
+static void test_hubspot__empty(void **state)
+{
+    pull_result r;
+    pull_stats st;
+
+    (void)state;
+    pull_scenario(&r, &st, "empty", BASE FAST);
+    assert_int_equal(r.rc, AM_OK);
+    assert_int_equal(r.count, 0);
+    /* No company: the deals could not count, so they are not asked for. */
+    assert_int_equal(am_fake_crm_request_count(g_crm), 1);
+    assert_request(0, "GET", COMPANIES, NULL);
+    assert_routes_used();
+    result_dispose(&r);
+}
+
+/* paging.next.link names a look-alike host: page 2 comes from our base by `after`. */
+static void test_hubspot__cross_host_next_link(void **state)
+{
+    pull_result r;
+    pull_stats st;
+
+    (void)state;
+    pull_scenario(&r, &st, "cross_host_next_link", BASE FAST);
+    assert_complete_pull(&r);
+    assert_complete_requests(0);
+    assert_routes_used();
+    result_dispose(&r);
+}
+
+/* A 301 to the look-alike host is not followed: one line naming it, nothing sent there. */
+static void test_hubspot__redirect_to_other_host(void **state)
+{
+    pull_result r;
+    pull_stats st;
+    char want[512];
+
+    (void)state;
+    pull_scenario(&r, &st, "redirect_to_other_host", BASE FAST);
+    assert_int_equal(r.rc, AM_EHTTP);
+    assert_int_equal(r.count, 0);
+    expand(want, sizeof(want),
+           "hubspot http://127.0.0.1:@PORT@: GET " COMPANIES ": HTTP 301 redirect to " TRAP_HOST
+           " not followed; set base_url to the API's own address");
+    assert_string_equal(r.msg, want);
+    assert_int_equal(am_fake_crm_request_count(g_crm), 1);
+    assert_routes_used();
+    result_dispose(&r);
+}
+
+/* The documented 429 (no Retry-After): back off, repeat the same request, complete. */
+static void test_hubspot__rate_limited_then_ok(void **state)
+{
+    pull_result r;
+    pull_stats st;
+
+    (void)state;
+    pull_scenario(&r, &st, "rate_limited_then_ok", BASE FAST);
+    assert_complete_pull(&r);
+    assert_int_equal(request_at(0)->status, 429);
+    assert_request(0, "GET", COMPANIES, NULL);
+    assert_complete_requests(1);
+    assert_int_equal(st.http.retries, 1);
+    assert_routes_used();
+    result_dispose(&r);
+}
+
+/* The RATE_LIMITS variant with Retry-After: 1, waited up to the test's cap of one wait. */
+static void test_hubspot__rate_limited_retry_after_then_ok(void **state)
+{
+    pull_result r;
+    pull_stats st;
+
+    (void)state;
+    pull_scenario(&r, &st, "rate_limited_retry_after_then_ok",
+                  BASE "\"max_wait_one_s\":\"0.2\",\"max_wait_s\":\"1\",\"max_attempts\":\"3\","
+                       "\"requests_per_s\":\"0\"");
+    assert_complete_pull(&r);
+    assert_int_equal(request_at(0)->status, 429);
+    assert_complete_requests(1);
+    assert_int_equal(st.http.retries, 1);
+    /* Retry-After asked 1 s; the cap of one wait (0.2 s) bounds it. */
+    assert_true(st.http.waited_s >= 0.19);
+    assert_true(st.http.waited_s < 0.9);
+    assert_routes_used();
+    result_dispose(&r);
+}
+
+/* A refused private-app token fails at once: no retry, no refresh, the variable named. */
+static void test_hubspot__invalid_token(void **state)
+{
+    pull_result r;
+    pull_stats st;
+    char want[512];
+
+    (void)state;
+    pull_scenario(&r, &st, "invalid_token", BASE FAST);
+    assert_int_equal(r.rc, AM_EAUTH);
+    assert_int_equal(r.count, 0);
+    expand(want, sizeof(want),
+           "hubspot http://127.0.0.1:@PORT@: GET " COMPANIES ": 401 INVALID_AUTHENTICATION; the "
+           "private-app token in " TOKEN_VAR " was refused (revoked, rotated or mistyped); copy "
+           "the app's current token from HubSpot into " TOKEN_VAR);
+    assert_string_equal(r.msg, want);
+    assert_int_equal(am_fake_crm_request_count(g_crm), 1);
+    assert_routes_used();
+    result_dispose(&r);
+}
+
+static void test_hubspot__malformed_body(void **state)
+{
+    pull_result r;
+    pull_stats st;
+    char want[512];
+
+    (void)state;
+    pull_scenario(&r, &st, "malformed_body", BASE FAST);
+    assert_int_equal(r.rc, AM_EINPUT);
+    assert_int_equal(r.count, 0);
+    /* Cut off at the end of the 2668 bytes of companies_page1_truncated.json. */
+    expand(want, sizeof(want),
+           "hubspot http://127.0.0.1:@PORT@: " COMPANIES ": invalid JSON at byte 2668 of 2668 "
+           "(premature end of input); the answer was cut off or is damaged, run again");
+    assert_string_equal(r.msg, want);
+    assert_int_equal(am_fake_crm_request_count(g_crm), 1);
+    assert_routes_used();
+    result_dispose(&r);
+}
+
+static void test_hubspot__proxy_502_then_ok(void **state)
+{
+    pull_result r;
+    pull_stats st;
+
+    (void)state;
+    pull_scenario(&r, &st, "proxy_502_then_ok", BASE FAST);
+    assert_complete_pull(&r);
+    assert_int_equal(request_at(0)->status, 502);
+    assert_complete_requests(1);
+    assert_routes_used();
+    result_dispose(&r);
+}
+
+static void test_hubspot__proxy_502_persistent(void **state)
+{
+    pull_result r;
+    pull_stats st;
+    char want[512];
+
+    (void)state;
+    pull_scenario(&r, &st, "proxy_502_persistent", BASE FAST);
+    assert_int_equal(r.rc, AM_EHTTP);
+    assert_int_equal(r.count, 0);
+    expand(want, sizeof(want),
+           "hubspot http://127.0.0.1:@PORT@: GET " COMPANIES ": HTTP 502 (text/html; "
+           "charset=UTF-8, not JSON) after 3 attempts (max_attempts reached); the server or a "
+           "proxy in front of it is failing, run later");
+    assert_string_equal(r.msg, want);
+    assert_int_equal(am_fake_crm_request_count(g_crm), 3);
+    assert_routes_used();
+    result_dispose(&r);
+}
+
+/*
+ * "search" reads companies through POST .../companies/search, the cursor in
+ * the body; "deals": "skip" takes populations from the lifecycle stage alone.
+ */
+static void test_hubspot__search(void **state)
+{
+    pull_result r;
+    pull_stats st;
+    const am_fake_request *rq;
+    json_t *body, *filter;
+
+    (void)state;
+    pull_scenario(&r, &st, "search",
+                  BASE "\"search\":{\"lifecyclestage\":\"customer; evangelist ;other\"},"
+                       "\"deals\":\"skip\"," FAST);
+    assert_int_equal(r.rc, AM_OK);
+    assert_int_equal(r.count, 3);
+    assert_int_equal(find(&r, NORTHWIND)->populations, CUSTOMERS);
+    assert_string_equal(find(&r, NORTHWIND)->domain, "northwindtraders.com");
+    assert_int_equal(find(&r, STARK)->populations, PROSPECTS);
+    assert_int_equal(find(&r, HOOLI)->populations, PROSPECTS);
+    assert_int_equal(am_fake_crm_request_count(g_crm), 2);
+    assert_request(0, "POST", COMPANIES "/search", NULL);
+    assert_request(1, "POST", COMPANIES "/search", "2");
+    /* The filter as the config wrote it: one IN over the three stages. */
+    rq = request_at(0);
+    assert_non_null(strstr(am_fake_request_header(rq, "Content-Type"), "application/json"));
+    body = json_loadb(rq->body, rq->body_len, 0, NULL);
+    assert_non_null(body);
+    filter = json_array_get(
+        json_object_get(json_array_get(json_object_get(body, "filterGroups"), 0), "filters"), 0);
+    assert_string_equal(json_string_value(json_object_get(filter, "propertyName")),
+                        "lifecyclestage");
+    assert_string_equal(json_string_value(json_object_get(filter, "operator")), "IN");
+    assert_int_equal(json_array_size(json_object_get(filter, "values")), 3);
+    assert_string_equal(json_string_value(json_array_get(json_object_get(filter, "values"), 1)),
+                        "evangelist");
+    json_decref(body);
+    assert_routes_used();
+    result_dispose(&r);
+}
+
+/* ---- config mistakes: one line naming the field, before any request -------------- */
+
+static am_status open_error(char *msg, size_t cap, const char *fields)
+{
+    am_config *cfg = load_config(fields);
+    am_source *src = NULL;
+    am_error err;
+    am_status rc;
+
+    am_error_clear(&err);
+    setenv(TOKEN_VAR, TOKEN, 1);
+    rc = am_source_open(&src, source_config(cfg), &(am_source_env){0}, &err);
+    assert_null(src);
+    snprintf(msg, cap, "%s", err.msg);
+    assert_int_equal(am_test_count_lines(msg), 1);
+    assert_null(strstr(msg, TOKEN));
+    am_config_free(cfg);
+    return rc;
+}
+
+static void test_hubspot__config_errors(void **state)
+{
+    static const struct {
+        const char *fields;
+        const char *msg;
+    } cases[] = {
+        {"", "acctmap.json: orgs[0].sources[0].token_env: missing; it is required"},
+        {"\"token_env\":\"AM_TEST_UNSET_VAR\"",
+         "acctmap.json: orgs[0].sources[0].token_env: environment variable AM_TEST_UNSET_VAR is "
+         "not set or empty; export it before the run"},
+        {"\"token_env\":\"" TOKEN_VAR "\",\"deals\":\"no\"",
+         "acctmap.json: orgs[0].sources[0].deals: \"no\" is neither \"read\" nor \"skip\""},
+        {"\"token_env\":\"" TOKEN_VAR "\",\"search\":{\"country\":\"\"}",
+         "acctmap.json: orgs[0].sources[0].search: an empty property or value; write "
+         "{\"lifecyclestage\": \"customer;opportunity\"}"},
+        {"\"token_env\":\"" TOKEN_VAR "\",\"search\":{\"a\":\"1\",\"b\":\"2\",\"c\":\"3\",\"d\":"
+         "\"4\",\"e\":\"5\",\"f\":\"6\",\"g\":\"7\"}",
+         "acctmap.json: orgs[0].sources[0].search: more than 6 properties; HubSpot's search "
+         "takes at most 6 filters"},
+    };
+    char msg[512];
+    size_t i;
+
+    (void)state;
+    unsetenv("AM_TEST_UNSET_VAR");
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        assert_int_equal(open_error(msg, sizeof(msg), cases[i].fields), AM_ECONFIG);
+        assert_string_equal(msg, cases[i].msg);
+    }
+    assert_int_equal(open_error(msg, sizeof(msg), "\"token_env\":\"" TOKEN_VAR "\",\"after\":\"1\""),
+                     AM_ECONFIG);
+    assert_non_null(strstr(msg, "unknown field \"after\" for a hubspot source; known fields: "
+                                "type, populations, token_env, search, deals, base_url"));
+    /* "search" must map properties to text. */
+    assert_int_equal(open_error(msg, sizeof(msg),
+                                "\"token_env\":\"" TOKEN_VAR "\",\"search\":{\"country\":1}"),
+                     AM_ECONFIG);
+}
+
+/* ---- generated manifests: what the shared fixtures do not cover ------------------ */
+
+static int sandbox_setup(void **state)
+{
+    return am_test_sandbox_setup(state);
+}
+
+static int sandbox_teardown(void **state)
+{
+    stop_servers(state);
+    return am_test_sandbox_teardown(state);
+}
+
+#define GENERATED_TEST(f) cmocka_unit_test_setup_teardown(f, sandbox_setup, sandbox_teardown)
+
+/* Copy fixture bodies into the sandbox, beside a generated routes.json. */
+static void copy_bodies(const char *const *names)
+{
+    for (; *names; names++) {
+        char from[1024];
+        size_t len;
+        char *data;
+
+        snprintf(from, sizeof(from), "%s/hubspot/%s", am_fake_crm_fixtures_dir(), *names);
+        data = am_test_read_file(from, &len);
+        assert_non_null(data);
+        am_test_write_file(am_test_path(*names), data, len);
+        free(data);
+    }
+}
+
+/*
+ * A manifest of the routes of `scenarios` (NULL-terminated, in this order;
+ * "happy /crm/v3/objects/deals" takes one path of a scenario) from the
+ * shared routes.json, written into the sandbox as scenario "generated".
+ */
+static void write_routes(const char *const *scenarios)
+{
+    char path[1024];
+    json_t *all, *out = json_array(), *route;
+    size_t i;
+    char *text;
+
+    snprintf(path, sizeof(path), "%s/hubspot/routes.json", am_fake_crm_fixtures_dir());
+    all = json_load_file(path, 0, NULL);
+    assert_non_null(all);
+    for (; *scenarios; scenarios++) {
+        json_array_foreach(all, i, route) {
+            const char *sc = json_string_value(json_object_get(route, "scenario"));
+            const char *want = *scenarios;
+            const char *path_only = strchr(want, ' ');
+            size_t n = path_only ? (size_t)(path_only - want) : strlen(want);
+
+            /* "happy /crm/v3/objects/deals": one route of a scenario, by path. */
+            if (strlen(sc) != n || strncmp(sc, want, n) != 0 ||
+                (path_only && strcmp(json_string_value(json_object_get(route, "path")),
+                                     path_only + 1) != 0)) {
+                continue;
+            }
+            json_object_set_new(route, "scenario", json_string("generated"));
+            json_array_append(out, route);
+        }
+    }
+    text = json_dumps(out, JSON_INDENT(1));
+    assert_non_null(text);
+    am_test_write_file(am_test_path("routes.json"), text, strlen(text));
+    free(text);
+    json_decref(out);
+    json_decref(all);
+}
+
+/* Pull a source from the generated manifest in the sandbox. */
+static void pull_generated(pull_result *r, const char *fields_text)
+{
+    am_config *cfg = NULL;
+    am_source *src = NULL;
+    am_record_batch batch;
+    am_error err;
+    char fields[1024];
+    size_t i;
+
+    memset(r, 0, sizeof(*r));
+    am_error_clear(&err);
+    if (am_fake_crm_start_dir(&g_crm, am_test_path(""), "generated", &err)) {
+        fail_msg("fake hubspot: %s", err.msg);
+    }
+    expand(fields, sizeof(fields), fields_text);
+    setenv(TOKEN_VAR, TOKEN, 1);
+    cfg = load_config(fields);
+    am_record_batch_init(&batch);
+    r->rc = am_source_open(&src, source_config(cfg), &(am_source_env){0}, &err);
+    while (!r->rc) {
+        r->rc = am_source_next_batch(src, &batch, &err);
+        if (r->rc || (batch.count == 0 && batch.reject_count == 0)) {
+            break;
+        }
+        for (i = 0; i < batch.count; i++) {
+            keep_record(r, &batch.records[i]);
+        }
+    }
+    snprintf(r->msg, sizeof(r->msg), "%s", r->rc ? err.msg : "");
+    am_source_close(src);
+    am_record_batch_dispose(&batch);
+    am_config_free(cfg);
+}
+
+/* Search with the deals read too: the matched companies get their deal states. */
+static void test_hubspot__search_with_deals(void **state)
+{
+    static const char *const scenarios[] = {"search", "happy " DEALS, NULL};
+    static const char *const bodies[] = {"companies_search_page1.json",
+                                         "companies_search_page2.json",
+                                         "deals_with_company_associations.json", NULL};
+    pull_result r;
+
+    (void)state;
+    write_routes(scenarios);
+    copy_bodies(bodies);
+    pull_generated(&r, BASE "\"search\":{\"lifecyclestage\":\"customer;evangelist;other\"},"
+                       "\"deals\":\"read\"," FAST);
+    assert_int_equal(r.rc, AM_OK);
+    assert_int_equal(r.count, 3);
+    /* Northwind's open deal is read; the deals of companies outside the search count for none. */
+    assert_int_equal(find(&r, NORTHWIND)->populations, CUSTOMERS | OPPORTUNITIES);
+    assert_int_equal(find(&r, STARK)->populations, PROSPECTS);
+    assert_int_equal(am_fake_crm_request_count(g_crm), 3);
+    assert_request(2, "GET", DEALS, NULL);
+    assert_routes_used();
+    result_dispose(&r);
+}
+
+/* The daily limit cannot be waited out: one request, one line, no retry. */
+static void test_hubspot__daily_limit_fails_at_once(void **state)
+{
+    static const char routes[] =
+        "[{\"scenario\":\"generated\",\"method\":\"GET\",\"path\":\"/crm/v3/objects/companies\","
+        "\"status\":429,\"headers\":{\"Content-Type\":\"application/json;charset=utf-8\"},"
+        "\"body\":\"daily.json\",\"repeat\":true}]";
+    static const char daily[] =
+        "{\"status\":\"error\",\"message\":\"You have reached your daily limit.\","
+        "\"errorType\":\"RATE_LIMIT\",\"correlationId\":\"x\",\"policyName\":\"DAILY\"}";
+    pull_result r;
+    char want[512];
+
+    (void)state;
+    am_test_write_file(am_test_path("routes.json"), routes, strlen(routes));
+    am_test_write_file(am_test_path("daily.json"), daily, strlen(daily));
+    pull_generated(&r, BASE FAST);
+    assert_int_equal(r.rc, AM_ELIMIT);
+    expand(want, sizeof(want),
+           "hubspot http://127.0.0.1:@PORT@: GET " COMPANIES ": 429 RATE_LIMIT (You have "
+           "reached your daily limit.); the portal's daily API limit is used up, run again "
+           "after midnight in the portal's time zone");
+    assert_string_equal(r.msg, want);
+    assert_int_equal(am_fake_crm_request_count(g_crm), 1);
+    result_dispose(&r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -465,6 +1103,20 @@ int main(void)
         cmocka_unit_test(test_hubspot__populations_map_overrides_defaults),
         cmocka_unit_test(test_hubspot__bad_rows_are_rejected),
         cmocka_unit_test(test_hubspot__page_shape_checked),
+        SCENARIO_TEST(test_hubspot__happy),
+        SCENARIO_TEST(test_hubspot__empty),
+        SCENARIO_TEST(test_hubspot__cross_host_next_link),
+        SCENARIO_TEST(test_hubspot__redirect_to_other_host),
+        SCENARIO_TEST(test_hubspot__rate_limited_then_ok),
+        SCENARIO_TEST(test_hubspot__rate_limited_retry_after_then_ok),
+        SCENARIO_TEST(test_hubspot__invalid_token),
+        SCENARIO_TEST(test_hubspot__malformed_body),
+        SCENARIO_TEST(test_hubspot__proxy_502_then_ok),
+        SCENARIO_TEST(test_hubspot__proxy_502_persistent),
+        SCENARIO_TEST(test_hubspot__search),
+        SCENARIO_TEST(test_hubspot__config_errors),
+        GENERATED_TEST(test_hubspot__search_with_deals),
+        GENERATED_TEST(test_hubspot__daily_limit_fails_at_once),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
