@@ -616,6 +616,10 @@ static am_status explain_failure(sf_source *s, const am_http_response *resp, am_
         snprintf(advice, sizeof(advice),
                  "the org's API request allocation is used up; run again when it has recovered "
                  "(it is counted over 24 hours) or ask Salesforce for a higher limit");
+    } else if (resp->status == 401 && s->oauth) {
+        snprintf(advice, sizeof(advice),
+                 "the token of a fresh refresh was refused too; check the connected app's "
+                 "policies (permitted users, IP relaxation) and the user's API access");
     } else if (resp->status == 401) {
         (void)am_source_config_string(&var, s->base.cfg, "token_env", false, NULL);
         snprintf(advice, sizeof(advice),

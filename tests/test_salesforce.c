@@ -1114,6 +1114,71 @@ static void test_salesforce__next_page_on_other_origin_refused(void **state)
     am_config_free(cfg);
 }
 
+/* Copy fixture bodies into the sandbox, beside a generated routes.json. */
+static void copy_bodies(const char *const *names)
+{
+    for (; *names; names++) {
+        char from[1024];
+        size_t len;
+        char *data;
+
+        snprintf(from, sizeof(from), "%s/salesforce/%s", am_fake_crm_fixtures_dir(), *names);
+        data = am_test_read_file(from, &len);
+        assert_non_null(data);
+        am_test_write_file(am_test_path(*names), data, len);
+        free(data);
+    }
+}
+
+/* A fresh token refused too: one refresh only, then one line; no loop of refreshes. */
+static void test_salesforce__refreshed_token_refused_too(void **state)
+{
+    static const char routes[] =
+        "[{\"scenario\":\"x\",\"method\":\"GET\",\"path\":\"/services/data/v62.0/query\","
+        "\"status\":401,\"headers\":{\"Content-Type\":\"application/json\"},\"body\":"
+        "\"error_401_invalid_session.json\",\"repeat\":true},"
+        "{\"scenario\":\"x\",\"method\":\"POST\",\"path\":\"/services/oauth2/token\",\"status\":"
+        "200,\"headers\":{\"Content-Type\":\"application/json\"},\"body\":"
+        "\"oauth_token_refresh.json\",\"replace_origin\":\"https://acme-dev-ed.my.salesforce.com\"}]";
+    static const char *const bodies[] = {"error_401_invalid_session.json",
+                                         "oauth_token_refresh.json", NULL};
+    char fields[1024], want[512];
+    am_config *cfg = NULL;
+    am_source *src = NULL;
+    am_record_batch batch;
+    am_error err;
+
+    (void)state;
+    am_error_clear(&err);
+    copy_bodies(bodies);
+    am_test_write_file(am_test_path("routes.json"), routes, strlen(routes));
+    if (am_fake_crm_start_dir(&g_crm, am_test_path(""), NULL, &err)) {
+        fail_msg("fake: %s", err.msg);
+    }
+    expand(fields, sizeof(fields), WITH_OAUTH FAST);
+    setenv(TOKEN_VAR, STALE_TOKEN, 1);
+    setenv(REFRESH_VAR, REFRESH_TOKEN, 1);
+    setenv(SECRET_VAR, CLIENT_SECRET, 1);
+    cfg = load_config(fields);
+    am_record_batch_init(&batch);
+    assert_int_equal(am_source_open(&src, source_config(cfg), &(am_source_env){0}, &err), AM_OK);
+    assert_int_equal(am_source_next_batch(src, &batch, &err), AM_EAUTH);
+    expand(want, sizeof(want),
+           "salesforce http://127.0.0.1:@PORT@: GET " QUERY_PATH ": 401 INVALID_SESSION_ID "
+           "(Session expired or invalid); the token of a fresh refresh was refused too; check "
+           "the connected app's policies (permitted users, IP relaxation) and the user's API "
+           "access");
+    assert_string_equal(err.msg, want);
+    assert_int_equal(am_http_oauth_refresh_count(((sf_source *)src)->http), 1);
+    assert_int_equal(am_fake_crm_request_count(g_crm), 3);
+    assert_request(0, "GET", QUERY_PATH, STALE_TOKEN);
+    assert_request(1, "POST", TOKEN_URL_PATH, NULL);
+    assert_request(2, "GET", QUERY_PATH, NEW_TOKEN);
+    am_source_close(src);
+    am_record_batch_dispose(&batch);
+    am_config_free(cfg);
+}
+
 /* ---- end to end: acctmap run with a Salesforce vendor and a HubSpot partner ------ */
 
 static am_fake_crm *g_partner;
@@ -1270,6 +1335,7 @@ int main(void)
         SCENARIO_TEST(test_salesforce__query_all_deleted),
         SCENARIO_TEST(test_salesforce__config_errors),
         GENERATED_TEST(test_salesforce__next_page_on_other_origin_refused),
+        GENERATED_TEST(test_salesforce__refreshed_token_refused_too),
         E2E_TEST(test_salesforce__run_with_hubspot_partner),
         E2E_TEST(test_salesforce__run_fails_on_a_refused_partner),
     };
