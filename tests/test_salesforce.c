@@ -809,6 +809,31 @@ static void test_salesforce__expired_token_then_refresh(void **state)
     result_dispose(&r);
 }
 
+/* With base_url every request stays there: the token answer's instance_url is not followed. */
+static void test_salesforce__base_url_wins_over_answered_instance(void **state)
+{
+    pull_result r;
+    pull_stats st;
+    char want[128];
+    size_t i;
+
+    (void)state;
+    pull_scenario(&r, &st, "expired_token_then_refresh",
+                  "\"base_url\":\"http://localhost:@PORT@\",\"token_env\":\"" TOKEN_VAR "\","
+                  "\"client_id\":\"3MVG9test\",\"refresh_token_env\":\"" REFRESH_VAR "\"," FAST);
+    assert_complete_pull(&r);
+    expand(want, sizeof(want), "http://localhost:@PORT@");
+    assert_string_equal(r.label, want);
+    expand(want, sizeof(want), "localhost:@PORT@");
+    assert_int_equal(am_fake_crm_request_count(g_crm), 5);
+    for (i = 0; i < 5; i++) {
+        assert_string_equal(am_fake_request_header(request_at(i), "Host"), want);
+    }
+    assert_request(4, "GET", QUERY_PATH, NEW_TOKEN);
+    assert_routes_used();
+    result_dispose(&r);
+}
+
 /* The refresh token was revoked: one refresh, no further call, one line asking to authorise. */
 static void test_salesforce__expired_token_refresh_rejected(void **state)
 {
@@ -1326,6 +1351,7 @@ int main(void)
         SCENARIO_TEST(test_salesforce__happy_oauth_uses_answered_instance),
         SCENARIO_TEST(test_salesforce__empty),
         SCENARIO_TEST(test_salesforce__expired_token_then_refresh),
+        SCENARIO_TEST(test_salesforce__base_url_wins_over_answered_instance),
         SCENARIO_TEST(test_salesforce__expired_token_refresh_rejected),
         SCENARIO_TEST(test_salesforce__expired_token_without_oauth),
         SCENARIO_TEST(test_salesforce__request_limit_exceeded),
