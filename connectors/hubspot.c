@@ -38,7 +38,7 @@ extern const am_connector_ops am_connector_hubspot;
 #define SEARCH_LIMIT 200
 /* HubSpot's search cannot page past its 10,000th result. */
 #define SEARCH_MAX 10000
-#define COMPANY_PROPERTIES                                                                 \
+#define COMPANY_PROPERTIES                                                                         \
     "name,domain,website,lifecyclestage,country,city,hubspot_owner_id,annualrevenue"
 #define DEAL_PROPERTIES "dealstage,hs_is_closed,hs_is_closed_won,pipeline"
 #define BATCH_RECORDS 1000
@@ -61,11 +61,11 @@ typedef struct hs_reject {
 typedef struct hs_source {
     am_source base; /* first: an am_source * points here */
     am_http *http;
-    char *token;      /* the private-app token; never printed */
+    char *token;           /* the private-app token; never printed */
     const char *token_var; /* the environment variable's name, for messages */
-    json_t *filters;  /* search filters from "search"; NULL: list every company */
-    bool skip_deals;  /* "deals": "skip" */
-    char where[300];  /* "hubspot https://api.hubapi.com": starts every message */
+    json_t *filters;       /* search filters from "search"; NULL: list every company */
+    bool skip_deals;       /* "deals": "skip" */
+    char where[300];       /* "hubspot https://api.hubapi.com": starts every message */
 
     am_arena arena; /* companies' strings and reject messages, until close */
     hs_company *companies;
@@ -210,18 +210,15 @@ static bool decimal_to_cents(int64_t *out, const char *s, size_t len)
     return true;
 }
 
-
 /* The populations of a company from its status value and its deal states (CRM-COMMON rule). */
-static uint32_t value_populations(const am_source_config *cfg, const char *value,
-                                  uint32_t fallback)
+static uint32_t value_populations(const am_source_config *cfg, const char *value, uint32_t fallback)
 {
     uint32_t mapped = am_source_config_rule_match(cfg, value, strlen(value));
 
     return mapped ? mapped : fallback;
 }
 
-static uint32_t company_populations(const am_source_config *cfg, const char *stage,
-                                    unsigned deals)
+static uint32_t company_populations(const am_source_config *cfg, const char *stage, unsigned deals)
 {
     uint32_t pops = 0;
 
@@ -337,8 +334,8 @@ static am_status parse_company(hs_source *s, const json_t *row, uint32_t line, a
         bad = true;
     }
     {
-        const char **const dst[] = {&name, &domain, &website, &stage,
-                                    &country, &city, &owner, &revenue};
+        const char **const dst[] = {&name,    &domain, &website, &stage,
+                                    &country, &city,   &owner,   &revenue};
         static const char *const src[] = {"name",    "domain", "website",          "lifecyclestage",
                                           "country", "city",   "hubspot_owner_id", "annualrevenue"};
 
@@ -504,7 +501,8 @@ static am_status parse_deal(hs_source *s, const json_t *row, am_error *err)
         return AM_OK;
     }
     state = deal_state(json_object_get(row, "properties"));
-    json_array_foreach(links, i, link) {
+    json_array_foreach(links, i, link)
+    {
         const json_t *id = json_object_get(link, "id");
         char num[32];
         const char *key = json_string_value(id);
@@ -554,7 +552,8 @@ static am_status parse_page(hs_source *s, const json_t *root, bool companies, ui
                             "base_url",
                             s->where, what);
     }
-    json_array_foreach(results, i, row) {
+    json_array_foreach(results, i, row)
+    {
         (*row_no)++;
         rc = companies ? parse_company(s, row, *row_no, err) : parse_deal(s, row, err);
         if (rc) {
@@ -626,8 +625,8 @@ static am_status explain_failure(hs_source *s, const am_http_response *resp, con
         am_error_set(err, rc,
                      "%s: %s %s: 401 %s; the private-app token in %s was refused (revoked, "
                      "rotated or mistyped); copy the app's current token from HubSpot into %s",
-                     s->where, method, resp->url_path ? resp->url_path : "", category,
-                     s->token_var, s->token_var);
+                     s->where, method, resp->url_path ? resp->url_path : "", category, s->token_var,
+                     s->token_var);
     } else if (resp->status == 403) {
         am_error_set(err, rc,
                      "%s: %s %s: 403 %s (%s); give the private app the scopes "
@@ -645,8 +644,8 @@ static am_status explain_failure(hs_source *s, const am_http_response *resp, con
             return rc;
         }
         am_error_set(err, rc, "%s: %s %s: %ld %s (%s); check base_url and the source's config",
-                     s->where, method, resp->url_path ? resp->url_path : "", resp->status,
-                     category, msg);
+                     s->where, method, resp->url_path ? resp->url_path : "", resp->status, category,
+                     msg);
     }
     am_http_scrub(s->http, err->msg, sizeof(err->msg));
     return rc;
@@ -703,12 +702,11 @@ static char *search_body(const hs_source *s, const char *after)
         p += n + (p[n] == ',');
     }
     /* Sorted by id, pages stay stable while the list is read. */
-    if (json_object_set_new(body, "filterGroups",
-                            json_pack("[{s:O}]", "filters", s->filters)) ||
+    if (json_object_set_new(body, "filterGroups", json_pack("[{s:O}]", "filters", s->filters)) ||
         json_object_set(body, "properties", props) ||
-        json_object_set_new(body, "sorts",
-                            json_pack("[{s:s,s:s}]", "propertyName", "hs_object_id",
-                                      "direction", "ASCENDING")) ||
+        json_object_set_new(
+            body, "sorts",
+            json_pack("[{s:s,s:s}]", "propertyName", "hs_object_id", "direction", "ASCENDING")) ||
         json_object_set_new(body, "limit", json_integer(SEARCH_LIMIT)) ||
         (after && json_object_set_new(body, "after", json_string(after)))) {
         goto cleanup;
@@ -743,7 +741,10 @@ static am_status read_all(hs_source *s, bool companies, am_error *err)
         char *next = NULL;
 
         snprintf(what, sizeof(what), "%s, page %u",
-                 search ? "company search" : companies ? "companies" : "deals", page);
+                 search      ? "company search"
+                 : companies ? "companies"
+                             : "deals",
+                 page);
         free(url);
         free(body);
         free(escaped_after);
@@ -896,8 +897,7 @@ static am_status add_filter(void *ctx, const char *key, const char *value, am_er
                                     "values", values)
                         : NULL;
     } else {
-        filter = json_pack("{s:s,s:s,s:s}", "propertyName", key, "operator", "EQ", "value",
-                           value);
+        filter = json_pack("{s:s,s:s,s:s}", "propertyName", key, "operator", "EQ", "value", value);
     }
     if (!filter || json_array_append_new(s->filters, filter)) {
         return no_memory(s, err);
@@ -905,8 +905,8 @@ static am_status add_filter(void *ctx, const char *key, const char *value, am_er
     return AM_OK;
 }
 
-static am_status hs_configure(hs_source *s, const am_source_config *cfg,
-                              const am_source_env *env, am_error *err)
+static am_status hs_configure(hs_source *s, const am_source_config *cfg, const am_source_env *env,
+                              am_error *err)
 {
     const char *deals = NULL, *base;
     am_http_options opt;
@@ -925,9 +925,8 @@ static am_status hs_configure(hs_source *s, const am_source_config *cfg,
         return rc;
     }
     if (deals && strcmp(deals, "read") != 0 && strcmp(deals, "skip") != 0) {
-        return am_error_set(err, AM_ECONFIG,
-                            "%s.deals: \"%.32s\" is neither \"read\" nor \"skip\"", cfg->where,
-                            deals);
+        return am_error_set(err, AM_ECONFIG, "%s.deals: \"%.32s\" is neither \"read\" nor \"skip\"",
+                            cfg->where, deals);
     }
     s->skip_deals = deals && strcmp(deals, "skip") == 0;
     s->filters = json_array();

@@ -40,10 +40,10 @@ extern const am_connector_ops am_connector_salesforce;
  * Every field the engine reads. IsDeleted and MasterRecordId let rows that
  * queryAll returns from the recycle bin, or merged away, be dropped.
  */
-#define ACCOUNT_FIELDS                                                                     \
-    "Id, Name, Website, Type, BillingCountry, BillingCity, OwnerId, Owner.Name, "          \
+#define ACCOUNT_FIELDS                                                                             \
+    "Id, Name, Website, Type, BillingCountry, BillingCity, OwnerId, Owner.Name, "                  \
     "AnnualRevenue, IsDeleted, MasterRecordId"
-#define OPPORTUNITY_SOQL                                                                   \
+#define OPPORTUNITY_SOQL                                                                           \
     "SELECT Id, AccountId, IsClosed, IsWon FROM Opportunity WHERE AccountId != null"
 
 typedef struct sf_account {
@@ -60,10 +60,10 @@ typedef struct sf_reject {
 typedef struct sf_source {
     am_source base; /* first: an am_source * points here */
     am_http *http;
-    char *token;      /* the access token in use: token_env, then each refresh's */
-    bool oauth;       /* a refresh token is configured */
-    bool query_all;   /* "endpoint": "queryAll" */
-    bool base_fixed;  /* base_url given: every request goes there, whatever the token says */
+    char *token;     /* the access token in use: token_env, then each refresh's */
+    bool oauth;      /* a refresh token is configured */
+    bool query_all;  /* "endpoint": "queryAll" */
+    bool base_fixed; /* base_url given: every request goes there, whatever the token says */
     char api_version[16];
     char where[300]; /* "salesforce https://acme.my.salesforce.com": starts every message */
 
@@ -82,9 +82,8 @@ typedef struct sf_source {
 } sf_source;
 
 static const char *const sf_fields[] = {
-    "instance_url",      "token_env",   "client_id",   "client_secret_env",
-    "refresh_token_env", "login_url",   "api_version", "endpoint",
-    AM_HTTP_CONFIG_FIELDS, NULL,
+    "instance_url", "token_env",   "client_id", "client_secret_env",   "refresh_token_env",
+    "login_url",    "api_version", "endpoint",  AM_HTTP_CONFIG_FIELDS, NULL,
 };
 
 /* ---- small helpers ---------------------------------------------------------- */
@@ -248,23 +247,20 @@ static bool json_to_cents(int64_t *out, const json_t *v)
 }
 
 /* The populations of a company from its status value and its deal states (CRM-COMMON rule). */
-static uint32_t value_populations(const am_source_config *cfg, const char *value,
-                                  uint32_t fallback)
+static uint32_t value_populations(const am_source_config *cfg, const char *value, uint32_t fallback)
 {
     uint32_t mapped = am_source_config_rule_match(cfg, value, strlen(value));
 
     return mapped ? mapped : fallback;
 }
 
-static uint32_t account_populations(const am_source_config *cfg, const char *type,
-                                    unsigned deals)
+static uint32_t account_populations(const am_source_config *cfg, const char *type, unsigned deals)
 {
     uint32_t pops = 0;
 
     if (type[0]) {
         /* "Customer - Direct", "Customer - Channel": Salesforce's customer Types. */
-        pops |= value_populations(cfg, type,
-                                  strncasecmp(type, "Customer", 8) == 0 ? CUSTOMERS : 0);
+        pops |= value_populations(cfg, type, strncasecmp(type, "Customer", 8) == 0 ? CUSTOMERS : 0);
     }
     if (deals & DEAL_WON) {
         pops |= value_populations(cfg, "won", CUSTOMERS);
@@ -546,7 +542,8 @@ static am_status parse_page(sf_source *s, const json_t *root, bool accounts, uin
                             "nextRecordsUrl); check instance_url and api_version",
                             s->where, what);
     }
-    json_array_foreach(records, i, row) {
+    json_array_foreach(records, i, row)
+    {
         (*row_no)++;
         rc = accounts ? parse_account(s, row, *row_no, err) : parse_opportunity(s, row, err);
         if (rc) {
@@ -724,9 +721,8 @@ static am_status sf_get(sf_source *s, json_t **out, const char *url, am_error *e
         rc = am_http_json(out, s->http, &resp, err);
         am_http_response_dispose(&resp);
         if (!rc && !*out) {
-            rc = am_error_set(err, AM_EINPUT,
-                              "%s: %s answered without a body; check instance_url", s->where,
-                              "a query");
+            rc = am_error_set(err, AM_EINPUT, "%s: %s answered without a body; check instance_url",
+                              s->where, "a query");
         }
         return rc;
     }
@@ -871,8 +867,8 @@ static void set_where(sf_source *s, const char *url)
 }
 
 /* Read the source's config; on success s->http exists and s->token may be set. */
-static am_status sf_configure(sf_source *s, const am_source_config *cfg,
-                              const am_source_env *env, char **secrets, am_error *err)
+static am_status sf_configure(sf_source *s, const am_source_config *cfg, const am_source_env *env,
+                              char **secrets, am_error *err)
 {
     const char *instance = NULL, *login = NULL, *version = NULL, *endpoint = NULL;
     const char *client_id = NULL, *refresh_var = NULL, *base;

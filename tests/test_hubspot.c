@@ -218,8 +218,8 @@ static void drain(pull_result *r, hs_source *s)
         for (i = 0; i < batch.count; i++) {
             keep_record(r, &batch.records[i]);
         }
-        r->rejects = realloc(r->rejects, (r->reject_count + batch.reject_count + 1) *
-                                             sizeof(*r->rejects));
+        r->rejects =
+            realloc(r->rejects, (r->reject_count + batch.reject_count + 1) * sizeof(*r->rejects));
         assert_non_null(r->rejects);
         for (i = 0; i < batch.reject_count; i++) {
             r->rejects[r->reject_count++] = dup_or_fail(batch.rejects[i].msg);
@@ -357,10 +357,10 @@ static void test_hubspot__populations_map_overrides_defaults(void **state)
 {
     static const char *const pages[] = {"companies_page1.json", "companies_page2.json", NULL};
     static const char *const deals[] = {"deals_with_company_associations.json", NULL};
-    am_config *cfg = load_config(
-        "\"token_env\":\"X\",\"populations\":{\"Opportunity\":\"opportunities\","
-        "\"evangelist\":[\"customers\",\"advocates\"],\"lost\":\"churned\","
-        "\"salesqualifiedlead\":\"prospects\",\"customer\":\"prospects\"}");
+    am_config *cfg =
+        load_config("\"token_env\":\"X\",\"populations\":{\"Opportunity\":\"opportunities\","
+                    "\"evangelist\":[\"customers\",\"advocates\"],\"lost\":\"churned\","
+                    "\"salesqualifiedlead\":\"prospects\",\"customer\":\"prospects\"}");
     const am_config_org *org = am_config_org_at(cfg, 0);
     hs_source *s = offline_source(cfg);
     pull_result r = {0};
@@ -431,7 +431,10 @@ static void test_hubspot__bad_rows_are_rejected(void **state)
 static void test_hubspot__page_shape_checked(void **state)
 {
     static const char *const bodies[] = {
-        "[]", "{}", "{\"results\":{}}", "{\"results\":[],\"paging\":{\"next\":{\"after\":true}}}",
+        "[]",
+        "{}",
+        "{\"results\":{}}",
+        "{\"results\":[],\"paging\":{\"next\":{\"after\":true}}}",
     };
     am_config *cfg = load_config("\"token_env\":\"X\"");
     size_t i;
@@ -479,8 +482,9 @@ static int stop_servers(void **state)
 #define SCENARIO_TEST(f) cmocka_unit_test_teardown(f, stop_servers)
 
 /* Back-off caps that keep every retry scenario well under a second; no client-side rate. */
-#define FAST "\"max_wait_one_s\":\"0.02\",\"max_wait_s\":\"1\",\"max_attempts\":\"3\","  \
-             "\"requests_per_s\":\"0\""
+#define FAST                                                                                       \
+    "\"max_wait_one_s\":\"0.02\",\"max_wait_s\":\"1\",\"max_attempts\":\"3\","                     \
+    "\"requests_per_s\":\"0\""
 #define BASE "\"base_url\":\"http://127.0.0.1:@PORT@\",\"token_env\":\"" TOKEN_VAR "\","
 
 typedef struct pull_stats {
@@ -927,14 +931,15 @@ static void test_hubspot__config_errors(void **state)
         assert_int_equal(open_error(msg, sizeof(msg), cases[i].fields), AM_ECONFIG);
         assert_string_equal(msg, cases[i].msg);
     }
-    assert_int_equal(open_error(msg, sizeof(msg), "\"token_env\":\"" TOKEN_VAR "\",\"after\":\"1\""),
-                     AM_ECONFIG);
+    assert_int_equal(
+        open_error(msg, sizeof(msg), "\"token_env\":\"" TOKEN_VAR "\",\"after\":\"1\""),
+        AM_ECONFIG);
     assert_non_null(strstr(msg, "unknown field \"after\" for a hubspot source; known fields: "
                                 "type, populations, token_env, search, deals, base_url"));
     /* "search" must map properties to text. */
-    assert_int_equal(open_error(msg, sizeof(msg),
-                                "\"token_env\":\"" TOKEN_VAR "\",\"search\":{\"country\":1}"),
-                     AM_ECONFIG);
+    assert_int_equal(
+        open_error(msg, sizeof(msg), "\"token_env\":\"" TOKEN_VAR "\",\"search\":{\"country\":1}"),
+        AM_ECONFIG);
 }
 
 /* ---- generated manifests: what the shared fixtures do not cover ------------------ */
@@ -984,7 +989,8 @@ static void write_routes(const char *const *scenarios)
     all = json_load_file(path, 0, NULL);
     assert_non_null(all);
     for (; *scenarios; scenarios++) {
-        json_array_foreach(all, i, route) {
+        json_array_foreach(all, i, route)
+        {
             const char *sc = json_string_value(json_object_get(route, "scenario"));
             const char *want = *scenarios;
             const char *path_only = strchr(want, ' ');
@@ -992,8 +998,8 @@ static void write_routes(const char *const *scenarios)
 
             /* "happy /crm/v3/objects/deals": one route of a scenario, by path. */
             if (strlen(sc) != n || strncmp(sc, want, n) != 0 ||
-                (path_only && strcmp(json_string_value(json_object_get(route, "path")),
-                                     path_only + 1) != 0)) {
+                (path_only &&
+                 strcmp(json_string_value(json_object_get(route, "path")), path_only + 1) != 0)) {
                 continue;
             }
             json_object_set_new(route, "scenario", json_string("generated"));
@@ -1056,7 +1062,7 @@ static void test_hubspot__search_with_deals(void **state)
     write_routes(scenarios);
     copy_bodies(bodies);
     pull_generated(&r, BASE "\"search\":{\"lifecyclestage\":\"customer;evangelist;other\"},"
-                       "\"deals\":\"read\"," FAST);
+                            "\"deals\":\"read\"," FAST);
     assert_int_equal(r.rc, AM_OK);
     assert_int_equal(r.count, 3);
     /* Northwind's open deal is read; the deals of companies outside the search count for none. */

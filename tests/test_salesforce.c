@@ -17,7 +17,7 @@
 #define STALE_TOKEN "00Dstale!AQ8AQtest-token-that-expired"
 #define REFRESH_TOKEN "5Aep861test.refresh.token.value"
 #define CLIENT_SECRET "C0nsumerSecretForTests"
-#define NEW_TOKEN                                                                          \
+#define NEW_TOKEN                                                                                  \
     "00DRO000000AbCd2AK!AQ8AQFake.TokenForTests.Only_qW3rT5yU7iO9pA1sD3fG5hJ7kL9zX1cV3bN5mQ"
 
 #define NORTHWIND "001RO000004xQmZYAU"
@@ -221,8 +221,8 @@ static void drain(pull_result *r, sf_source *s)
         for (i = 0; i < batch.count; i++) {
             keep_record(r, &batch.records[i]);
         }
-        r->rejects = realloc(r->rejects, (r->reject_count + batch.reject_count + 1) *
-                                             sizeof(*r->rejects));
+        r->rejects =
+            realloc(r->rejects, (r->reject_count + batch.reject_count + 1) * sizeof(*r->rejects));
         assert_non_null(r->rejects);
         for (i = 0; i < batch.reject_count; i++) {
             r->rejects[r->reject_count++] = dup_or_fail(batch.rejects[i].msg);
@@ -233,8 +233,7 @@ static void drain(pull_result *r, sf_source *s)
 
 static void test_salesforce__bodies_to_records(void **state)
 {
-    static const char *const account_pages[] = {"accounts_page1.json", "accounts_page2.json",
-                                                NULL};
+    static const char *const account_pages[] = {"accounts_page1.json", "accounts_page2.json", NULL};
     static const char *const opportunity_pages[] = {"opportunities.json", NULL};
     am_config *cfg = load_config("\"instance_url\":\"https://acme.my.salesforce.com\","
                                  "\"token_env\":\"X\"");
@@ -323,13 +322,12 @@ static void test_salesforce__query_all_drops_deleted_and_merged(void **state)
 /* The source's `populations` map comes first; the defaults apply to values it does not map. */
 static void test_salesforce__populations_map_overrides_defaults(void **state)
 {
-    static const char *const account_pages[] = {"accounts_page1.json", "accounts_page2.json",
-                                                NULL};
+    static const char *const account_pages[] = {"accounts_page1.json", "accounts_page2.json", NULL};
     static const char *const opportunity_pages[] = {"opportunities.json", NULL};
-    am_config *cfg = load_config(
-        "\"instance_url\":\"https://acme.my.salesforce.com\",\"token_env\":\"X\","
-        "\"populations\":{\"customer - channel\":\"partners\",\"LOST\":\"churned\","
-        "\"Technology Partner\":[\"partners\",\"prospects\"],\"open\":\"pipeline\"}");
+    am_config *cfg =
+        load_config("\"instance_url\":\"https://acme.my.salesforce.com\",\"token_env\":\"X\","
+                    "\"populations\":{\"customer - channel\":\"partners\",\"LOST\":\"churned\","
+                    "\"Technology Partner\":[\"partners\",\"prospects\"],\"open\":\"pipeline\"}");
     const am_config_org *org = am_config_org_at(cfg, 0);
     sf_source *s = offline_source(cfg);
     pull_result r = {0};
@@ -409,8 +407,11 @@ static void test_salesforce__bad_rows_are_rejected(void **state)
 static void test_salesforce__page_shape_checked(void **state)
 {
     static const char *const bodies[] = {
-        "[]", "{\"records\":[]}", "{\"records\":{},\"done\":true}",
-        "{\"records\":[],\"done\":false}", "{\"records\":[],\"done\":\"yes\"}",
+        "[]",
+        "{\"records\":[]}",
+        "{\"records\":{},\"done\":true}",
+        "{\"records\":[],\"done\":false}",
+        "{\"records\":[],\"done\":\"yes\"}",
     };
     am_config *cfg = load_config("\"instance_url\":\"https://acme.my.salesforce.com\","
                                  "\"token_env\":\"X\"");
@@ -492,7 +493,6 @@ static void test_salesforce__amounts_exact(void **state)
     }
 }
 
-
 /* ---- scenarios over real HTTP against the fake CRM ---------------------------- */
 
 /* The servers of the running test; the teardown stops them even when the test failed. */
@@ -515,8 +515,9 @@ static int stop_servers(void **state)
  * Back-off caps that keep every retry scenario well under a second, three
  * tries a request, no client-side rate.
  */
-#define FAST "\"max_wait_one_s\":\"0.02\",\"max_wait_s\":\"1\",\"max_attempts\":\"3\","  \
-             "\"requests_per_s\":\"0\""
+#define FAST                                                                                       \
+    "\"max_wait_one_s\":\"0.02\",\"max_wait_s\":\"1\",\"max_attempts\":\"3\","                     \
+    "\"requests_per_s\":\"0\""
 
 /* Extra counts the connector kept, read from its state (the test includes its file). */
 typedef struct pull_stats {
@@ -694,7 +695,8 @@ static void test_salesforce__happy(void **state)
 
     (void)state;
     pull_scenario(&r, &st, "happy",
-                  "\"instance_url\":\"http://127.0.0.1:@PORT@/\",\"token_env\":\"" TOKEN_VAR "\"," FAST);
+                  "\"instance_url\":\"http://127.0.0.1:@PORT@/\",\"token_env\":\"" TOKEN_VAR
+                  "\"," FAST);
     assert_complete_pull(&r);
     /* The label is the instance, as a person recognises it. */
     snprintf(label, sizeof(label), "%s", am_fake_crm_origin(g_crm));
@@ -762,8 +764,8 @@ static void test_salesforce__happy_oauth_uses_answered_instance(void **state)
 }
 
 #define TOKEN_ONLY "\"instance_url\":\"http://127.0.0.1:@PORT@\",\"token_env\":\"" TOKEN_VAR "\","
-#define WITH_OAUTH                                                                         \
-    TOKEN_ONLY "\"client_id\":\"3MVG9test\",\"refresh_token_env\":\"" REFRESH_VAR "\","       \
+#define WITH_OAUTH                                                                                 \
+    TOKEN_ONLY "\"client_id\":\"3MVG9test\",\"refresh_token_env\":\"" REFRESH_VAR "\","            \
                "\"client_secret_env\":\"" SECRET_VAR "\","
 
 /* No Account: success with no record, and no Opportunity query (it could not count). */
@@ -953,7 +955,8 @@ static void test_salesforce__proxy_502_persistent(void **state)
     assert_int_equal(r.count, 0);
     expand(want, sizeof(want),
            "salesforce http://127.0.0.1:@PORT@: GET " QUERY_PATH ": HTTP 502 (text/html, not "
-           "JSON) after 3 attempts (max_attempts reached); the server or a proxy in front of it is failing, "
+           "JSON) after 3 attempts (max_attempts reached); the server or a proxy in front of it is "
+           "failing, "
            "run later");
     assert_string_equal(r.msg, want);
     /* max_attempts is 3. */
@@ -1164,7 +1167,8 @@ static void test_salesforce__refreshed_token_refused_too(void **state)
         "\"error_401_invalid_session.json\",\"repeat\":true},"
         "{\"scenario\":\"x\",\"method\":\"POST\",\"path\":\"/services/oauth2/token\",\"status\":"
         "200,\"headers\":{\"Content-Type\":\"application/json\"},\"body\":"
-        "\"oauth_token_refresh.json\",\"replace_origin\":\"https://acme-dev-ed.my.salesforce.com\"}]";
+        "\"oauth_token_refresh.json\",\"replace_origin\":\"https://"
+        "acme-dev-ed.my.salesforce.com\"}]";
     static const char *const bodies[] = {"error_401_invalid_session.json",
                                          "oauth_token_refresh.json", NULL};
     char fields[1024], want[512];
@@ -1245,11 +1249,11 @@ static void test_salesforce__run_with_hubspot_partner(void **state)
 {
     static const char *const run_args[] = {"-c", "e2e.json", "run", NULL};
     static const char *const matrix_args[] = {"-c", "e2e.json", "matrix", "--json", NULL};
-    static const char *const accounts_args[] = {"-c",     "e2e.json", "accounts", "globex",
-                                                "--format", "csv",    NULL};
+    static const char *const accounts_args[] = {"-c",       "e2e.json", "accounts", "globex",
+                                                "--format", "csv",      NULL};
     static const char *const pairs[] = {
         NORTHWIND ",9012345601,", GLOBEX ",9012345617,", INITECH ",9012345622,",
-        ROMASHKA ",9012345644,", STARK ",9012345663,", VANDELAY ",9012345659,",
+        ROMASHKA ",9012345644,",  STARK ",9012345663,",  VANDELAY ",9012345659,",
     };
     size_t i;
     am_test_output out;
@@ -1279,8 +1283,7 @@ static void test_salesforce__run_with_hubspot_partner(void **state)
     assert_non_null(have);
     /* ours (rows) x theirs: customers, prospects, opportunities. */
     want = json_loads("[[2,1,1],[0,2,0],[1,0,2]]", 0, NULL);
-    if (!json_equal(json_object_get(json_array_get(json_object_get(have, "partners"), 0),
-                                    "matrix"),
+    if (!json_equal(json_object_get(json_array_get(json_object_get(have, "partners"), 0), "matrix"),
                     want)) {
         char copy[1024];
         snprintf(copy, sizeof(copy), "%s", out.out);
