@@ -1208,6 +1208,123 @@ static void test_salesforce__refreshed_token_refused_too(void **state)
     am_config_free(cfg);
 }
 
+/* A keeper in memory that records what the source saved and loaded. */
+typedef struct memory_keeper {
+    char name[128];
+    char value[256];
+    unsigned saves, loads;
+    size_t requests_at_save; /* requests the server had seen when the save happened */
+} memory_keeper;
+
+static am_status keeper_load(void *ctx, const char *name, char **value_out, am_error *err)
+{
+    memory_keeper *k = ctx;
+
+    k->loads++;
+    *value_out = NULL;
+    if (k->saves && strcmp(name, k->name) == 0) {
+        *value_out = strdup(k->value);
+        return *value_out ? AM_OK : am_error_set(err, AM_ENOMEM, "out of memory");
+    }
+    return am_error_set(err, AM_ENOTFOUND, "%s: not saved", name);
+}
+
+static am_status keeper_save(void *ctx, const char *name, const char *value, am_error *err)
+{
+    memory_keeper *k = ctx;
+
+    (void)err;
+    snprintf(k->name, sizeof(k->name), "%s", name);
+    snprintf(k->value, sizeof(k->value), "%s", value);
+    k->saves++;
+    k->requests_at_save = am_fake_crm_request_count(g_crm);
+    return AM_OK;
+}
+
+/*
+ * A connected app with refresh token rotation: the new refresh token is
+ * saved under the source's key before the new access token is used, and a
+ * later run starts from the saved one, not from the environment's.
+ */
+static void test_salesforce__rotated_refresh_token_saved_before_use(void **state)
+{
+    static const char routes[] =
+        "[{\"scenario\":\"x\",\"method\":\"GET\",\"path\":\"/services/data/v62.0/query\","
+        "\"headers_required\":{\"Authorization\":\"Bearer " STALE_TOKEN "\"},\"status\":401,"
+        "\"headers\":{\"Content-Type\":\"application/json\"},\"body\":"
+        "\"error_401_invalid_session.json\"},"
+        "{\"scenario\":\"x\",\"method\":\"POST\",\"path\":\"/services/oauth2/token\","
+        "\"body_required\":{\"refresh_token\":\"" REFRESH_TOKEN "\"},\"status\":200,"
+        "\"headers\":{\"Content-Type\":\"application/json\"},\"body\":\"rotated.json\"},"
+        "{\"scenario\":\"x\",\"method\":\"GET\",\"path\":\"/services/data/v62.0/query\","
+        "\"headers_required\":{\"Authorization\":\"Bearer 00Dnew!rotated-access\"},\"status\":"
+        "200,\"headers\":{\"Content-Type\":\"application/json\"},\"body\":\"empty.json\"},"
+        "{\"scenario\":\"x\",\"method\":\"POST\",\"path\":\"/services/oauth2/token\","
+        "\"body_required\":{\"refresh_token\":\"5Aep-rotated-refresh\"},\"status\":200,"
+        "\"headers\":{\"Content-Type\":\"application/json\"},\"body\":\"rotated2.json\"},"
+        "{\"scenario\":\"x\",\"method\":\"GET\",\"path\":\"/services/data/v62.0/query\","
+        "\"headers_required\":{\"Authorization\":\"Bearer 00Dnew!second-access\"},\"status\":"
+        "200,\"headers\":{\"Content-Type\":\"application/json\"},\"body\":\"empty.json\"}]";
+    static const char rotated[] = "{\"access_token\":\"00Dnew!rotated-access\",\"refresh_token\":"
+                                  "\"5Aep-rotated-refresh\",\"token_type\":\"Bearer\","
+                                  "\"issued_at\":\"1732284000123\"}";
+    static const char rotated2[] = "{\"access_token\":\"00Dnew!second-access\","
+                                   "\"token_type\":\"Bearer\",\"issued_at\":\"1732284000999\"}";
+    static const char empty[] = "{\"totalSize\":0,\"done\":true,\"records\":[]}";
+    static const char *const bodies[] = {"error_401_invalid_session.json", NULL};
+    memory_keeper keeper_state;
+    am_secret_keeper keeper = {&keeper_state, keeper_load, keeper_save};
+    am_source_env env = {&keeper, "acme.0", false};
+    char fields[1024];
+    am_config *cfg = NULL;
+    am_source *src = NULL;
+    am_record_batch batch;
+    am_error err;
+
+    (void)state;
+    memset(&keeper_state, 0, sizeof(keeper_state));
+    am_error_clear(&err);
+    copy_bodies(bodies);
+    am_test_write_file(am_test_path("routes.json"), routes, strlen(routes));
+    am_test_write_file(am_test_path("rotated.json"), rotated, strlen(rotated));
+    am_test_write_file(am_test_path("rotated2.json"), rotated2, strlen(rotated2));
+    am_test_write_file(am_test_path("empty.json"), empty, strlen(empty));
+    if (am_fake_crm_start_dir(&g_crm, am_test_path(""), NULL, &err)) {
+        fail_msg("fake: %s", err.msg);
+    }
+    expand(fields, sizeof(fields), WITH_OAUTH FAST);
+    setenv(TOKEN_VAR, STALE_TOKEN, 1);
+    setenv(REFRESH_VAR, REFRESH_TOKEN, 1);
+    setenv(SECRET_VAR, CLIENT_SECRET, 1);
+    cfg = load_config(fields);
+    am_record_batch_init(&batch);
+    /* Run 1: the stale token, one refresh, and the answer rotates the refresh token. */
+    assert_int_equal(am_source_open(&src, source_config(cfg), &env, &err), AM_OK);
+    assert_int_equal(am_source_next_batch(src, &batch, &err), AM_OK);
+    assert_int_equal(batch.count, 0);
+    am_source_close(src);
+    src = NULL;
+    /* Saved once, under the source's key, after the token request and before the retry. */
+    assert_int_equal(keeper_state.saves, 1);
+    assert_string_equal(keeper_state.name, "acme.0.refresh_token");
+    assert_string_equal(keeper_state.value, "5Aep-rotated-refresh");
+    assert_int_equal(keeper_state.requests_at_save, 2);
+    am_config_free(cfg);
+    /* A later run without an access token refreshes with the saved token, not the env's. */
+    expand(fields, sizeof(fields),
+           "\"instance_url\":\"http://127.0.0.1:@PORT@\",\"client_id\":\"3MVG9test\","
+           "\"refresh_token_env\":\"" REFRESH_VAR "\"," FAST);
+    cfg = load_config(fields);
+    assert_int_equal(am_source_open(&src, source_config(cfg), &env, &err), AM_OK);
+    assert_int_equal(am_source_next_batch(src, &batch, &err), AM_OK);
+    assert_int_equal(batch.count, 0);
+    am_source_close(src);
+    assert_int_equal(am_fake_crm_request_count(g_crm), 5);
+    assert_routes_used();
+    am_record_batch_dispose(&batch);
+    am_config_free(cfg);
+}
+
 /* ---- end to end: acctmap run with a Salesforce vendor and a HubSpot partner ------ */
 
 static am_fake_crm *g_partner;
@@ -1365,6 +1482,7 @@ int main(void)
         SCENARIO_TEST(test_salesforce__config_errors),
         GENERATED_TEST(test_salesforce__next_page_on_other_origin_refused),
         GENERATED_TEST(test_salesforce__refreshed_token_refused_too),
+        GENERATED_TEST(test_salesforce__rotated_refresh_token_saved_before_use),
         E2E_TEST(test_salesforce__run_with_hubspot_partner),
         E2E_TEST(test_salesforce__run_fails_on_a_refused_partner),
     };
