@@ -315,7 +315,7 @@ static am_status parse_company(hs_source *s, const json_t *row, uint32_t line, a
     char id_text[64];
     bool bad = false;
     int64_t cents = 0;
-    hs_company *c;
+    hs_company *c = NULL;
     size_t f;
     am_status rc;
 

@@ -354,7 +354,7 @@ static am_status parse_account(sf_source *s, const json_t *row, uint32_t line, a
     char id_text[64];
     bool bad = false;
     int64_t cents = 0;
-    sf_account *a;
+    sf_account *a = NULL;
     am_status rc;
 
     if (!json_is_object(row) || !json_is_string(id) || json_string_length(id) == 0) {
@@ -497,7 +497,7 @@ static am_status parse_opportunity(sf_source *s, const json_t *row, am_error *er
     const json_t *closed = json_object_get(row, "IsClosed");
     const json_t *won = json_object_get(row, "IsWon");
     char id_text[64];
-    sf_account *a;
+    sf_account *a = NULL;
 
     excerpt(id_text, sizeof(id_text), json_string_value(json_object_get(row, "Id")));
     if (!json_is_object(row) || !json_is_boolean(closed) || !json_is_boolean(won) ||
