@@ -1042,6 +1042,81 @@ static void test_http__salesforce_form_refresh_gives_instance_url(void **state)
     free(new_access);
 }
 
+static void test_http__send_oauth_refreshes_once_on_401(void **state)
+{
+    (void)state;
+    am_error err = {0};
+    am_http_options opt = fast_options();
+    am_secret_keeper keeper = open_keeper();
+    am_source_env env = {.secrets = &keeper, .source_key = "globex.0"};
+    char token_url[256];
+    char *new_access = fixture_field("amocrm", "oauth_token_refresh.json", "access_token");
+    static const char *const pages[] = {"/api/v4/companies?limit=5",
+                                        "/api/v4/companies?limit=5&page=2",
+                                        "/api/v4/leads?limit=5"};
+
+    start_crm("amocrm", "expired_token_then_refresh");
+    new_client(am_fake_crm_origin(crm), &opt, &env);
+    snprintf(token_url, sizeof(token_url), "%s/oauth2/access_token", am_fake_crm_origin(crm));
+    am_http_oauth_config oc = {.token_url = token_url, .style = AM_HTTP_OAUTH_JSON,
+                               .client_id = "cid", .client_secret = "cs",
+                               .refresh_token = "env-refresh", .access_token = "expired",
+                               .refresh_var = "AMO_REFRESH_TOKEN"};
+    assert_status(am_http_oauth_setup(http, &oc, &err), AM_OK);
+    for (size_t i = 0; i < 3; i++) {
+        am_http_request rq = {.url = pages[i], .bearer = "ignored"};
+        assert_status(am_http_send_oauth(&resp, http, &rq, &err), AM_OK);
+    }
+    assert_int_equal(am_http_oauth_refresh_count(http), 1);
+    assert_string_equal(am_http_oauth_access_token(http), new_access);
+    assert_int_equal(am_fake_crm_request_count(crm), 5);
+    assert_check_clean();
+    free(new_access);
+    am_http_free(http);
+    http = NULL;
+    am_fake_crm_stop(crm);
+    crm = NULL;
+
+    /* No access token at all: the refresh comes first (Salesforce's happy path). */
+    start_crm("salesforce", "happy");
+    new_client(am_fake_crm_origin(crm), &opt, NULL);
+    snprintf(token_url, sizeof(token_url), "%s/services/oauth2/token", am_fake_crm_origin(crm));
+    am_http_oauth_config sf = {.token_url = token_url, .style = AM_HTTP_OAUTH_FORM,
+                               .client_id = "cid", .refresh_token = "sf-refresh",
+                               .refresh_var = "SF_REFRESH_TOKEN"};
+    assert_status(am_http_oauth_setup(http, &sf, &err), AM_OK);
+    am_http_request rq = {.url = "/services/data/v62.0/query?q=SELECT+Id+FROM+Account"};
+    assert_status(am_http_send_oauth(&resp, http, &rq, &err), AM_OK);
+    json_t *root = parsed();
+    am_http_request next = {.url = json_string_value(json_object_get(root, "nextRecordsUrl"))};
+    assert_status(am_http_send_oauth(&resp, http, &next, &err), AM_OK);
+    json_decref(root);
+    rq.url = "/services/data/v62.0/query?q=SELECT+Id+FROM+Opportunity";
+    assert_status(am_http_send_oauth(&resp, http, &rq, &err), AM_OK);
+    assert_int_equal(am_http_oauth_refresh_count(http), 1);
+    assert_string_equal(am_fake_crm_request(crm, 0)->path, "/services/oauth2/token");
+    assert_int_equal(am_fake_crm_request_count(crm), 4);
+    assert_check_clean();
+    am_http_free(http);
+    http = NULL;
+    am_fake_crm_stop(crm);
+    crm = NULL;
+
+    /* A 401, then a refused refresh: exactly one refresh, one clear line. */
+    start_crm("salesforce", "expired_token_refresh_rejected");
+    new_client(am_fake_crm_origin(crm), &opt, NULL);
+    snprintf(token_url, sizeof(token_url), "%s/services/oauth2/token", am_fake_crm_origin(crm));
+    sf.access_token = "stale";
+    assert_status(am_http_oauth_setup(http, &sf, &err), AM_OK);
+    rq.url = "/services/data/v62.0/query?q=SELECT+Id+FROM+Account";
+    assert_status(am_http_send_oauth(&resp, http, &rq, &err), AM_EAUTH);
+    assert_string_equal(err.msg, "test crm: the refresh token was refused (invalid_grant); "
+                                 "authorise acctmap again and set SF_REFRESH_TOKEN");
+    assert_int_equal(am_http_oauth_refresh_count(http), 1);
+    assert_int_equal(am_fake_crm_request_count(crm), 2);
+    assert_check_clean();
+}
+
 static void test_http__bitrix24_query_refresh_and_failed_save(void **state)
 {
     (void)state;
@@ -1275,6 +1350,7 @@ int main(void)
         HTTP_TEST(test_http__rotated_refresh_token_is_saved_before_use),
         HTTP_TEST(test_http__saved_refresh_token_wins_and_rejection_asks_to_reauthorise),
         HTTP_TEST(test_http__salesforce_form_refresh_gives_instance_url),
+        HTTP_TEST(test_http__send_oauth_refreshes_once_on_401),
         HTTP_TEST(test_http__bitrix24_query_refresh_and_failed_save),
         HTTP_TEST(test_http__progress_goes_to_stderr_only_when_asked),
         HTTP_TEST(test_http__fake_crm_follows_the_manifest_rules),
