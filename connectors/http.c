@@ -476,6 +476,8 @@ am_status am_http_add_secret(am_http *http, const char *secret)
         return AM_ENOMEM;
     }
     http->secrets[http->secret_count++] = copy;
+    /* The label goes into every message and progress line: keep it clean too. */
+    am_http_scrub(http, http->label, sizeof(http->label));
     return AM_OK;
 }
 

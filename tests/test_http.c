@@ -702,6 +702,7 @@ static void test_http__invalid_utf8_and_webhook_secret_scrubbed(void **state)
     assert_status(am_http_new(&http, webhook, &opt, "bitrix24 k2x9q7w4e1r6t3y8", NULL, &err), AM_OK);
     assert_int_equal(am_http_add_secret(http, webhook), AM_OK);
     assert_int_equal(am_http_add_secret(http, "k2x9q7w4e1r6t3y8"), AM_OK);
+    assert_string_equal(am_http_label(http), "bitrix24 ***");
     am_http_request rq = {.method = "POST", .url = "crm.company.list", .body = "start=0",
                           .body_len = 7, .content_type = "application/x-www-form-urlencoded"};
     assert_status(am_http_send(&resp, http, &rq, &err), AM_OK);
