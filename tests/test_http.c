@@ -606,6 +606,24 @@ static void test_http__cross_host_next_link_is_refused(void **state)
     assert_string_equal(am_fake_crm_request(other, 0)->path, "/probe");
 }
 
+/* The traps are https: the other-host listener counts a TLS attempt as a connection. */
+static void test_http__other_host_listener_sees_a_tls_attempt(void **state)
+{
+    (void)state;
+    am_error err = {0};
+    am_http_options opt = fast_options();
+
+    assert_status(am_fake_crm_start_other(&other, &err), AM_OK);
+    assert_status(am_fake_crm_map_host(other, "tls-probe.example.net", 443, &err), AM_OK);
+    opt.max_attempts = 1;
+    opt.timeout_s = 5;
+    new_client("https://tls-probe.example.net", &opt, NULL);
+    assert_status(get("/x", "secret-bearer", &err), AM_ENET);
+    assert_null(strstr(err.msg, "secret-bearer"));
+    assert_true(am_fake_crm_connection_count(other) >= 1);
+    assert_int_equal(am_fake_crm_request_count(other), 0);
+}
+
 static void test_http__amocrm_link_on_a_sibling_host_is_refused(void **state)
 {
     (void)state;
@@ -1341,6 +1359,7 @@ int main(void)
         HTTP_TEST(test_http__classifier_limits),
         HTTP_TEST(test_http__classifier_rate_limits_bitrix24_and_amocrm),
         HTTP_TEST(test_http__cross_host_next_link_is_refused),
+        HTTP_TEST(test_http__other_host_listener_sees_a_tls_attempt),
         HTTP_TEST(test_http__amocrm_link_on_a_sibling_host_is_refused),
         HTTP_TEST(test_http__redirect_to_another_host_is_not_followed),
         HTTP_TEST(test_http__truncated_json_names_path_and_byte),
