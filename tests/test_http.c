@@ -25,8 +25,13 @@ static am_http *http;
 static am_store *store;
 static am_http_response resp;
 
+static char start_dir[1024];
+
 static int setup(void **state)
 {
+    if (!getcwd(start_dir, sizeof(start_dir))) {
+        return -1;
+    }
     return am_test_sandbox_setup(state);
 }
 
@@ -42,6 +47,10 @@ static int teardown(void **state)
     am_fake_crm_unmap_all();
     am_store_close(store);
     store = NULL;
+    /* A test that changed directory and failed still leaves the root as it found it. */
+    if (chdir(start_dir) != 0) {
+        return -1;
+    }
     return am_test_sandbox_teardown(state);
 }
 
@@ -1251,6 +1260,23 @@ static void test_http__progress_goes_to_stderr_only_when_asked(void **state)
 
 /* ---- the fake server's own rules (fixtures-crm/README.md) ---------------- */
 
+/* The fixtures are found from the sandbox too (a test that changed directory). */
+static void test_http__fake_crm_finds_the_fixtures_from_elsewhere(void **state)
+{
+    (void)state;
+    am_error err = {0};
+    char here[1024], from_root[1024];
+
+    snprintf(from_root, sizeof(from_root), "%s", am_fake_crm_fixtures_dir());
+    assert_non_null(getcwd(here, sizeof(here)));
+    assert_int_equal(chdir(am_test_path("")), 0);
+    /* Found through the binary's folders: the same place as from the root. */
+    assert_string_equal(am_fake_crm_fixtures_dir(), from_root);
+    assert_status(am_fake_crm_start(&crm, "hubspot", "empty", &err), AM_OK);
+    assert_int_equal(chdir(here), 0);
+    assert_string_equal(am_fake_crm_fixtures_dir(), from_root);
+}
+
 static void test_http__fake_crm_follows_the_manifest_rules(void **state)
 {
     (void)state;
@@ -1374,6 +1400,7 @@ int main(void)
         HTTP_TEST(test_http__bitrix24_query_refresh_and_failed_save),
         HTTP_TEST(test_http__progress_goes_to_stderr_only_when_asked),
         HTTP_TEST(test_http__fake_crm_follows_the_manifest_rules),
+        HTTP_TEST(test_http__fake_crm_finds_the_fixtures_from_elsewhere),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
