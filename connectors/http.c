@@ -476,6 +476,8 @@ am_status am_http_add_secret(am_http *http, const char *secret)
         return AM_ENOMEM;
     }
     http->secrets[http->secret_count++] = copy;
+    /* The label goes into every message and progress line: keep it clean too. */
+    am_http_scrub(http, http->label, sizeof(http->label));
     return AM_OK;
 }
 
@@ -1484,6 +1486,39 @@ cleanup:
     free(url);
     am_http_response_dispose(&resp);
     return rc;
+}
+
+am_status am_http_send_oauth(am_http_response *resp, am_http *http, const am_http_request *rq,
+                             am_error *err)
+{
+    am_http_request with_token = *rq;
+    bool refreshed = false;
+    am_status rc;
+
+    if (!http->oauth) {
+        return fail(http, err, AM_EINTERNAL, "%s: OAuth request without am_http_oauth_setup",
+                    http->label);
+    }
+    if (!http->access_token) {
+        rc = am_http_oauth_refresh(http, err);
+        if (rc) {
+            return rc;
+        }
+        refreshed = true;
+    }
+    for (;;) {
+        with_token.bearer = http->access_token;
+        rc = am_http_send(resp, http, &with_token, err);
+        if (rc != AM_EAUTH || resp->status != 401 || refreshed) {
+            return rc;
+        }
+        /* An expired access token: one refresh, then the same request again. */
+        rc = am_http_oauth_refresh(http, err);
+        if (rc) {
+            return rc;
+        }
+        refreshed = true;
+    }
 }
 
 const char *am_http_oauth_access_token(const am_http *http)
