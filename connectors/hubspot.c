@@ -40,17 +40,28 @@ extern const am_connector_ops am_connector_hubspot;
 #define SEARCH_MAX 10000
 #define COMPANY_PROPERTIES                                                                         \
     "name,domain,website,lifecyclestage,country,city,hubspot_owner_id,annualrevenue"
-#define DEAL_PROPERTIES "dealstage,hs_is_closed,hs_is_closed_won,pipeline"
+#define DEAL_PROPERTIES "dealstage,hs_is_closed,hs_is_closed_won,pipeline,amount"
 #define BATCH_RECORDS 1000
 /* Stops a server that never ends its pages, far beyond any real portal. */
 #define PAGES_MAX 1000000u
 #define WHAT_MAX 160
 #define SEARCH_FILTERS_MAX 6 /* HubSpot's limit of filters in one group */
 
+/* What a record's amount is ("amount" in the config). */
+enum amount_from {
+    AMOUNT_REVENUE,  /* the company's annualrevenue (default) */
+    AMOUNT_PIPELINE, /* the sum of its open deals' amounts */
+    AMOUNT_WON       /* the sum of its won deals' amounts */
+};
+
 typedef struct hs_company {
     am_record rec;     /* strings in the source's arena; populations set when emitted */
     const char *stage; /* lifecyclestage, "" when null */
     unsigned deals;    /* DEAL_* */
+    /* Sums of the amounts of its open and of its won deals, when any had one. */
+    int64_t open_cents, won_cents;
+    bool has_open, has_won;
+    size_t last_deal; /* serial of the last deal that marked it: a deal counts once */
 } hs_company;
 
 typedef struct hs_reject {
@@ -65,7 +76,9 @@ typedef struct hs_source {
     const char *token_var; /* the environment variable's name, for messages */
     json_t *filters;       /* search filters from "search"; NULL: list every company */
     bool skip_deals;       /* "deals": "skip" */
-    char where[300];       /* "hubspot https://api.hubapi.com": starts every message */
+    enum amount_from amount_from;
+    size_t deal_serial; /* deals read so far */
+    char where[300];    /* "hubspot https://api.hubapi.com": starts every message */
 
     am_arena arena; /* companies' strings and reject messages, until close */
     hs_company *companies;
@@ -82,7 +95,7 @@ typedef struct hs_source {
 } hs_source;
 
 static const char *const hs_fields[] = {
-    "token_env", "search", "deals", AM_HTTP_CONFIG_FIELDS, NULL,
+    "token_env", "search", "deals", "amount", AM_HTTP_CONFIG_FIELDS, NULL,
 };
 
 /* ---- small helpers ---------------------------------------------------------- */
@@ -486,7 +499,9 @@ static am_status parse_deal(hs_source *s, const json_t *row, am_error *err)
         json_object_get(json_object_get(row, "associations"), "companies"), "results");
     const json_t *link;
     unsigned state;
-    bool matched = false;
+    bool matched = false, has_amount = false;
+    const char *amount;
+    int64_t cents = 0;
     size_t i;
     char id_text[64];
 
@@ -501,6 +516,20 @@ static am_status parse_deal(hs_source *s, const json_t *row, am_error *err)
         return AM_OK;
     }
     state = deal_state(json_object_get(row, "properties"));
+    amount = json_string_value(json_object_get(json_object_get(row, "properties"), "amount"));
+    if (amount && amount[0] &&
+        ((s->amount_from == AMOUNT_PIPELINE && state == DEAL_OPEN) ||
+         (s->amount_from == AMOUNT_WON && state == DEAL_WON))) {
+        if (!decimal_to_cents(&cents, amount, strlen(amount))) {
+            char shown[40];
+            excerpt(shown, sizeof(shown), amount);
+            return am_error_set(err, AM_EINPUT,
+                                "%s: deal %s: amount \"%s\" is not an amount; fix it in HubSpot",
+                                s->where, id_text, shown);
+        }
+        has_amount = true;
+    }
+    s->deal_serial++;
     json_array_foreach(links, i, link)
     {
         const json_t *id = json_object_get(link, "id");
@@ -518,9 +547,24 @@ static am_status parse_deal(hs_source *s, const json_t *row, am_error *err)
             key = num;
         }
         c = key ? find_company(s, key) : NULL;
-        if (c) {
-            c->deals |= state;
-            matched = true;
+        /* HubSpot lists a company once per association type (labelled, unlabelled). */
+        if (!c || c->last_deal == s->deal_serial) {
+            continue;
+        }
+        c->last_deal = s->deal_serial;
+        c->deals |= state;
+        matched = true;
+        if (has_amount) {
+            int64_t *sum = state == DEAL_OPEN ? &c->open_cents : &c->won_cents;
+            if ((cents > 0 && *sum > INT64_MAX - cents) ||
+                (cents < 0 && *sum < INT64_MIN - cents)) {
+                return am_error_set(err, AM_EINPUT,
+                                    "%s: company %s: the sum of its deals' amounts overflows; "
+                                    "check the amounts in HubSpot",
+                                    s->where, c->rec.id);
+            }
+            *sum += cents;
+            *(state == DEAL_OPEN ? &c->has_open : &c->has_won) = true;
         }
     }
     if (!matched) {
@@ -908,7 +952,7 @@ static am_status add_filter(void *ctx, const char *key, const char *value, am_er
 static am_status hs_configure(hs_source *s, const am_source_config *cfg, const am_source_env *env,
                               am_error *err)
 {
-    const char *deals = NULL, *base;
+    const char *deals = NULL, *amount = NULL, *base;
     am_http_options opt;
     am_status rc;
 
@@ -917,6 +961,9 @@ static am_status hs_configure(hs_source *s, const am_source_config *cfg, const a
     rc = am_http_config_read(&opt, cfg, err);
     if (!rc) {
         rc = am_source_config_string(&deals, cfg, "deals", false, err);
+    }
+    if (!rc) {
+        rc = am_source_config_string(&amount, cfg, "amount", false, err);
     }
     if (!rc) {
         rc = am_source_config_string(&s->token_var, cfg, "token_env", true, err);
@@ -929,6 +976,24 @@ static am_status hs_configure(hs_source *s, const am_source_config *cfg, const a
                             cfg->where, deals);
     }
     s->skip_deals = deals && strcmp(deals, "skip") == 0;
+    if (!amount || strcmp(amount, "revenue") == 0) {
+        s->amount_from = AMOUNT_REVENUE;
+    } else if (strcmp(amount, "pipeline") == 0) {
+        s->amount_from = AMOUNT_PIPELINE;
+    } else if (strcmp(amount, "won") == 0) {
+        s->amount_from = AMOUNT_WON;
+    } else {
+        return am_error_set(err, AM_ECONFIG,
+                            "%s.amount: \"%.32s\" is not one of \"revenue\", \"pipeline\", "
+                            "\"won\"",
+                            cfg->where, amount);
+    }
+    if (s->amount_from != AMOUNT_REVENUE && s->skip_deals) {
+        return am_error_set(err, AM_ECONFIG,
+                            "%s.amount: \"%s\" sums deals, which \"deals\": \"skip\" does not "
+                            "read; read the deals or use \"revenue\"",
+                            cfg->where, amount);
+    }
     s->filters = json_array();
     if (!s->filters) {
         return no_memory(s, err);
@@ -1047,6 +1112,11 @@ static am_status hs_next_batch(am_source *src, am_record_batch *batch, am_error 
             goto fail;
         }
         rec->populations = company_populations(s->base.cfg, c->stage, c->deals);
+        if (s->amount_from != AMOUNT_REVENUE) {
+            bool pipeline = s->amount_from == AMOUNT_PIPELINE;
+            rec->has_amount = pipeline ? c->has_open : c->has_won;
+            rec->amount_cents = pipeline ? c->open_cents : c->won_cents;
+        }
     }
     return AM_OK;
 fail:

@@ -44,12 +44,22 @@ extern const am_connector_ops am_connector_salesforce;
     "Id, Name, Website, Type, BillingCountry, BillingCity, OwnerId, Owner.Name, "                  \
     "AnnualRevenue, IsDeleted, MasterRecordId"
 #define OPPORTUNITY_SOQL                                                                           \
-    "SELECT Id, AccountId, IsClosed, IsWon FROM Opportunity WHERE AccountId != null"
+    "SELECT Id, AccountId, IsClosed, IsWon, Amount FROM Opportunity WHERE AccountId != null"
+
+/* What a record's amount is ("amount" in the config). */
+enum amount_from {
+    AMOUNT_REVENUE,  /* the Account's AnnualRevenue (default) */
+    AMOUNT_PIPELINE, /* the sum of its open Opportunities' Amounts */
+    AMOUNT_WON       /* the sum of its won Opportunities' Amounts */
+};
 
 typedef struct sf_account {
     am_record rec;    /* strings in the source's arena; populations set when emitted */
     const char *type; /* the Type picklist value, "" when null */
     unsigned deals;   /* DEAL_* */
+    /* Sums of the Amounts of its open and of its won Opportunities, when any had one. */
+    int64_t open_cents, won_cents;
+    bool has_open, has_won;
 } sf_account;
 
 typedef struct sf_reject {
@@ -64,6 +74,7 @@ typedef struct sf_source {
     bool oauth;      /* a refresh token is configured */
     bool query_all;  /* "endpoint": "queryAll" */
     bool base_fixed; /* base_url given: every request goes there, whatever the token says */
+    enum amount_from amount_from;
     char api_version[16];
     char where[300]; /* "salesforce https://acme.my.salesforce.com": starts every message */
 
@@ -82,8 +93,17 @@ typedef struct sf_source {
 } sf_source;
 
 static const char *const sf_fields[] = {
-    "instance_url", "token_env",   "client_id", "client_secret_env",   "refresh_token_env",
-    "login_url",    "api_version", "endpoint",  AM_HTTP_CONFIG_FIELDS, NULL,
+    "instance_url",
+    "token_env",
+    "client_id",
+    "client_secret_env",
+    "refresh_token_env",
+    "login_url",
+    "api_version",
+    "endpoint",
+    "amount",
+    AM_HTTP_CONFIG_FIELDS,
+    NULL,
 };
 
 /* ---- small helpers ---------------------------------------------------------- */
@@ -490,6 +510,28 @@ static sf_account *find_account(sf_source *s, const char *id)
     return NULL;
 }
 
+/* Add an Opportunity's Amount to its Account's open or won sum. A null Amount adds nothing. */
+static am_status add_amount(sf_source *s, sf_account *a, unsigned state, const json_t *amount,
+                            const char *id_text, am_error *err)
+{
+    int64_t cents, *sum = state == DEAL_OPEN ? &a->open_cents : &a->won_cents;
+    bool *has = state == DEAL_OPEN ? &a->has_open : &a->has_won;
+
+    if (!amount || json_is_null(amount)) {
+        return AM_OK;
+    }
+    if (!json_to_cents(&cents, amount) || (cents > 0 && *sum > INT64_MAX - cents) ||
+        (cents < 0 && *sum < INT64_MIN - cents)) {
+        return am_error_set(err, AM_EINPUT,
+                            "%s: Opportunity %s: Amount is not an amount acctmap can hold (or "
+                            "the Account's sum overflows); fix it in Salesforce",
+                            s->where, id_text);
+    }
+    *sum += cents;
+    *has = true;
+    return AM_OK;
+}
+
 /* One Opportunity row: marks its Account won, open or lost. */
 static am_status parse_opportunity(sf_source *s, const json_t *row, am_error *err)
 {
@@ -498,6 +540,7 @@ static am_status parse_opportunity(sf_source *s, const json_t *row, am_error *er
     const json_t *won = json_object_get(row, "IsWon");
     char id_text[64];
     sf_account *a = NULL;
+    unsigned state;
 
     excerpt(id_text, sizeof(id_text), json_string_value(json_object_get(row, "Id")));
     if (!json_is_object(row) || !json_is_boolean(closed) || !json_is_boolean(won) ||
@@ -516,7 +559,12 @@ static am_status parse_opportunity(sf_source *s, const json_t *row, am_error *er
         s->deals_unmatched++;
         return AM_OK;
     }
-    a->deals |= !json_is_true(closed) ? DEAL_OPEN : json_is_true(won) ? DEAL_WON : DEAL_LOST;
+    state = !json_is_true(closed) ? DEAL_OPEN : json_is_true(won) ? DEAL_WON : DEAL_LOST;
+    a->deals |= state;
+    if ((s->amount_from == AMOUNT_PIPELINE && state == DEAL_OPEN) ||
+        (s->amount_from == AMOUNT_WON && state == DEAL_WON)) {
+        return add_amount(s, a, state, json_object_get(row, "Amount"), id_text, err);
+    }
     return AM_OK;
 }
 
@@ -871,6 +919,7 @@ static am_status sf_configure(sf_source *s, const am_source_config *cfg, const a
                               char **secrets, am_error *err)
 {
     const char *instance = NULL, *login = NULL, *version = NULL, *endpoint = NULL;
+    const char *amount = NULL;
     const char *client_id = NULL, *refresh_var = NULL, *base;
     char *refresh = NULL, *client_secret = NULL;
     char *token_url = NULL;
@@ -890,6 +939,9 @@ static am_status sf_configure(sf_source *s, const am_source_config *cfg, const a
     }
     if (!rc) {
         rc = am_source_config_string(&endpoint, cfg, "endpoint", false, err);
+    }
+    if (!rc) {
+        rc = am_source_config_string(&amount, cfg, "amount", false, err);
     }
     if (!rc) {
         rc = am_source_config_string(&client_id, cfg, "client_id", false, err);
@@ -913,6 +965,18 @@ static am_status sf_configure(sf_source *s, const am_source_config *cfg, const a
                             cfg->where, endpoint);
     }
     s->query_all = endpoint && strcmp(endpoint, "queryAll") == 0;
+    if (!amount || strcmp(amount, "revenue") == 0) {
+        s->amount_from = AMOUNT_REVENUE;
+    } else if (strcmp(amount, "pipeline") == 0) {
+        s->amount_from = AMOUNT_PIPELINE;
+    } else if (strcmp(amount, "won") == 0) {
+        s->amount_from = AMOUNT_WON;
+    } else {
+        return am_error_set(err, AM_ECONFIG,
+                            "%s.amount: \"%.32s\" is not one of \"revenue\", \"pipeline\", "
+                            "\"won\"",
+                            cfg->where, amount);
+    }
     if (client_id && !refresh_var) {
         return am_error_set(err, AM_ECONFIG,
                             "%s.refresh_token_env: missing; OAuth with client_id needs the "
@@ -1102,6 +1166,11 @@ static am_status sf_next_batch(am_source *src, am_record_batch *batch, am_error 
             goto fail;
         }
         rec->populations = account_populations(s->base.cfg, a->type, a->deals);
+        if (s->amount_from != AMOUNT_REVENUE) {
+            bool pipeline = s->amount_from == AMOUNT_PIPELINE;
+            rec->has_amount = pipeline ? a->has_open : a->has_won;
+            rec->amount_cents = pipeline ? a->open_cents : a->won_cents;
+        }
     }
     return AM_OK;
 fail:

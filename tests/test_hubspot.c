@@ -294,6 +294,46 @@ static void test_hubspot__bodies_to_records(void **state)
     am_config_free(cfg);
 }
 
+/*
+ * "amount": "won" / "pipeline" sum the deals' amounts; a deal linked to a
+ * company twice (labelled and unlabelled) is counted once.
+ */
+static void test_hubspot__amount_from_deals_counts_each_deal_once(void **state)
+{
+    static const char *const pages[] = {"companies_page1.json", "companies_page2.json", NULL};
+    static const char *const deals[] = {"deals_with_company_associations.json", NULL};
+    am_config *cfg = load_config("\"token_env\":\"X\"");
+    pull_result r = {0};
+    int mode;
+
+    (void)state;
+    for (mode = 0; mode < 2; mode++) {
+        hs_source *s = offline_source(cfg);
+
+        s->amount_from = mode == 0 ? AMOUNT_PIPELINE : AMOUNT_WON;
+        feed(s, true, pages, NULL);
+        feed(s, false, deals, NULL);
+        drain(&r, s);
+        assert_int_equal(r.count, 8);
+        if (mode == 0) {
+            /* 120000 once, not twice. */
+            assert_true(find(&r, NORTHWIND)->has_amount);
+            assert_int_equal(find(&r, NORTHWIND)->amount_cents, 12000000);
+            assert_false(find(&r, ROMASHKA)->has_amount); /* open, amount null */
+            assert_false(find(&r, GLOBEX)->has_amount);   /* won only */
+        } else {
+            assert_int_equal(find(&r, GLOBEX)->amount_cents, 4500000);
+            assert_false(find(&r, NORTHWIND)->has_amount);
+            assert_false(find(&r, INITECH)->has_amount); /* lost */
+        }
+        /* annualrevenue is not the amount then. */
+        assert_false(find(&r, STARK)->has_amount);
+        result_dispose(&r);
+        hs_close(&s->base);
+    }
+    am_config_free(cfg);
+}
+
 /* Each company linked twice to one deal counts once; several deals of one company combine. */
 static void test_hubspot__deal_states_combine(void **state)
 {
@@ -677,6 +717,22 @@ static void test_hubspot__happy(void **state)
     result_dispose(&r);
 }
 
+/* The pipeline amount over real HTTP: the deals' amounts reach the records. */
+static void test_hubspot__amount_from_open_pipeline(void **state)
+{
+    pull_result r;
+    pull_stats st;
+
+    (void)state;
+    pull_scenario(&r, &st, "happy", BASE "\"amount\":\"pipeline\"," FAST);
+    assert_complete_pull(&r);
+    assert_int_equal(find(&r, NORTHWIND)->amount_cents, 12000000);
+    assert_false(find(&r, GLOBEX)->has_amount);
+    assert_complete_requests(0);
+    assert_routes_used();
+    result_dispose(&r);
+}
+
 static void test_hubspot__empty(void **state)
 {
     pull_result r;
@@ -914,6 +970,12 @@ static void test_hubspot__config_errors(void **state)
          "not set or empty; export it before the run"},
         {"\"token_env\":\"" TOKEN_VAR "\",\"deals\":\"no\"",
          "acctmap.json: orgs[0].sources[0].deals: \"no\" is neither \"read\" nor \"skip\""},
+        {"\"token_env\":\"" TOKEN_VAR "\",\"amount\":\"deals\"",
+         "acctmap.json: orgs[0].sources[0].amount: \"deals\" is not one of \"revenue\", "
+         "\"pipeline\", \"won\""},
+        {"\"token_env\":\"" TOKEN_VAR "\",\"amount\":\"won\",\"deals\":\"skip\"",
+         "acctmap.json: orgs[0].sources[0].amount: \"won\" sums deals, which \"deals\": "
+         "\"skip\" does not read; read the deals or use \"revenue\""},
         {"\"token_env\":\"" TOKEN_VAR "\",\"search\":{\"country\":\"\"}",
          "acctmap.json: orgs[0].sources[0].search: an empty property or value; write "
          "{\"lifecyclestage\": \"customer;opportunity\"}"},
@@ -935,7 +997,7 @@ static void test_hubspot__config_errors(void **state)
         open_error(msg, sizeof(msg), "\"token_env\":\"" TOKEN_VAR "\",\"after\":\"1\""),
         AM_ECONFIG);
     assert_non_null(strstr(msg, "unknown field \"after\" for a hubspot source; known fields: "
-                                "type, populations, token_env, search, deals, base_url"));
+                                "type, populations, token_env, search, deals, amount, base_url"));
     /* "search" must map properties to text. */
     assert_int_equal(
         open_error(msg, sizeof(msg), "\"token_env\":\"" TOKEN_VAR "\",\"search\":{\"country\":1}"),
@@ -1105,11 +1167,13 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_hubspot__bodies_to_records),
+        cmocka_unit_test(test_hubspot__amount_from_deals_counts_each_deal_once),
         cmocka_unit_test(test_hubspot__deal_states_combine),
         cmocka_unit_test(test_hubspot__populations_map_overrides_defaults),
         cmocka_unit_test(test_hubspot__bad_rows_are_rejected),
         cmocka_unit_test(test_hubspot__page_shape_checked),
         SCENARIO_TEST(test_hubspot__happy),
+        SCENARIO_TEST(test_hubspot__amount_from_open_pipeline),
         SCENARIO_TEST(test_hubspot__empty),
         SCENARIO_TEST(test_hubspot__cross_host_next_link),
         SCENARIO_TEST(test_hubspot__redirect_to_other_host),

@@ -298,6 +298,34 @@ static void test_salesforce__bodies_to_records(void **state)
     am_config_free(cfg);
 }
 
+/* "amount": "won" sums the won Opportunities' Amounts; no won one, no amount. */
+static void test_salesforce__amount_from_won_opportunities(void **state)
+{
+    static const char *const account_pages[] = {"accounts_page1.json", "accounts_page2.json", NULL};
+    static const char *const opportunity_pages[] = {"opportunities.json", NULL};
+    am_config *cfg = load_config("\"instance_url\":\"https://acme.my.salesforce.com\","
+                                 "\"token_env\":\"X\",\"amount\":\"won\"");
+    sf_source *s = offline_source(cfg);
+    pull_result r = {0};
+
+    (void)state;
+    s->amount_from = AMOUNT_WON;
+    feed(s, true, account_pages);
+    feed(s, false, opportunity_pages);
+    drain(&r, s);
+    assert_int_equal(r.count, 7);
+    /* Northwind: the won 9900.0, not the open 120000.0 nor its AnnualRevenue. */
+    assert_true(find(&r, NORTHWIND)->has_amount);
+    assert_int_equal(find(&r, NORTHWIND)->amount_cents, 990000);
+    assert_int_equal(find(&r, GLOBEX)->amount_cents, 4500000);
+    assert_false(find(&r, INITECH)->has_amount);  /* lost only */
+    assert_false(find(&r, ROMASHKA)->has_amount); /* open only */
+    assert_false(find(&r, STARK)->has_amount);    /* no Opportunity: AnnualRevenue is not used */
+    result_dispose(&r);
+    sf_close(&s->base);
+    am_config_free(cfg);
+}
+
 /* queryAll returns the recycle bin: the deleted and the merged-away rows are not Accounts. */
 static void test_salesforce__query_all_drops_deleted_and_merged(void **state)
 {
@@ -668,7 +696,7 @@ static void assert_soql(size_t i, const char *prefix)
 #define PAGE2_PATH "/services/data/v62.0/query/01gRO0000016QxYYA2-4"
 #define TOKEN_URL_PATH "/services/oauth2/token"
 #define ACCOUNT_SOQL "SELECT Id, Name, Website, Type, BillingCountry, BillingCity"
-#define OPPORTUNITY_SOQL_START "SELECT Id, AccountId, IsClosed, IsWon FROM Opportunity"
+#define OPPORTUNITY_SOQL_START "SELECT Id, AccountId, IsClosed, IsWon, Amount FROM Opportunity"
 
 /* The populations of the fixtures' named companies after a complete pull. */
 static void assert_complete_pull(const pull_result *r)
@@ -684,7 +712,6 @@ static void assert_complete_pull(const pull_result *r)
     assert_int_equal(find(r, ACME)->populations, PROSPECTS);
     assert_int_equal(find(r, VANDELAY)->populations, PROSPECTS);
     assert_int_equal(find(r, STARK)->populations, PROSPECTS);
-    assert_int_equal(find(r, NORTHWIND)->amount_cents, INT64_C(4800000000));
 }
 
 static void test_salesforce__happy(void **state)
@@ -698,6 +725,8 @@ static void test_salesforce__happy(void **state)
                   "\"instance_url\":\"http://127.0.0.1:@PORT@/\",\"token_env\":\"" TOKEN_VAR
                   "\"," FAST);
     assert_complete_pull(&r);
+    /* AnnualRevenue 4.8E7, exactly. */
+    assert_int_equal(find(&r, NORTHWIND)->amount_cents, INT64_C(4800000000));
     /* The label is the instance, as a person recognises it. */
     snprintf(label, sizeof(label), "%s", am_fake_crm_origin(g_crm));
     assert_string_equal(r.label, label);
@@ -709,6 +738,27 @@ static void test_salesforce__happy(void **state)
     assert_request(1, "GET", PAGE2_PATH, STALE_TOKEN);
     assert_request(2, "GET", QUERY_PATH, STALE_TOKEN);
     assert_soql(2, OPPORTUNITY_SOQL_START);
+    assert_routes_used();
+    result_dispose(&r);
+}
+
+/* "amount": "pipeline": the open Opportunities' Amounts, summed per Account. */
+static void test_salesforce__amount_from_open_pipeline(void **state)
+{
+    pull_result r;
+    pull_stats st;
+
+    (void)state;
+    pull_scenario(&r, &st, "happy",
+                  "\"instance_url\":\"http://127.0.0.1:@PORT@\",\"token_env\":\"" TOKEN_VAR "\","
+                  "\"amount\":\"pipeline\"," FAST);
+    assert_complete_pull(&r);
+    assert_true(find(&r, NORTHWIND)->has_amount);
+    assert_int_equal(find(&r, NORTHWIND)->amount_cents, 12000000);
+    /* Ромашка's open Opportunity has a null Amount; Globex's only one is won. */
+    assert_false(find(&r, ROMASHKA)->has_amount);
+    assert_false(find(&r, GLOBEX)->has_amount);
+    assert_false(find(&r, ACME)->has_amount);
     assert_routes_used();
     result_dispose(&r);
 }
@@ -1035,6 +1085,10 @@ static void test_salesforce__config_errors(void **state)
          "\",\"endpoint\":\"queryall\"",
          "acctmap.json: orgs[0].sources[0].endpoint: \"queryall\" is neither \"query\" nor "
          "\"queryAll\""},
+        {"\"instance_url\":\"https://acme.my.salesforce.com\",\"token_env\":\"" TOKEN_VAR
+         "\",\"amount\":\"Amount\"",
+         "acctmap.json: orgs[0].sources[0].amount: \"Amount\" is not one of \"revenue\", "
+         "\"pipeline\", \"won\""},
         {"\"instance_url\":\"https://acme.my.salesforce.com\",\"token_env\":\"" TOKEN_VAR
          "\",\"login_url\":\"https://login.salesforce.com\"",
          "acctmap.json: orgs[0].sources[0].login_url: only used to refresh a token; give "
@@ -1462,12 +1516,14 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_salesforce__bodies_to_records),
+        cmocka_unit_test(test_salesforce__amount_from_won_opportunities),
         cmocka_unit_test(test_salesforce__query_all_drops_deleted_and_merged),
         cmocka_unit_test(test_salesforce__populations_map_overrides_defaults),
         cmocka_unit_test(test_salesforce__bad_rows_are_rejected),
         cmocka_unit_test(test_salesforce__page_shape_checked),
         cmocka_unit_test(test_salesforce__amounts_exact),
         SCENARIO_TEST(test_salesforce__happy),
+        SCENARIO_TEST(test_salesforce__amount_from_open_pipeline),
         SCENARIO_TEST(test_salesforce__happy_oauth_uses_answered_instance),
         SCENARIO_TEST(test_salesforce__empty),
         SCENARIO_TEST(test_salesforce__expired_token_then_refresh),
