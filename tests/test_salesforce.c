@@ -1035,6 +1035,43 @@ static void test_salesforce__query_all_deleted(void **state)
     result_dispose(&r);
 }
 
+/* Nobody listens: a bounded number of tries, then one line naming the source. */
+static void test_salesforce__server_down(void **state)
+{
+    am_config *cfg;
+    am_source *src = NULL;
+    am_record_batch batch;
+    am_error err;
+    char fields[512];
+    unsigned port;
+
+    (void)state;
+    am_error_clear(&err);
+    /* A port that was just free: start a server, note its port, stop it. */
+    if (am_fake_crm_start(&g_crm, "salesforce", "empty", &err)) {
+        fail_msg("fake: %s", err.msg);
+    }
+    port = am_fake_crm_port(g_crm);
+    am_fake_crm_stop(g_crm);
+    g_crm = NULL;
+    snprintf(fields, sizeof(fields),
+             "\"instance_url\":\"http://127.0.0.1:%u\",\"token_env\":\"" TOKEN_VAR "\"," FAST,
+             port);
+    setenv(TOKEN_VAR, STALE_TOKEN, 1);
+    cfg = load_config(fields);
+    am_record_batch_init(&batch);
+    assert_int_equal(am_source_open(&src, source_config(cfg), &(am_source_env){0}, &err), AM_OK);
+    assert_int_equal(am_source_next_batch(src, &batch, &err), AM_ENET);
+    assert_int_equal(am_test_count_lines(err.msg), 1);
+    snprintf(fields, sizeof(fields), "salesforce http://127.0.0.1:%u: GET " QUERY_PATH ": ", port);
+    assert_int_equal(strncmp(err.msg, fields, strlen(fields)), 0);
+    assert_non_null(strstr(err.msg, "3 attempts"));
+    assert_null(strstr(err.msg, STALE_TOKEN));
+    am_source_close(src);
+    am_record_batch_dispose(&batch);
+    am_config_free(cfg);
+}
+
 /* ---- config mistakes: one line naming the field, before any request -------------- */
 
 /* Open a source from `fields` with the token variables set; its status and message. */
@@ -1535,6 +1572,7 @@ int main(void)
         SCENARIO_TEST(test_salesforce__proxy_502_then_ok),
         SCENARIO_TEST(test_salesforce__proxy_502_persistent),
         SCENARIO_TEST(test_salesforce__query_all_deleted),
+        SCENARIO_TEST(test_salesforce__server_down),
         SCENARIO_TEST(test_salesforce__config_errors),
         GENERATED_TEST(test_salesforce__next_page_on_other_origin_refused),
         GENERATED_TEST(test_salesforce__refreshed_token_refused_too),
