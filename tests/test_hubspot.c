@@ -1136,6 +1136,34 @@ static void test_hubspot__search_with_deals(void **state)
     result_dispose(&r);
 }
 
+/* A search past HubSpot's 10,000 results fails on its first page, saying what to do. */
+static void test_hubspot__search_past_its_cap_fails(void **state)
+{
+    static const char routes[] =
+        "[{\"scenario\":\"generated\",\"method\":\"POST\",\"path\":"
+        "\"/crm/v3/objects/companies/search\",\"status\":200,\"headers\":{\"Content-Type\":"
+        "\"application/json\"},\"body\":\"big.json\"}]";
+    static const char big[] = "{\"total\":12345,\"results\":[{\"id\":\"1\",\"properties\":{"
+                              "\"name\":\"One\"}}],\"paging\":{\"next\":{\"after\":\"1\"}}}";
+    pull_result r;
+    char want[512];
+
+    (void)state;
+    am_test_write_file(am_test_path("routes.json"), routes, strlen(routes));
+    am_test_write_file(am_test_path("big.json"), big, strlen(big));
+    pull_generated(&r, BASE "\"search\":{\"country\":\"Germany\"}," FAST);
+    assert_int_equal(r.rc, AM_ELIMIT);
+    assert_int_equal(r.count, 0);
+    expand(want, sizeof(want),
+           "hubspot http://127.0.0.1:@PORT@: the search matches 12345 companies, more than the "
+           "10000 HubSpot's search can page through; narrow \"search\" or drop it to list every "
+           "company");
+    assert_string_equal(r.msg, want);
+    assert_int_equal(am_fake_crm_request_count(g_crm), 1);
+    assert_routes_used();
+    result_dispose(&r);
+}
+
 /* The daily limit cannot be waited out: one request, one line, no retry. */
 static void test_hubspot__daily_limit_fails_at_once(void **state)
 {
@@ -1186,6 +1214,7 @@ int main(void)
         SCENARIO_TEST(test_hubspot__search),
         SCENARIO_TEST(test_hubspot__config_errors),
         GENERATED_TEST(test_hubspot__search_with_deals),
+        GENERATED_TEST(test_hubspot__search_past_its_cap_fails),
         GENERATED_TEST(test_hubspot__daily_limit_fails_at_once),
     };
 
