@@ -228,7 +228,9 @@ struct am_http_response {
  *   AM_ENET    connection or timeout failures after the last try
  * On AM_EAUTH, AM_EHTTP and AM_ELIMIT from an answer, *resp still holds
  * that answer (status, body) so the caller can read the CRM's error and
- * write a better message. Always call am_http_response_dispose on *resp.
+ * write a better message. `resp` must be zeroed ({0}) or hold the answer of
+ * an earlier call, which is disposed first (so a loop may reuse one
+ * response); call am_http_response_dispose on it when done.
  */
 am_status am_http_send(am_http_response *resp, am_http *http, const am_http_request *rq,
                        am_error *err);
