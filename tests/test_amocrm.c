@@ -25,6 +25,25 @@
 #define PROSPECTS (1u << AM_POP_PROSPECTS)
 #define OPPORTUNITIES (1u << AM_POP_OPPORTUNITIES)
 
+#define NEW_ACCESS                                                                            \
+    "eyJ0eXAiOiJKV1QiLCJhbGciOiJSUzI1NiIsImp0aSI6IjRjOWYxZTJhN2IzZDVlNmY4YTBiMWMyZDNlNGY1YTZi" \
+    "N2M4ZDllMGYxYTJiM2M0ZDVlNmY3YThiOWMwZDFlMmYifQ.eyJhdWQiOiI3ZDNlMWI5YS0yYzRmLTRlNmEtOGIwZC" \
+    "0xZjNhNWM3ZTliMmQiLCJqdGkiOiI0YzlmMWUyYTdiM2Q1ZTZmOGEwYjFjMmQzZTRmNWE2YjdjOGQ5ZTBmMWEyYjNj" \
+    "NGQ1ZTZmN2E4YjljMGQxZTJmIiwiaWF0IjoxNzMyMjg0MDAwLCJuYmYiOjE3MzIyODQwMDAsImV4cCI6MTczMjM3MD" \
+    "QwMCwic3ViIjoiODEyMzQ1NyIsImdyYW50X3R5cGUiOiIiLCJhY2NvdW50X2lkIjoyOTg3NjU0MywiYmFzZV9kb21h" \
+    "aW4iOiJhbW9jcm0ucnUiLCJ2ZXJzaW9uIjoyLCJzY29wZXMiOlsiY3JtIl19.jYDhGrg7vw9v6_Isp-uFCx4xQZC5dB" \
+    "t2M6KDusZlcNQIGOOOfSpecqp6ixiPxRGH8V9r_GvzB1g2vredtjbwD42A4Rq4O78Pb-vyLKfrhQseMUGQuXQbdjOig" \
+    "7rGZXDUCBjjjn0qXnKqeosYj8URh_Ffa_xr8wdYNr63nbY28A-NgOEauDu_D2_r8iyn64ULHjFBkLl0G3YzooO6xmVw" \
+    "1AgY4459Kl5yqnqLGI_FEYfxX2v8a_MHWDa-t522NvAPjYDhGrg7vw9v6_Isp-uFCx4xQZC5dBt2M6KDusZlcNQIGOO" \
+    "OfSpecqp6ixiPxRGH8V9r_GvzB1g2vredtjbwDw"
+/* The rotated refresh token of oauth_token_refresh.json: "def50200" and one block six times. */
+#define REFRESH_BLOCK "bd473e5dcdce2510c2df4f0c5a54a605fa3647fe74afae20a8cdb8b91b1a1f63"
+#define NEW_REFRESH                                                                           \
+    "def50200" REFRESH_BLOCK REFRESH_BLOCK REFRESH_BLOCK REFRESH_BLOCK REFRESH_BLOCK REFRESH_BLOCK
+#define OLD_ACCESS "old-access-7f3e1c"
+#define OLD_REFRESH "old-refresh-9d2b4a"
+#define CLIENT_SECRET "client-secret-5a8c2e"
+
 /* A record copied out of its batch, so it outlives the batch. */
 typedef struct test_record {
     char *id, *name, *domain, *tax_id, *owner;
@@ -325,12 +344,473 @@ static void test_amocrm__population_rules_override_defaults(void **state)
     am_config_free(cfg);
 }
 
+/* ---- over HTTP, against the fake CRM server ---------------------------------- */
+
+/* Back-off waits of a few milliseconds so that retry scenarios stay fast. */
+#define FAST "\"max_wait_one_s\":\"0.01\",\"max_wait_s\":\"2\",\"requests_per_s\":\"0\""
+
+/*
+ * A secret keeper that remembers what was saved and when: how many requests
+ * the fake server had received at the moment of the save.
+ */
+typedef struct test_keeper {
+    am_fake_crm *crm;
+    size_t saves;
+    size_t requests_at_save;
+    char name[128];
+    char value[512];
+} test_keeper;
+
+static am_status keeper_load(void *ctx, const char *name, char **value_out, am_error *err)
+{
+    (void)ctx;
+    *value_out = NULL;
+    return am_error_set(err, AM_ENOTFOUND, "no saved secret %s", name);
+}
+
+static am_status keeper_save(void *ctx, const char *name, const char *value, am_error *err)
+{
+    test_keeper *k = ctx;
+
+    (void)err;
+    k->saves++;
+    k->requests_at_save = am_fake_crm_request_count(k->crm);
+    snprintf(k->name, sizeof(k->name), "%s", name);
+    snprintf(k->value, sizeof(k->value), "%s", value);
+    return AM_OK;
+}
+
+/* One scenario: the server, the keeper, and what the source gave. */
+typedef struct scenario {
+    am_fake_crm *crm;
+    test_keeper keeper;
+    am_secret_keeper iface;
+    pull_result r;
+    unsigned refreshes;
+    am_fake_crm *other; /* the "other host" of the cross-host trap */
+} scenario;
+
+/* `fmt` with every "@ORIGIN@" replaced by `origin`. */
+static void expand_origin(char *out, size_t cap, const char *fmt, const char *origin)
+{
+    size_t n = 0;
+    const char *p = fmt;
+
+    while (*p) {
+        const char *at = strstr(p, "@ORIGIN@");
+        size_t len = at ? (size_t)(at - p) : strlen(p);
+        assert_true(n + len + strlen(origin) < cap);
+        memcpy(out + n, p, len);
+        n += len;
+        p += len;
+        if (at) {
+            memcpy(out + n, origin, strlen(origin));
+            n += strlen(origin);
+            p += strlen("@ORIGIN@");
+        }
+    }
+    out[n] = '\0';
+}
+
+/*
+ * Start the fake server on `name` of amocrm/routes.json and pull a source
+ * whose config fields are `fields_fmt` ("@ORIGIN@" stands for the server's origin)
+ * through the registry, as a run does.
+ */
+static void run_scenario(scenario *sc, const char *name, const char *fields_fmt)
+{
+    am_config *cfg;
+    am_source *src = NULL;
+    am_record_batch batch;
+    am_source_env env = {0};
+    am_error err;
+    char fields[2048];
+
+    memset(sc, 0, sizeof(*sc));
+    am_error_clear(&err);
+    if (am_fake_crm_start(&sc->crm, "amocrm", name, &err)) {
+        fail_msg("fake server: %s", err.msg);
+    }
+    /* Whatever is sent to the other account's host lands here. */
+    if (am_fake_crm_start_other(&sc->other, &err) ||
+        am_fake_crm_map_host(sc->other, "other-account.amocrm.ru", 443, &err) ||
+        am_fake_crm_map_host(sc->other, "other-account.amocrm.ru", 80, &err)) {
+        fail_msg("other host: %s", err.msg);
+    }
+    setenv("AMO_TEST_TOKEN", OLD_ACCESS, 1);
+    setenv("AMO_TEST_REFRESH", OLD_REFRESH, 1);
+    setenv("AMO_TEST_SECRET", CLIENT_SECRET, 1);
+    expand_origin(fields, sizeof(fields), fields_fmt, am_fake_crm_origin(sc->crm));
+    cfg = config_with(fields);
+    sc->keeper.crm = sc->crm;
+    sc->iface.ctx = &sc->keeper;
+    sc->iface.load = keeper_load;
+    sc->iface.save = keeper_save;
+    env.secrets = &sc->iface;
+    env.source_key = "globex.0";
+    am_record_batch_init(&batch);
+    sc->r.rc = am_source_open(&src, source_of(cfg), &env, &err);
+    if (sc->r.rc) {
+        assert_null(src);
+        snprintf(sc->r.msg, sizeof(sc->r.msg), "%s", err.msg);
+        goto cleanup;
+    }
+    snprintf(sc->r.label, sizeof(sc->r.label), "%s", src->label);
+    for (;;) {
+        sc->r.rc = am_source_next_batch(src, &batch, &err);
+        if (sc->r.rc) {
+            snprintf(sc->r.msg, sizeof(sc->r.msg), "%s", err.msg);
+            /* The failure sticks, and last_error says the same. */
+            assert_int_equal(am_source_next_batch(src, &batch, &err), sc->r.rc);
+            assert_string_equal(err.msg, sc->r.msg);
+            assert_string_equal(src->ops->last_error(src)->msg, sc->r.msg);
+            break;
+        }
+        if (!batch.count && !batch.reject_count) {
+            break;
+        }
+        keep_batch(&sc->r, &batch);
+    }
+    sc->refreshes = am_http_oauth_refresh_count(((amo_source *)src)->http);
+cleanup:
+    am_source_close(src);
+    am_record_batch_dispose(&batch);
+    am_config_free(cfg);
+}
+
+/* Every request matched a route and every required route was used. */
+static void assert_routes_used(scenario *sc)
+{
+    char *problems = am_fake_crm_check(sc->crm);
+
+    if (problems) {
+        fail_msg("fake server: %s", problems);
+    }
+}
+
+static void scenario_dispose(scenario *sc)
+{
+    am_fake_crm_stop(sc->crm);
+    result_dispose(&sc->r);
+    am_fake_crm_stop(sc->other);
+    am_fake_crm_unmap_all();
+    unsetenv("AMO_TEST_TOKEN");
+    unsetenv("AMO_TEST_REFRESH");
+    unsetenv("AMO_TEST_SECRET");
+}
+
+/* Request `i`: its path, its `page` parameter and its bearer token. */
+static void assert_request(scenario *sc, size_t i, const char *path, const char *page,
+                           const char *token)
+{
+    const am_fake_request *rq;
+    const char *auth;
+    char *got;
+    char want[1024];
+
+    assert_true(i < am_fake_crm_request_count(sc->crm));
+    rq = am_fake_crm_request(sc->crm, i);
+    assert_string_equal(rq->method, "GET");
+    assert_string_equal(rq->path, path);
+    got = am_fake_request_param(rq, "page", false);
+    assert_string_equal(got ? got : "", page);
+    free(got);
+    snprintf(want, sizeof(want), "Bearer %s", token);
+    auth = am_fake_request_header(rq, "Authorization");
+    assert_non_null(auth);
+    assert_string_equal(auth, want);
+}
+
+/* Nothing reached the other host: no connection, no request. */
+static void assert_other_host_untouched(scenario *sc)
+{
+    assert_int_equal(am_fake_crm_connection_count(sc->other), 0);
+    assert_int_equal(am_fake_crm_request_count(sc->other), 0);
+}
+
+/* No secret of the test config in `text`. */
+static void assert_no_secret(const char *text)
+{
+    assert_null(strstr(text, OLD_ACCESS));
+    assert_null(strstr(text, OLD_REFRESH));
+    assert_null(strstr(text, NEW_ACCESS));
+    assert_null(strstr(text, NEW_REFRESH));
+    assert_null(strstr(text, CLIENT_SECRET));
+}
+
+#define TOKEN_FIELDS "\"base_url\":\"@ORIGIN@\",\"token_env\":\"AMO_TEST_TOKEN\"," FAST
+#define OAUTH_FIELDS                                                                          \
+    "\"base_url\":\"@ORIGIN@\",\"client_id\":\"7d3e1b9a-test\",\"client_secret_env\":"        \
+    "\"AMO_TEST_SECRET\",\"refresh_token_env\":\"AMO_TEST_REFRESH\",\"token_env\":"           \
+    "\"AMO_TEST_TOKEN\"," FAST
+
+static void test_amocrm__happy_pull(void **state)
+{
+    scenario sc;
+    char label[128];
+
+    (void)state;
+    run_scenario(&sc, "happy", TOKEN_FIELDS);
+    if (sc.r.rc) {
+        fail_msg("%s", sc.r.msg);
+    }
+    assert_happy_records(&sc.r);
+    snprintf(label, sizeof(label), "amocrm %s", am_fake_crm_origin(sc.crm));
+    assert_string_equal(sc.r.label, label);
+    assert_int_equal(am_fake_crm_request_count(sc.crm), 3);
+    assert_request(&sc, 0, "/api/v4/companies", "1", OLD_ACCESS);
+    assert_request(&sc, 1, "/api/v4/companies", "2", OLD_ACCESS); /* _links.next */
+    assert_request(&sc, 2, "/api/v4/leads", "1", OLD_ACCESS);
+    assert_other_host_untouched(&sc);
+    assert_routes_used(&sc);
+    scenario_dispose(&sc);
+}
+
+static void test_amocrm__empty_account_answers_204(void **state)
+{
+    scenario sc;
+
+    (void)state;
+    run_scenario(&sc, "empty", TOKEN_FIELDS);
+    assert_int_equal(sc.r.rc, AM_OK);
+    assert_int_equal(sc.r.count, 0);
+    assert_int_equal(sc.r.rejects, 0);
+    assert_int_equal(am_fake_crm_request_count(sc.crm), 1);
+    assert_routes_used(&sc);
+    scenario_dispose(&sc);
+}
+
+static void test_amocrm__invalid_token_fails(void **state)
+{
+    scenario sc;
+    char want[512];
+
+    (void)state;
+    run_scenario(&sc, "invalid_token", TOKEN_FIELDS);
+    assert_int_equal(sc.r.rc, AM_EAUTH);
+    snprintf(want, sizeof(want),
+             "amocrm %s: GET /api/v4/companies: the account refused the long-lived token: 401 "
+             "Unauthorized (Invalid user name or password); create a new one in the "
+             "integration's settings and set AMO_TEST_TOKEN",
+             am_fake_crm_origin(sc.crm));
+    assert_string_equal(sc.r.msg, want);
+    assert_no_secret(sc.r.msg);
+    /* A long-lived token cannot be refreshed: one request. */
+    assert_int_equal(am_fake_crm_request_count(sc.crm), 1);
+    assert_routes_used(&sc);
+    scenario_dispose(&sc);
+}
+
+static void test_amocrm__expired_token_refreshes_once(void **state)
+{
+    scenario sc;
+    const am_fake_request *rq;
+    char *field;
+
+    (void)state;
+    run_scenario(&sc, "expired_token_then_refresh", OAUTH_FIELDS);
+    if (sc.r.rc) {
+        fail_msg("%s", sc.r.msg);
+    }
+    assert_happy_records(&sc.r);
+    assert_int_equal(sc.refreshes, 1);
+    assert_int_equal(am_fake_crm_request_count(sc.crm), 5);
+    assert_request(&sc, 0, "/api/v4/companies", "1", OLD_ACCESS);
+    rq = am_fake_crm_request(sc.crm, 1);
+    assert_string_equal(rq->method, "POST");
+    assert_string_equal(rq->path, "/oauth2/access_token");
+    field = am_fake_request_param(rq, "refresh_token", true);
+    assert_string_equal(field, OLD_REFRESH);
+    free(field);
+    field = am_fake_request_param(rq, "client_secret", true);
+    assert_string_equal(field, CLIENT_SECRET);
+    free(field);
+    /* No bearer goes to the token endpoint. */
+    assert_null(am_fake_request_header(rq, "Authorization"));
+    assert_request(&sc, 2, "/api/v4/companies", "1", NEW_ACCESS);
+    assert_request(&sc, 3, "/api/v4/companies", "2", NEW_ACCESS);
+    assert_request(&sc, 4, "/api/v4/leads", "1", NEW_ACCESS);
+    /* Saved once, the new refresh token, after the token answer and before request 2. */
+    assert_int_equal(sc.keeper.saves, 1);
+    assert_string_equal(sc.keeper.name, "globex.0.refresh_token");
+    assert_string_equal(sc.keeper.value, NEW_REFRESH);
+    assert_int_equal(sc.keeper.requests_at_save, 2);
+    assert_no_secret(sc.r.label);
+    assert_routes_used(&sc);
+    scenario_dispose(&sc);
+}
+
+static void test_amocrm__refused_refresh_token_fails(void **state)
+{
+    scenario sc;
+    char want[512];
+
+    (void)state;
+    run_scenario(&sc, "expired_token_refresh_rejected", OAUTH_FIELDS);
+    assert_int_equal(sc.r.rc, AM_EAUTH);
+    snprintf(want, sizeof(want),
+             "amocrm %s: the refresh token was refused (Token has been revoked); authorise "
+             "acctmap again and set AMO_TEST_REFRESH",
+             am_fake_crm_origin(sc.crm));
+    assert_string_equal(sc.r.msg, want);
+    assert_no_secret(sc.r.msg);
+    assert_int_equal(am_fake_crm_request_count(sc.crm), 2);
+    assert_int_equal(sc.keeper.saves, 0);
+    assert_routes_used(&sc);
+    scenario_dispose(&sc);
+}
+
+/* 429 with retry_after 300 in the body: waited (capped by the test's 0.01 s), repeated. */
+static void test_amocrm__too_many_requests_waits_and_repeats(void **state)
+{
+    scenario sc;
+
+    (void)state;
+    run_scenario(&sc, "rate_limited_then_ok", TOKEN_FIELDS);
+    if (sc.r.rc) {
+        fail_msg("%s", sc.r.msg);
+    }
+    assert_happy_records(&sc.r);
+    assert_int_equal(am_fake_crm_request_count(sc.crm), 4);
+    assert_int_equal(am_fake_crm_request(sc.crm, 0)->status, 429);
+    assert_request(&sc, 0, "/api/v4/companies", "1", OLD_ACCESS);
+    assert_request(&sc, 1, "/api/v4/companies", "1", OLD_ACCESS);
+    assert_routes_used(&sc);
+    scenario_dispose(&sc);
+}
+
+/*
+ * _links.next names another account's host: nothing is sent there; page 2
+ * comes from our own base by number, and the pull completes.
+ */
+static void test_amocrm__cross_host_next_link_is_not_followed(void **state)
+{
+    scenario sc;
+
+    (void)state;
+    run_scenario(&sc, "cross_host_next_link", TOKEN_FIELDS);
+    if (sc.r.rc) {
+        fail_msg("%s", sc.r.msg);
+    }
+    assert_happy_records(&sc.r);
+    assert_int_equal(am_fake_crm_request_count(sc.crm), 3);
+    assert_request(&sc, 0, "/api/v4/companies", "1", OLD_ACCESS);
+    assert_request(&sc, 1, "/api/v4/companies", "2", OLD_ACCESS);
+    assert_request(&sc, 2, "/api/v4/leads", "1", OLD_ACCESS);
+    assert_other_host_untouched(&sc);
+    assert_routes_used(&sc);
+    scenario_dispose(&sc);
+}
+
+static void test_amocrm__truncated_page_fails(void **state)
+{
+    scenario sc;
+    char want[512];
+
+    (void)state;
+    run_scenario(&sc, "malformed_body", TOKEN_FIELDS);
+    assert_int_equal(sc.r.rc, AM_EINPUT);
+    snprintf(want, sizeof(want),
+             "amocrm %s: /api/v4/companies: invalid JSON at byte 675 of 675 (premature end of "
+             "input); the answer was cut off or is damaged, run again",
+             am_fake_crm_origin(sc.crm));
+    assert_string_equal(sc.r.msg, want);
+    assert_no_secret(sc.r.msg);
+    assert_int_equal(am_test_count_lines(sc.r.msg), 1);
+    assert_int_equal(am_fake_crm_request_count(sc.crm), 1);
+    assert_routes_used(&sc);
+    scenario_dispose(&sc);
+}
+
+static void test_amocrm__proxy_502_is_retried(void **state)
+{
+    scenario sc;
+
+    (void)state;
+    run_scenario(&sc, "proxy_502_then_ok", TOKEN_FIELDS);
+    if (sc.r.rc) {
+        fail_msg("%s", sc.r.msg);
+    }
+    assert_happy_records(&sc.r);
+    assert_int_equal(am_fake_crm_request_count(sc.crm), 4);
+    assert_int_equal(am_fake_crm_request(sc.crm, 0)->status, 502);
+    assert_routes_used(&sc);
+    scenario_dispose(&sc);
+}
+
+static void test_amocrm__proxy_502_persistent_fails(void **state)
+{
+    scenario sc;
+    char want[512];
+
+    (void)state;
+    run_scenario(&sc, "proxy_502_persistent", TOKEN_FIELDS ",\"max_attempts\":\"3\"");
+    assert_int_equal(sc.r.rc, AM_EHTTP);
+    snprintf(want, sizeof(want),
+             "amocrm %s: GET /api/v4/companies: HTTP 502 (text/html, not JSON) after 3 attempts "
+             "(max_attempts reached); the server or a proxy in front of it is failing, run later",
+             am_fake_crm_origin(sc.crm));
+    assert_string_equal(sc.r.msg, want);
+    assert_no_secret(sc.r.msg);
+    assert_int_equal(am_test_count_lines(sc.r.msg), 1);
+    assert_int_equal(am_fake_crm_request_count(sc.crm), 3);
+    assert_routes_used(&sc);
+    scenario_dispose(&sc);
+}
+
+static void test_amocrm__config_errors(void **state)
+{
+    scenario sc;
+
+    (void)state;
+    run_scenario(&sc, "happy", "\"token_env\":\"AMO_TEST_TOKEN\"");
+    assert_int_equal(sc.r.rc, AM_ECONFIG);
+    assert_string_equal(sc.r.msg, "acctmap.json: orgs[1].sources[0].base_url: missing; give the "
+                                  "account's address, like https://example.amocrm.ru");
+    scenario_dispose(&sc);
+
+    unsetenv("AMO_UNSET");
+    run_scenario(&sc, "happy", "\"base_url\":\"@ORIGIN@\",\"token_env\":\"AMO_UNSET\"");
+    assert_int_equal(sc.r.rc, AM_ECONFIG);
+    assert_non_null(strstr(sc.r.msg, "token_env"));
+    assert_non_null(strstr(sc.r.msg, "AMO_UNSET"));
+    assert_int_equal(am_fake_crm_request_count(sc.crm), 0);
+    scenario_dispose(&sc);
+
+    run_scenario(&sc, "happy", "\"base_url\":\"@ORIGIN@\",\"token_env\":\"AMO_TEST_TOKEN\","
+                               "\"inn_field\":\"0\"");
+    assert_int_equal(sc.r.rc, AM_ECONFIG);
+    assert_string_equal(sc.r.msg, "acctmap.json: orgs[1].sources[0].inn_field: \"0\" is not a "
+                                  "field id; give the field's id as shown in the account's "
+                                  "settings, or its name");
+    scenario_dispose(&sc);
+
+    run_scenario(&sc, "happy", "\"base_url\":\"@ORIGIN@\",\"token_env\":\"AMO_TEST_TOKEN\","
+                               "\"refresh_token_env\":\"AMO_TEST_REFRESH\"");
+    assert_int_equal(sc.r.rc, AM_ECONFIG);
+    assert_string_equal(sc.r.msg, "acctmap.json: orgs[1].sources[0].refresh_token_env: OAuth "
+                                  "needs client_id too; add it, or remove refresh_token_env to "
+                                  "use the long-lived token");
+    scenario_dispose(&sc);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_amocrm__fixture_pages_map_to_records),
         cmocka_unit_test(test_amocrm__inn_field_by_id_or_name),
         cmocka_unit_test(test_amocrm__population_rules_override_defaults),
+        cmocka_unit_test(test_amocrm__happy_pull),
+        cmocka_unit_test(test_amocrm__empty_account_answers_204),
+        cmocka_unit_test(test_amocrm__invalid_token_fails),
+        cmocka_unit_test(test_amocrm__expired_token_refreshes_once),
+        cmocka_unit_test(test_amocrm__refused_refresh_token_fails),
+        cmocka_unit_test(test_amocrm__too_many_requests_waits_and_repeats),
+        cmocka_unit_test(test_amocrm__cross_host_next_link_is_not_followed),
+        cmocka_unit_test(test_amocrm__truncated_page_fails),
+        cmocka_unit_test(test_amocrm__proxy_502_is_retried),
+        cmocka_unit_test(test_amocrm__proxy_502_persistent_fails),
+        cmocka_unit_test(test_amocrm__config_errors),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -407,6 +407,424 @@ static void test_bitrix24__next_must_move_forward(void **state)
     json_decref(root);
 }
 
+/* ---- over HTTP, against the fake CRM server ---------------------------------- */
+
+/* Back-off waits of a few milliseconds so that retry scenarios stay fast. */
+#define FAST "\"max_wait_one_s\":\"0.01\",\"max_wait_s\":\"2\",\"requests_per_s\":\"0\""
+
+/*
+ * A secret keeper that remembers what was saved and when: how many requests
+ * the fake server had received at the moment of the save.
+ */
+typedef struct test_keeper {
+    am_fake_crm *crm;
+    size_t saves;
+    size_t requests_at_save;
+    char name[128];
+    char value[512];
+} test_keeper;
+
+static am_status keeper_load(void *ctx, const char *name, char **value_out, am_error *err)
+{
+    (void)ctx;
+    *value_out = NULL;
+    return am_error_set(err, AM_ENOTFOUND, "no saved secret %s", name);
+}
+
+static am_status keeper_save(void *ctx, const char *name, const char *value, am_error *err)
+{
+    test_keeper *k = ctx;
+
+    (void)err;
+    k->saves++;
+    k->requests_at_save = am_fake_crm_request_count(k->crm);
+    snprintf(k->name, sizeof(k->name), "%s", name);
+    snprintf(k->value, sizeof(k->value), "%s", value);
+    return AM_OK;
+}
+
+/* One scenario: the server, the keeper, and what the source gave. */
+typedef struct scenario {
+    am_fake_crm *crm;
+    test_keeper keeper;
+    am_secret_keeper iface;
+    pull_result r;
+    unsigned refreshes;
+} scenario;
+
+/* `fmt` with every "@ORIGIN@" replaced by `origin`. */
+static void expand_origin(char *out, size_t cap, const char *fmt, const char *origin)
+{
+    size_t n = 0;
+    const char *p = fmt;
+
+    while (*p) {
+        const char *at = strstr(p, "@ORIGIN@");
+        size_t len = at ? (size_t)(at - p) : strlen(p);
+        assert_true(n + len + strlen(origin) < cap);
+        memcpy(out + n, p, len);
+        n += len;
+        p += len;
+        if (at) {
+            memcpy(out + n, origin, strlen(origin));
+            n += strlen(origin);
+            p += strlen("@ORIGIN@");
+        }
+    }
+    out[n] = '\0';
+}
+
+/*
+ * Start the fake server on `name` of bitrix24/routes.json and pull a source
+ * whose config fields are `fields_fmt` ("@ORIGIN@" stands for the server's origin)
+ * through the registry, as a run does.
+ */
+static void run_scenario(scenario *sc, const char *name, const char *fields_fmt)
+{
+    am_config *cfg;
+    am_source *src = NULL;
+    am_record_batch batch;
+    am_source_env env = {0};
+    am_error err;
+    char fields[2048];
+    char webhook[256];
+
+    memset(sc, 0, sizeof(*sc));
+    am_error_clear(&err);
+    if (am_fake_crm_start(&sc->crm, "bitrix24", name, &err)) {
+        fail_msg("fake server: %s", err.msg);
+    }
+    snprintf(webhook, sizeof(webhook), "%s" WEBHOOK_PATH, am_fake_crm_origin(sc->crm));
+    setenv("B24_TEST_WEBHOOK", webhook, 1);
+    setenv("B24_TEST_TOKEN", OLD_ACCESS, 1);
+    setenv("B24_TEST_REFRESH", OLD_REFRESH, 1);
+    setenv("B24_TEST_SECRET", CLIENT_SECRET, 1);
+    expand_origin(fields, sizeof(fields), fields_fmt, am_fake_crm_origin(sc->crm));
+    cfg = config_with(fields);
+    sc->keeper.crm = sc->crm;
+    sc->iface.ctx = &sc->keeper;
+    sc->iface.load = keeper_load;
+    sc->iface.save = keeper_save;
+    env.secrets = &sc->iface;
+    env.source_key = "globex.0";
+    am_record_batch_init(&batch);
+    sc->r.rc = am_source_open(&src, source_of(cfg), &env, &err);
+    if (sc->r.rc) {
+        assert_null(src);
+        snprintf(sc->r.msg, sizeof(sc->r.msg), "%s", err.msg);
+        goto cleanup;
+    }
+    snprintf(sc->r.label, sizeof(sc->r.label), "%s", src->label);
+    for (;;) {
+        sc->r.rc = am_source_next_batch(src, &batch, &err);
+        if (sc->r.rc) {
+            snprintf(sc->r.msg, sizeof(sc->r.msg), "%s", err.msg);
+            /* The failure sticks, and last_error says the same. */
+            assert_int_equal(am_source_next_batch(src, &batch, &err), sc->r.rc);
+            assert_string_equal(err.msg, sc->r.msg);
+            assert_string_equal(src->ops->last_error(src)->msg, sc->r.msg);
+            break;
+        }
+        if (!batch.count && !batch.reject_count) {
+            break;
+        }
+        keep_batch(&sc->r, &batch);
+    }
+    sc->refreshes = am_http_oauth_refresh_count(((b24_source *)src)->http);
+cleanup:
+    am_source_close(src);
+    am_record_batch_dispose(&batch);
+    am_config_free(cfg);
+}
+
+/* Every request matched a route and every required route was used. */
+static void assert_routes_used(scenario *sc)
+{
+    char *problems = am_fake_crm_check(sc->crm);
+
+    if (problems) {
+        fail_msg("fake server: %s", problems);
+    }
+}
+
+static void scenario_dispose(scenario *sc)
+{
+    am_fake_crm_stop(sc->crm);
+    result_dispose(&sc->r);
+    unsetenv("B24_TEST_WEBHOOK");
+    unsetenv("B24_TEST_TOKEN");
+    unsetenv("B24_TEST_REFRESH");
+    unsetenv("B24_TEST_SECRET");
+}
+
+/* Request `i`: its path and a body field ("" when absent). */
+static void assert_request(scenario *sc, size_t i, const char *method, const char *path,
+                           const char *field, const char *value)
+{
+    const am_fake_request *rq;
+    char *got;
+
+    assert_true(i < am_fake_crm_request_count(sc->crm));
+    rq = am_fake_crm_request(sc->crm, i);
+    assert_string_equal(rq->method, method);
+    assert_string_equal(rq->path, path);
+    if (field) {
+        got = am_fake_request_param(rq, field, strcmp(method, "POST") == 0);
+        assert_string_equal(got ? got : "", value);
+        free(got);
+    }
+}
+
+/* No secret of the test config in `text`. */
+static void assert_no_secret(const char *text)
+{
+    assert_null(strstr(text, WEBHOOK_CODE));
+    assert_null(strstr(text, OLD_ACCESS));
+    assert_null(strstr(text, OLD_REFRESH));
+    assert_null(strstr(text, NEW_ACCESS));
+    assert_null(strstr(text, NEW_REFRESH));
+    assert_null(strstr(text, CLIENT_SECRET));
+}
+
+#define WEBHOOK_FIELDS "\"webhook_env\":\"B24_TEST_WEBHOOK\"," FAST
+#define OAUTH_FIELDS                                                                          \
+    "\"base_url\":\"@ORIGIN@/rest/\",\"token_url\":\"@ORIGIN@/oauth/token/\",\"client_id\":"         \
+    "\"local.test\",\"client_secret_env\":\"B24_TEST_SECRET\",\"refresh_token_env\":"         \
+    "\"B24_TEST_REFRESH\",\"token_env\":\"B24_TEST_TOKEN\"," FAST
+
+static void test_bitrix24__happy_webhook_pull(void **state)
+{
+    scenario sc;
+    char label[128];
+
+    (void)state;
+    run_scenario(&sc, "happy", WEBHOOK_FIELDS);
+    assert_int_equal(sc.r.rc, AM_OK);
+    assert_happy_records(&sc.r);
+    /* The label shows the portal's host only, never the webhook's path. */
+    snprintf(label, sizeof(label), "bitrix24 %s", am_fake_crm_origin(sc.crm));
+    assert_string_equal(sc.r.label, label);
+    assert_int_equal(am_fake_crm_request_count(sc.crm), 4);
+    assert_request(&sc, 0, "POST", WEBHOOK_PATH "crm.company.list", "start", "0");
+    assert_request(&sc, 1, "POST", WEBHOOK_PATH "crm.company.list", "start", "50");
+    assert_request(&sc, 2, "POST", WEBHOOK_PATH "crm.requisite.list", "auth", "");
+    assert_request(&sc, 3, "POST", WEBHOOK_PATH "crm.deal.list", "auth", "");
+    assert_int_equal(sc.keeper.saves, 0);
+    assert_routes_used(&sc);
+    scenario_dispose(&sc);
+}
+
+static void test_bitrix24__empty_portal(void **state)
+{
+    scenario sc;
+
+    (void)state;
+    run_scenario(&sc, "empty", WEBHOOK_FIELDS);
+    assert_int_equal(sc.r.rc, AM_OK);
+    assert_int_equal(sc.r.count, 0);
+    assert_int_equal(sc.r.rejects, 0);
+    /* No companies: requisites and deals are not asked for. */
+    assert_int_equal(am_fake_crm_request_count(sc.crm), 1);
+    assert_routes_used(&sc);
+    scenario_dispose(&sc);
+}
+
+static void test_bitrix24__invalid_webhook_fails_without_the_url(void **state)
+{
+    scenario sc;
+    char want[512];
+
+    (void)state;
+    run_scenario(&sc, "invalid_webhook", WEBHOOK_FIELDS);
+    assert_int_equal(sc.r.rc, AM_EAUTH);
+    snprintf(want, sizeof(want),
+             "bitrix24 %s: crm.company.list: the portal refused the inbound webhook: 401 "
+             "NO_AUTH_FOUND (Wrong authorization data); create a new inbound webhook with the "
+             "crm scope and set its URL in B24_TEST_WEBHOOK",
+             am_fake_crm_origin(sc.crm));
+    assert_string_equal(sc.r.msg, want);
+    assert_no_secret(sc.r.msg);
+    /* A webhook cannot be refreshed: one request, no retry. */
+    assert_int_equal(am_fake_crm_request_count(sc.crm), 1);
+    assert_int_equal(sc.r.count, 0);
+    assert_routes_used(&sc);
+    scenario_dispose(&sc);
+}
+
+static void test_bitrix24__query_limit_waits_and_repeats(void **state)
+{
+    scenario sc;
+
+    (void)state;
+    run_scenario(&sc, "rate_limited_then_ok", WEBHOOK_FIELDS);
+    assert_int_equal(sc.r.rc, AM_OK);
+    assert_happy_records(&sc.r);
+    assert_int_equal(am_fake_crm_request_count(sc.crm), 5);
+    assert_int_equal(am_fake_crm_request(sc.crm, 0)->status, 503);
+    /* The same call again. */
+    assert_request(&sc, 0, "POST", WEBHOOK_PATH "crm.company.list", "start", "0");
+    assert_request(&sc, 1, "POST", WEBHOOK_PATH "crm.company.list", "start", "0");
+    assert_request(&sc, 2, "POST", WEBHOOK_PATH "crm.company.list", "start", "50");
+    assert_routes_used(&sc);
+    scenario_dispose(&sc);
+}
+
+/*
+ * OAuth: one 401 expired_token, one refresh, the same call with the new
+ * token. The rotated refresh token is saved before the first request that
+ * carries the new access token; no token appears in any message.
+ */
+static void test_bitrix24__expired_token_refreshes_once(void **state)
+{
+    scenario sc;
+    size_t i;
+    char *refresh;
+
+    (void)state;
+    run_scenario(&sc, "expired_token_then_refresh", OAUTH_FIELDS);
+    if (sc.r.rc) {
+        fail_msg("%s", sc.r.msg);
+    }
+    assert_happy_records(&sc.r);
+    assert_int_equal(sc.refreshes, 1);
+    assert_int_equal(am_fake_crm_request_count(sc.crm), 6);
+    assert_request(&sc, 0, "POST", "/rest/crm.company.list", "auth", OLD_ACCESS);
+    assert_request(&sc, 1, "GET", "/oauth/token/", "refresh_token", OLD_REFRESH);
+    assert_request(&sc, 1, "GET", "/oauth/token/", "client_secret", CLIENT_SECRET);
+    assert_request(&sc, 2, "POST", "/rest/crm.company.list", "auth", NEW_ACCESS);
+    assert_request(&sc, 2, "POST", "/rest/crm.company.list", "start", "0");
+    assert_request(&sc, 3, "POST", "/rest/crm.company.list", "start", "50");
+    for (i = 2; i < 6; i++) {
+        assert_request(&sc, i, "POST", am_fake_crm_request(sc.crm, i)->path, "auth", NEW_ACCESS);
+        /* The token goes in the body, never in the URL. */
+        assert_null(strstr(am_fake_crm_request(sc.crm, i)->query, NEW_ACCESS));
+    }
+    refresh = am_fake_request_param(am_fake_crm_request(sc.crm, 1), "auth", false);
+    assert_null(refresh);
+    /* Saved once, the new refresh token, after the token answer and before request 2. */
+    assert_int_equal(sc.keeper.saves, 1);
+    assert_string_equal(sc.keeper.name, "globex.0.refresh_token");
+    assert_string_equal(sc.keeper.value, NEW_REFRESH);
+    assert_int_equal(sc.keeper.requests_at_save, 2);
+    assert_no_secret(sc.r.label);
+    assert_routes_used(&sc);
+    scenario_dispose(&sc);
+}
+
+static void test_bitrix24__refused_refresh_token_fails(void **state)
+{
+    scenario sc;
+    char want[512];
+
+    (void)state;
+    run_scenario(&sc, "expired_token_refresh_rejected", OAUTH_FIELDS);
+    assert_int_equal(sc.r.rc, AM_EAUTH);
+    snprintf(want, sizeof(want),
+             "bitrix24 %s: the refresh token was refused (invalid_grant); authorise acctmap "
+             "again and set B24_TEST_REFRESH",
+             am_fake_crm_origin(sc.crm));
+    assert_string_equal(sc.r.msg, want);
+    assert_no_secret(sc.r.msg);
+    /* Exactly one refresh attempt, nothing saved, no further calls. */
+    assert_int_equal(am_fake_crm_request_count(sc.crm), 2);
+    assert_int_equal(sc.keeper.saves, 0);
+    assert_routes_used(&sc);
+    scenario_dispose(&sc);
+}
+
+static void test_bitrix24__truncated_page_fails(void **state)
+{
+    scenario sc;
+    char want[512];
+
+    (void)state;
+    run_scenario(&sc, "malformed_body", WEBHOOK_FIELDS);
+    assert_int_equal(sc.r.rc, AM_EINPUT);
+    snprintf(want, sizeof(want),
+             "bitrix24 %s: /rest/1/***/crm.company.list: invalid JSON at byte 1902 of 1903 "
+             "(unable to decode byte 0xd0); the answer was cut off or is damaged, run again",
+             am_fake_crm_origin(sc.crm));
+    assert_string_equal(sc.r.msg, want);
+    assert_no_secret(sc.r.msg);
+    assert_int_equal(am_test_count_lines(sc.r.msg), 1);
+    assert_int_equal(am_fake_crm_request_count(sc.crm), 1);
+    assert_routes_used(&sc);
+    scenario_dispose(&sc);
+}
+
+static void test_bitrix24__proxy_502_is_retried(void **state)
+{
+    scenario sc;
+
+    (void)state;
+    run_scenario(&sc, "proxy_502_then_ok", WEBHOOK_FIELDS);
+    assert_int_equal(sc.r.rc, AM_OK);
+    assert_happy_records(&sc.r);
+    assert_int_equal(am_fake_crm_request_count(sc.crm), 5);
+    assert_int_equal(am_fake_crm_request(sc.crm, 0)->status, 502);
+    assert_routes_used(&sc);
+    scenario_dispose(&sc);
+}
+
+static void test_bitrix24__proxy_502_persistent_fails(void **state)
+{
+    scenario sc;
+    char want[512];
+
+    (void)state;
+    run_scenario(&sc, "proxy_502_persistent", WEBHOOK_FIELDS ",\"max_attempts\":\"3\"");
+    assert_int_equal(sc.r.rc, AM_EHTTP);
+    snprintf(want, sizeof(want),
+             "bitrix24 %s: POST /rest/1/***/crm.company.list: HTTP 502 (text/html, not JSON) "
+             "after 3 attempts (max_attempts reached); the server or a proxy in front of it is "
+             "failing, run later",
+             am_fake_crm_origin(sc.crm));
+    assert_string_equal(sc.r.msg, want);
+    assert_no_secret(sc.r.msg);
+    assert_int_equal(am_test_count_lines(sc.r.msg), 1);
+    /* Bounded: exactly max_attempts tries. */
+    assert_int_equal(am_fake_crm_request_count(sc.crm), 3);
+    assert_routes_used(&sc);
+    scenario_dispose(&sc);
+}
+
+/* ---- config errors ---------------------------------------------------------------- */
+
+static void test_bitrix24__config_errors(void **state)
+{
+    scenario sc;
+
+    (void)state;
+    unsetenv("B24_UNSET");
+    run_scenario(&sc, "happy", "\"webhook_env\":\"B24_UNSET\"");
+    assert_int_equal(sc.r.rc, AM_ECONFIG);
+    assert_non_null(strstr(sc.r.msg, "webhook_env"));
+    assert_non_null(strstr(sc.r.msg, "B24_UNSET"));
+    assert_int_equal(am_fake_crm_request_count(sc.crm), 0);
+    scenario_dispose(&sc);
+
+    run_scenario(&sc, "happy", WEBHOOK_FIELDS ",\"base_url\":\"@ORIGIN@/rest/\"");
+    assert_int_equal(sc.r.rc, AM_ECONFIG);
+    assert_string_equal(sc.r.msg, "acctmap.json: orgs[1].sources[0].base_url: not used with "
+                                  "webhook_env (the webhook URL names the portal); remove one "
+                                  "of them");
+    scenario_dispose(&sc);
+
+    run_scenario(&sc, "happy", FAST);
+    assert_int_equal(sc.r.rc, AM_ECONFIG);
+    assert_string_equal(sc.r.msg, "acctmap.json: orgs[1].sources[0]: give webhook_env (an "
+                                  "inbound webhook) or base_url (the portal's REST address, "
+                                  "like https://acme.bitrix24.ru/rest/) with client_id, "
+                                  "client_secret_env and refresh_token_env");
+    scenario_dispose(&sc);
+
+    run_scenario(&sc, "happy", WEBHOOK_FIELDS ",\"client_id\":\"x\"");
+    assert_int_equal(sc.r.rc, AM_ECONFIG);
+    assert_string_equal(sc.r.msg, "acctmap.json: orgs[1].sources[0].client_id: not used with "
+                                  "webhook_env; remove it, or remove webhook_env to use OAuth");
+    scenario_dispose(&sc);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -415,6 +833,16 @@ int main(void)
         cmocka_unit_test(test_bitrix24__truncated_page_is_refused),
         cmocka_unit_test(test_bitrix24__site_choice),
         cmocka_unit_test(test_bitrix24__next_must_move_forward),
+        cmocka_unit_test(test_bitrix24__happy_webhook_pull),
+        cmocka_unit_test(test_bitrix24__empty_portal),
+        cmocka_unit_test(test_bitrix24__invalid_webhook_fails_without_the_url),
+        cmocka_unit_test(test_bitrix24__query_limit_waits_and_repeats),
+        cmocka_unit_test(test_bitrix24__expired_token_refreshes_once),
+        cmocka_unit_test(test_bitrix24__refused_refresh_token_fails),
+        cmocka_unit_test(test_bitrix24__truncated_page_fails),
+        cmocka_unit_test(test_bitrix24__proxy_502_is_retried),
+        cmocka_unit_test(test_bitrix24__proxy_502_persistent_fails),
+        cmocka_unit_test(test_bitrix24__config_errors),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
