@@ -82,7 +82,8 @@ static const char *field_first_value(json_t *field)
     size_t i;
     json_t *v;
 
-    json_array_foreach(values, i, v) {
+    json_array_foreach(values, i, v)
+    {
         const char *text = json_string_value(json_object_get(v, "value"));
         if (text && text[0]) {
             return text;
@@ -106,7 +107,8 @@ static void read_custom_fields(const char **site_out, const char **inn_out, cons
 
     *site_out = NULL;
     *inn_out = NULL;
-    json_array_foreach(fields, i, f) {
+    json_array_foreach(fields, i, f)
+    {
         const char *code = json_string_value(json_object_get(f, "field_code"));
         const char *name = json_string_value(json_object_get(f, "field_name"));
         json_t *id = json_object_get(f, "field_id");
@@ -138,7 +140,8 @@ static am_status add_companies(amo_source *s, json_t *list, am_error *err)
     size_t i;
     json_t *row;
 
-    json_array_foreach(list, i, row) {
+    json_array_foreach(list, i, row)
+    {
         json_t *id = json_object_get(row, "id");
         json_t *owner = json_object_get(row, "responsible_user_id");
         const char *name = json_string_value(json_object_get(row, "name"));
@@ -176,8 +179,8 @@ static am_status add_companies(amo_source *s, json_t *list, am_error *err)
         c->inn = keep(s, inn ? inn : "");
         c->owner = keep(s, ownerbuf);
         if (!c->id_text || !c->name || !c->site || !c->inn || !c->owner) {
-            return am_error_set(err, AM_ENOMEM, "%s: out of memory for company %s",
-                                s->base.label, idbuf);
+            return am_error_set(err, AM_ENOMEM, "%s: out of memory for company %s", s->base.label,
+                                idbuf);
         }
     }
     return AM_OK;
@@ -253,7 +256,8 @@ static void apply_leads(amo_source *s, json_t *list)
     size_t i;
     json_t *row;
 
-    json_array_foreach(list, i, row) {
+    json_array_foreach(list, i, row)
+    {
         json_t *companies = json_object_get(json_object_get(row, "_embedded"), "companies");
         json_t *company = json_object_get(json_array_get(companies, 0), "id");
         json_t *status = json_object_get(row, "status_id");
@@ -284,8 +288,7 @@ static void apply_leads(amo_source *s, json_t *list)
 /* ---- populations (CRM-COMMON: the same rule in every CRM connector) ---------- */
 
 /* The source's `populations` rule for `value` first; else `defaults`. */
-static uint32_t value_populations(const am_source_config *cfg, const char *value,
-                                  uint32_t defaults)
+static uint32_t value_populations(const am_source_config *cfg, const char *value, uint32_t defaults)
 {
     uint32_t mapped = am_source_config_rule_match(cfg, value, strlen(value));
 
@@ -310,6 +313,11 @@ static uint32_t company_populations(const am_source_config *cfg, const amo_compa
 }
 
 /* ---- records ------------------------------------------------------------------ */
+
+static const char *batch_copy(am_record_batch *batch, const char *text)
+{
+    return am_arena_strndup(&batch->arena, text, strlen(text));
+}
 
 /* Hand out the pulled companies from s->emitted on, up to a batch. */
 static am_status emit_companies(amo_source *s, am_record_batch *batch, am_error *err)
@@ -337,11 +345,17 @@ static am_status emit_companies(amo_source *s, am_record_batch *batch, am_error 
         if (rc) {
             break;
         }
-        rec->id = c->id_text;
-        rec->name = c->name;
-        rec->domain = c->site;
-        rec->tax_id = c->inn;
-        rec->owner = c->owner;
+        /* The run may keep a batch's records past close: they live in its arena. */
+        rec->id = batch_copy(batch, c->id_text);
+        rec->name = batch_copy(batch, c->name);
+        rec->domain = batch_copy(batch, c->site);
+        rec->tax_id = batch_copy(batch, c->inn);
+        rec->owner = batch_copy(batch, c->owner);
+        if (!rec->id || !rec->name || !rec->domain || !rec->tax_id || !rec->owner) {
+            rc = am_error_set(err, AM_ENOMEM, "%s: out of memory for a batch of records",
+                              s->base.label);
+            break;
+        }
         rec->line = c->row;
         rec->populations = company_populations(s->base.cfg, c);
     }
@@ -379,8 +393,8 @@ static am_status parse_page(json_t **list_out, const char **next_out, const amo_
  * amoCRM answers 429 past about 7 requests a second, with the wait in the
  * problem+json body ("retry_after", seconds) rather than a header.
  */
-static am_http_verdict classify(void *ctx, const am_http_response *resp, double *wait_s,
-                                char *why, size_t why_len)
+static am_http_verdict classify(void *ctx, const am_http_response *resp, double *wait_s, char *why,
+                                size_t why_len)
 {
     json_t *body, *after;
 
@@ -441,8 +455,7 @@ static am_status auth_refused(const amo_source *s, const am_http_response *resp,
         rc = fail_scrubbed(s, err, AM_EAUTH,
                            "%s: GET %s: the account refused the long-lived token: %s; create a "
                            "new one in the integration's settings and set %s",
-                           s->base.label, resp->url_path ? resp->url_path : "", what,
-                           s->token_var);
+                           s->base.label, resp->url_path ? resp->url_path : "", what, s->token_var);
     }
     json_decref(body);
     return rc;
@@ -492,6 +505,13 @@ static am_status get_page(json_t **root_out, amo_source *s, const char *url, am_
         rc = auth_refused(s, &resp, err);
     } else if (!rc && resp.status != 204) {
         rc = am_http_json(root_out, s->http, &resp, err);
+        if (!rc && !*root_out) {
+            /* Only 204 means "no rows"; an empty 200 is a broken answer. */
+            rc = am_error_set(err, AM_EINPUT,
+                              "%s: GET %s: HTTP %ld with an empty body; check that base_url is "
+                              "the account's address, or run again later",
+                              s->base.label, resp.url_path ? resp.url_path : "", resp.status);
+        }
     }
     am_http_response_dispose(&resp);
     return rc;
@@ -807,9 +827,9 @@ static const am_error *amo_last_error(const am_source *src)
     return &src->last;
 }
 
-static const char *const amo_fields[] = {"token_env", "client_id", "client_secret_env",
-                                         "refresh_token_env", "inn_field",
-                                         AM_HTTP_CONFIG_FIELDS, NULL};
+static const char *const amo_fields[] = {
+    "token_env",           "client_id", "client_secret_env", "refresh_token_env", "inn_field",
+    AM_HTTP_CONFIG_FIELDS, NULL};
 
 const am_connector_ops am_connector_amocrm = {
     .type = "amocrm",

@@ -50,8 +50,8 @@ typedef struct b24_company {
 typedef struct b24_source {
     am_source base; /* first: an am_source * points here */
     am_http *http;
-    char *webhook;  /* webhook mode: the whole URL, a secret */
-    char *token;    /* OAuth mode: the access token to start with, or NULL */
+    char *webhook; /* webhook mode: the whole URL, a secret */
+    char *token;   /* OAuth mode: the access token to start with, or NULL */
     char *client_secret;
     char *refresh_token;
     const char *webhook_var; /* the variables' names (not secret), for messages */
@@ -110,7 +110,8 @@ static const char *pick_site(json_t *web)
     if (!json_is_array(web)) {
         return best;
     }
-    json_array_foreach(web, i, item) {
+    json_array_foreach(web, i, item)
+    {
         const char *type = json_string_value(json_object_get(item, "VALUE_TYPE"));
         const char *value = json_string_value(json_object_get(item, "VALUE"));
 
@@ -128,7 +129,6 @@ static const char *pick_site(json_t *web)
     return best;
 }
 
-
 /* ---- the company table -------------------------------------------------------- */
 
 static char *keep(b24_source *s, const char *text)
@@ -142,7 +142,8 @@ static am_status add_companies(b24_source *s, json_t *result, am_error *err)
     size_t i;
     json_t *row;
 
-    json_array_foreach(result, i, row) {
+    json_array_foreach(result, i, row)
+    {
         char idbuf[32], ownerbuf[32];
         const char *id = member_text(row, "ID", idbuf, sizeof(idbuf));
         const char *name = json_string_value(json_object_get(row, "TITLE"));
@@ -174,8 +175,8 @@ static am_status add_companies(b24_source *s, json_t *result, am_error *err)
         c->inn = "";
         c->owner = keep(s, owner ? owner : "");
         if (!c->id || !c->name || !c->site || !c->type || !c->owner) {
-            return am_error_set(err, AM_ENOMEM, "%s: out of memory for company %s",
-                                s->base.label, id);
+            return am_error_set(err, AM_ENOMEM, "%s: out of memory for company %s", s->base.label,
+                                id);
         }
     }
     return AM_OK;
@@ -254,7 +255,8 @@ static void apply_requisites(b24_source *s, json_t *result)
     size_t i;
     json_t *row;
 
-    json_array_foreach(result, i, row) {
+    json_array_foreach(result, i, row)
+    {
         char tbuf[32], ebuf[32];
         const char *type = member_text(row, "ENTITY_TYPE_ID", tbuf, sizeof(tbuf));
         const char *entity = member_text(row, "ENTITY_ID", ebuf, sizeof(ebuf));
@@ -284,7 +286,8 @@ static void apply_deals(b24_source *s, json_t *result)
     size_t i;
     json_t *row;
 
-    json_array_foreach(result, i, row) {
+    json_array_foreach(result, i, row)
+    {
         char cbuf[32];
         const char *company = member_text(row, "COMPANY_ID", cbuf, sizeof(cbuf));
         const char *sem = json_string_value(json_object_get(row, "STAGE_SEMANTIC_ID"));
@@ -314,8 +317,7 @@ static void apply_deals(b24_source *s, json_t *result)
 /* ---- populations (CRM-COMMON: the same rule in every CRM connector) ---------- */
 
 /* The source's `populations` rule for `value` first; else `defaults`. */
-static uint32_t value_populations(const am_source_config *cfg, const char *value,
-                                  uint32_t defaults)
+static uint32_t value_populations(const am_source_config *cfg, const char *value, uint32_t defaults)
 {
     uint32_t mapped = am_source_config_rule_match(cfg, value, strlen(value));
 
@@ -327,10 +329,8 @@ static uint32_t company_populations(const am_source_config *cfg, const b24_compa
     uint32_t pops = 0;
 
     if (c->type[0]) {
-        pops |= value_populations(cfg, c->type,
-                                  strcasecmp(c->type, "CUSTOMER") == 0
-                                      ? 1u << AM_POP_CUSTOMERS
-                                      : 0);
+        pops |= value_populations(
+            cfg, c->type, strcasecmp(c->type, "CUSTOMER") == 0 ? 1u << AM_POP_CUSTOMERS : 0);
     }
     if (c->deals & DEAL_WON) {
         pops |= value_populations(cfg, "won", 1u << AM_POP_CUSTOMERS);
@@ -379,8 +379,7 @@ static am_status read_page(json_t **result_out, long *next_out, const b24_source
         am_error ignored;
 
         /* A next offset that does not move forward would page forever. */
-        if (!text || am_parse_i64(&n, text, strlen(text), &ignored) || n <= start ||
-            n > LONG_MAX) {
+        if (!text || am_parse_i64(&n, text, strlen(text), &ignored) || n <= start || n > LONG_MAX) {
             return am_error_set(err, AM_EINPUT,
                                 "%s: %s (start %ld): \"next\" is not an offset after this page; "
                                 "the portal's answer is damaged, run again later",
@@ -393,6 +392,11 @@ static am_status read_page(json_t **result_out, long *next_out, const b24_source
 }
 
 /* ---- records ------------------------------------------------------------------ */
+
+static const char *batch_copy(am_record_batch *batch, const char *text)
+{
+    return am_arena_strndup(&batch->arena, text, strlen(text));
+}
 
 /* Hand out the pulled companies from s->emitted on, up to a batch. */
 static am_status emit_companies(b24_source *s, am_record_batch *batch, am_error *err)
@@ -420,11 +424,17 @@ static am_status emit_companies(b24_source *s, am_record_batch *batch, am_error 
         if (rc) {
             break;
         }
-        rec->id = c->id;
-        rec->name = c->name;
-        rec->domain = c->site;
-        rec->tax_id = c->inn;
-        rec->owner = c->owner;
+        /* The run may keep a batch's records past close: they live in its arena. */
+        rec->id = batch_copy(batch, c->id);
+        rec->name = batch_copy(batch, c->name);
+        rec->domain = batch_copy(batch, c->site);
+        rec->tax_id = batch_copy(batch, c->inn);
+        rec->owner = batch_copy(batch, c->owner);
+        if (!rec->id || !rec->name || !rec->domain || !rec->tax_id || !rec->owner) {
+            rc = am_error_set(err, AM_ENOMEM, "%s: out of memory for a batch of records",
+                              s->base.label);
+            break;
+        }
         rec->line = c->row;
         rec->populations = company_populations(s->base.cfg, c);
     }
@@ -437,8 +447,8 @@ static am_status emit_companies(b24_source *s, am_record_batch *batch, am_error 
  * Bitrix24 answers 503 {"error": "QUERY_LIMIT_EXCEEDED"} past its request
  * intensity limit (about 2 a second, "limits.html"): wait and repeat.
  */
-static am_http_verdict classify(void *ctx, const am_http_response *resp, double *wait_s,
-                                char *why, size_t why_len)
+static am_http_verdict classify(void *ctx, const am_http_response *resp, double *wait_s, char *why,
+                                size_t why_len)
 {
     json_t *body;
     const char *code;
@@ -466,7 +476,7 @@ static char *list_body(const b24_source *s, const char *method, long start)
     json_t *select = json_array();
     char *text = NULL;
     const char *const *col;
-    static const char *const company_cols[] = {"ID", "TITLE", "COMPANY_TYPE", "ASSIGNED_BY_ID",
+    static const char *const company_cols[] = {"ID",  "TITLE", "COMPANY_TYPE", "ASSIGNED_BY_ID",
                                                "WEB", NULL};
     static const char *const requisite_cols[] = {"ID", "ENTITY_TYPE_ID", "ENTITY_ID", "RQ_INN",
                                                  NULL};
@@ -524,8 +534,8 @@ static am_status fail_scrubbed(const b24_source *s, am_error *err, am_status sta
  * person can act on. Webhooks cannot be refreshed; an OAuth token has been
  * refreshed once already when we get here.
  */
-static am_status auth_refused(const b24_source *s, const char *method,
-                              const am_http_response *resp, am_error *err)
+static am_status auth_refused(const b24_source *s, const char *method, const am_http_response *resp,
+                              am_error *err)
 {
     json_t *body = am_http_error_json(resp);
     const char *code = json_string_value(json_object_get(body, "error"));
@@ -577,8 +587,8 @@ static am_status call_list(json_t **root_out, b24_source *s, const char *method,
 
         body = list_body(s, method, start);
         if (!body) {
-            return am_error_set(err, AM_ENOMEM, "%s: out of memory for a %s request",
-                                s->base.label, method);
+            return am_error_set(err, AM_ENOMEM, "%s: out of memory for a %s request", s->base.label,
+                                method);
         }
         rq.method = "POST";
         rq.url = method;
@@ -880,8 +890,8 @@ static am_status b24_open(am_source **out, const am_source_config *cfg, const am
         rc = webhook_var ? open_webhook(s, &opt, env, err) : open_oauth(s, &opt, env, err);
     }
     if (!rc && !s->oauth) {
-        const char *extra[] = {"client_id", "client_secret_env", "refresh_token_env",
-                               "token_url", "token_env"};
+        const char *extra[] = {"client_id", "client_secret_env", "refresh_token_env", "token_url",
+                               "token_env"};
         size_t i;
         for (i = 0; i < sizeof(extra) / sizeof(extra[0]); i++) {
             const char *v = NULL;
@@ -935,8 +945,8 @@ static const am_error *b24_last_error(const am_source *src)
     return &src->last;
 }
 
-static const char *const b24_fields[] = {"webhook_env",   "client_id", "client_secret_env",
-                                         "refresh_token_env", "token_env", "token_url",
+static const char *const b24_fields[] = {"webhook_env",         "client_id", "client_secret_env",
+                                         "refresh_token_env",   "token_env", "token_url",
                                          AM_HTTP_CONFIG_FIELDS, NULL};
 
 const am_connector_ops am_connector_bitrix24 = {

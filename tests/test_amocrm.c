@@ -25,20 +25,20 @@
 #define PROSPECTS (1u << AM_POP_PROSPECTS)
 #define OPPORTUNITIES (1u << AM_POP_OPPORTUNITIES)
 
-#define NEW_ACCESS                                                                            \
-    "eyJ0eXAiOiJKV1QiLCJhbGciOiJSUzI1NiIsImp0aSI6IjRjOWYxZTJhN2IzZDVlNmY4YTBiMWMyZDNlNGY1YTZi" \
-    "N2M4ZDllMGYxYTJiM2M0ZDVlNmY3YThiOWMwZDFlMmYifQ.eyJhdWQiOiI3ZDNlMWI5YS0yYzRmLTRlNmEtOGIwZC" \
-    "0xZjNhNWM3ZTliMmQiLCJqdGkiOiI0YzlmMWUyYTdiM2Q1ZTZmOGEwYjFjMmQzZTRmNWE2YjdjOGQ5ZTBmMWEyYjNj" \
-    "NGQ1ZTZmN2E4YjljMGQxZTJmIiwiaWF0IjoxNzMyMjg0MDAwLCJuYmYiOjE3MzIyODQwMDAsImV4cCI6MTczMjM3MD" \
-    "QwMCwic3ViIjoiODEyMzQ1NyIsImdyYW50X3R5cGUiOiIiLCJhY2NvdW50X2lkIjoyOTg3NjU0MywiYmFzZV9kb21h" \
-    "aW4iOiJhbW9jcm0ucnUiLCJ2ZXJzaW9uIjoyLCJzY29wZXMiOlsiY3JtIl19.jYDhGrg7vw9v6_Isp-uFCx4xQZC5dB" \
-    "t2M6KDusZlcNQIGOOOfSpecqp6ixiPxRGH8V9r_GvzB1g2vredtjbwD42A4Rq4O78Pb-vyLKfrhQseMUGQuXQbdjOig" \
-    "7rGZXDUCBjjjn0qXnKqeosYj8URh_Ffa_xr8wdYNr63nbY28A-NgOEauDu_D2_r8iyn64ULHjFBkLl0G3YzooO6xmVw" \
-    "1AgY4459Kl5yqnqLGI_FEYfxX2v8a_MHWDa-t522NvAPjYDhGrg7vw9v6_Isp-uFCx4xQZC5dBt2M6KDusZlcNQIGOO" \
+#define NEW_ACCESS                                                                                 \
+    "eyJ0eXAiOiJKV1QiLCJhbGciOiJSUzI1NiIsImp0aSI6IjRjOWYxZTJhN2IzZDVlNmY4YTBiMWMyZDNlNGY1YTZi"     \
+    "N2M4ZDllMGYxYTJiM2M0ZDVlNmY3YThiOWMwZDFlMmYifQ.eyJhdWQiOiI3ZDNlMWI5YS0yYzRmLTRlNmEtOGIwZC"    \
+    "0xZjNhNWM3ZTliMmQiLCJqdGkiOiI0YzlmMWUyYTdiM2Q1ZTZmOGEwYjFjMmQzZTRmNWE2YjdjOGQ5ZTBmMWEyYjNj"   \
+    "NGQ1ZTZmN2E4YjljMGQxZTJmIiwiaWF0IjoxNzMyMjg0MDAwLCJuYmYiOjE3MzIyODQwMDAsImV4cCI6MTczMjM3MD"   \
+    "QwMCwic3ViIjoiODEyMzQ1NyIsImdyYW50X3R5cGUiOiIiLCJhY2NvdW50X2lkIjoyOTg3NjU0MywiYmFzZV9kb21h"   \
+    "aW4iOiJhbW9jcm0ucnUiLCJ2ZXJzaW9uIjoyLCJzY29wZXMiOlsiY3JtIl19.jYDhGrg7vw9v6_Isp-uFCx4xQZC5dB"  \
+    "t2M6KDusZlcNQIGOOOfSpecqp6ixiPxRGH8V9r_GvzB1g2vredtjbwD42A4Rq4O78Pb-vyLKfrhQseMUGQuXQbdjOig"  \
+    "7rGZXDUCBjjjn0qXnKqeosYj8URh_Ffa_xr8wdYNr63nbY28A-NgOEauDu_D2_r8iyn64ULHjFBkLl0G3YzooO6xmVw"  \
+    "1AgY4459Kl5yqnqLGI_FEYfxX2v8a_MHWDa-t522NvAPjYDhGrg7vw9v6_Isp-uFCx4xQZC5dBt2M6KDusZlcNQIGOO"  \
     "OfSpecqp6ixiPxRGH8V9r_GvzB1g2vredtjbwDw"
 /* The rotated refresh token of oauth_token_refresh.json: "def50200" and one block six times. */
 #define REFRESH_BLOCK "bd473e5dcdce2510c2df4f0c5a54a605fa3647fe74afae20a8cdb8b91b1a1f63"
-#define NEW_REFRESH                                                                           \
+#define NEW_REFRESH                                                                                \
     "def50200" REFRESH_BLOCK REFRESH_BLOCK REFRESH_BLOCK REFRESH_BLOCK REFRESH_BLOCK REFRESH_BLOCK
 #define OLD_ACCESS "old-access-7f3e1c"
 #define OLD_REFRESH "old-refresh-9d2b4a"
@@ -539,9 +539,9 @@ static void assert_no_secret(const char *text)
 }
 
 #define TOKEN_FIELDS "\"base_url\":\"@ORIGIN@\",\"token_env\":\"AMO_TEST_TOKEN\"," FAST
-#define OAUTH_FIELDS                                                                          \
-    "\"base_url\":\"@ORIGIN@\",\"client_id\":\"7d3e1b9a-test\",\"client_secret_env\":"        \
-    "\"AMO_TEST_SECRET\",\"refresh_token_env\":\"AMO_TEST_REFRESH\",\"token_env\":"           \
+#define OAUTH_FIELDS                                                                               \
+    "\"base_url\":\"@ORIGIN@\",\"client_id\":\"7d3e1b9a-test\",\"client_secret_env\":"             \
+    "\"AMO_TEST_SECRET\",\"refresh_token_env\":\"AMO_TEST_REFRESH\",\"token_env\":"                \
     "\"AMO_TEST_TOKEN\"," FAST
 
 static void test_amocrm__happy_pull(void **state)
@@ -777,16 +777,18 @@ static void test_amocrm__config_errors(void **state)
     assert_int_equal(am_fake_crm_request_count(sc.crm), 0);
     scenario_dispose(&sc);
 
-    run_scenario(&sc, "happy", "\"base_url\":\"@ORIGIN@\",\"token_env\":\"AMO_TEST_TOKEN\","
-                               "\"inn_field\":\"0\"");
+    run_scenario(&sc, "happy",
+                 "\"base_url\":\"@ORIGIN@\",\"token_env\":\"AMO_TEST_TOKEN\","
+                 "\"inn_field\":\"0\"");
     assert_int_equal(sc.r.rc, AM_ECONFIG);
     assert_string_equal(sc.r.msg, "acctmap.json: orgs[1].sources[0].inn_field: \"0\" is not a "
                                   "field id; give the field's id as shown in the account's "
                                   "settings, or its name");
     scenario_dispose(&sc);
 
-    run_scenario(&sc, "happy", "\"base_url\":\"@ORIGIN@\",\"token_env\":\"AMO_TEST_TOKEN\","
-                               "\"refresh_token_env\":\"AMO_TEST_REFRESH\"");
+    run_scenario(&sc, "happy",
+                 "\"base_url\":\"@ORIGIN@\",\"token_env\":\"AMO_TEST_TOKEN\","
+                 "\"refresh_token_env\":\"AMO_TEST_REFRESH\"");
     assert_int_equal(sc.r.rc, AM_ECONFIG);
     assert_string_equal(sc.r.msg, "acctmap.json: orgs[1].sources[0].refresh_token_env: OAuth "
                                   "needs client_id too; add it, or remove refresh_token_env to "

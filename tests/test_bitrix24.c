@@ -203,15 +203,12 @@ static void map_fixtures(pull_result *r, const am_config *cfg)
     snprintf(s.base.label, sizeof(s.base.label), "bitrix24 https://acme.bitrix24.ru");
     am_record_batch_init(&batch);
     am_error_clear(&err);
-    assert_int_equal(feed(&s, "crm.company.list_start0.json", "crm.company.list", 0,
-                          take_companies),
-                     50);
-    assert_int_equal(feed(&s, "crm.company.list_start50.json", "crm.company.list", 50,
-                          take_companies),
-                     0);
+    assert_int_equal(
+        feed(&s, "crm.company.list_start0.json", "crm.company.list", 0, take_companies), 50);
+    assert_int_equal(
+        feed(&s, "crm.company.list_start50.json", "crm.company.list", 50, take_companies), 0);
     assert_int_equal(index_companies(&s, &err), AM_OK);
-    assert_int_equal(feed(&s, "crm.requisite.list.json", "crm.requisite.list", 0,
-                          take_requisites),
+    assert_int_equal(feed(&s, "crm.requisite.list.json", "crm.requisite.list", 0, take_requisites),
                      0);
     assert_int_equal(feed(&s, "crm.deal.list.json", "crm.deal.list", 0, take_deals), 0);
     assert_int_equal(s.deals_without_company, 1);
@@ -397,8 +394,7 @@ static void test_bitrix24__next_must_move_forward(void **state)
     (void)state;
     memset(&s, 0, sizeof(s));
     snprintf(s.base.label, sizeof(s.base.label), "bitrix24 https://acme.bitrix24.ru");
-    assert_int_equal(read_page(&result, &next, &s, "crm.company.list", 50, root, &err),
-                     AM_EINPUT);
+    assert_int_equal(read_page(&result, &next, &s, "crm.company.list", 50, root, &err), AM_EINPUT);
     assert_string_equal(err.msg, "bitrix24 https://acme.bitrix24.ru: crm.company.list (start "
                                  "50): \"next\" is not an offset after this page; the portal's "
                                  "answer is damaged, run again later");
@@ -587,9 +583,9 @@ static void assert_no_secret(const char *text)
 }
 
 #define WEBHOOK_FIELDS "\"webhook_env\":\"B24_TEST_WEBHOOK\"," FAST
-#define OAUTH_FIELDS                                                                          \
-    "\"base_url\":\"@ORIGIN@/rest/\",\"token_url\":\"@ORIGIN@/oauth/token/\",\"client_id\":"         \
-    "\"local.test\",\"client_secret_env\":\"B24_TEST_SECRET\",\"refresh_token_env\":"         \
+#define OAUTH_FIELDS                                                                               \
+    "\"base_url\":\"@ORIGIN@/rest/\",\"token_url\":\"@ORIGIN@/oauth/token/\",\"client_id\":"       \
+    "\"local.test\",\"client_secret_env\":\"B24_TEST_SECRET\",\"refresh_token_env\":"              \
     "\"B24_TEST_REFRESH\",\"token_env\":\"B24_TEST_TOKEN\"," FAST
 
 static void test_bitrix24__happy_webhook_pull(void **state)
@@ -825,6 +821,121 @@ static void test_bitrix24__config_errors(void **state)
     scenario_dispose(&sc);
 }
 
+/* ---- end to end: `acctmap run` with a Bitrix24 and an amoCRM partner ---------- */
+
+/* Our own companies: the ones the fixtures' README says a partner shares with us. */
+static const char e2e_ours[] =
+    "id,name,domain,tax_id,country,status\n"
+    "a-rom,ООО «Ромашка»,romashka.ru,7712345671,RU,customer\n"
+    "a-vec,ООО «Вектор»,,7810123451,RU,prospect\n"
+    "a-sev,АО «Северсталь-Сервис»,severstal-service.ru,,RU,prospect\n"
+    "a-nw,Northwind Traders Ltd,northwindtraders.com,,GB,customer\n"
+    "a-ini,Initech Solutions Ltd,initech-solutions.co.uk,,GB,opportunity\n";
+
+static const char e2e_config[] =
+    "{\"self\":\"acme\",\"store\":\"dir:./data\",\"orgs\":["
+    "{\"id\":\"acme\",\"sources\":[{\"type\":\"csv\",\"path\":\"ours.csv\"}]},"
+    "{\"id\":\"b24\",\"sources\":[{\"type\":\"bitrix24\",\"webhook_env\":\"B24_TEST_WEBHOOK\","
+    "\"requests_per_s\":\"0\"}]},"
+    "{\"id\":\"amo\",\"sources\":[{\"type\":\"amocrm\",\"base_url\":\"@ORIGIN@\","
+    "\"token_env\":\"AMO_TEST_TOKEN\",\"requests_per_s\":\"0\"}]}]}";
+
+/*
+ * The `accounts --format csv` row of (ours, theirs) ends with `tail`
+ * (matched_by,key,our_populations,their_populations); NULL: no such row.
+ */
+static void assert_pair(const char *out, const char *ours, const char *theirs, const char *tail)
+{
+    char head[128];
+    const char *line = out;
+    bool found = false;
+
+    snprintf(head, sizeof(head), "%s,%s,", ours, theirs);
+    while (line && *line) {
+        const char *end = strchr(line, '\n');
+        size_t l = end ? (size_t)(end - line) : strlen(line);
+        if (l > strlen(head) && strncmp(line, head, strlen(head)) == 0) {
+            found = true;
+            if (tail &&
+                (l < strlen(tail) || strncmp(line + l - strlen(tail), tail, strlen(tail)) != 0)) {
+                fail_msg("row %.*s does not end with %s", (int)l, line, tail);
+            }
+        }
+        line = end ? end + 1 : NULL;
+    }
+    if (found != (tail != NULL)) {
+        fail_msg("%s -> %s: %s\n%s", ours, theirs, tail ? "no row" : "unexpected row", out);
+    }
+}
+
+static void test_bitrix24__run_finds_the_partners_overlaps(void **state)
+{
+    am_fake_crm *b24 = NULL, *amo = NULL;
+    am_test_output out = {0};
+    am_error err;
+    char webhook[256], config[2048], *problems;
+    const char *dir = am_test_sandbox();
+
+    (void)state;
+    am_error_clear(&err);
+    if (am_fake_crm_start(&b24, "bitrix24", "happy", &err) ||
+        am_fake_crm_start(&amo, "amocrm", "happy", &err)) {
+        fail_msg("fake server: %s", err.msg);
+    }
+    snprintf(webhook, sizeof(webhook), "%s" WEBHOOK_PATH, am_fake_crm_origin(b24));
+    setenv("B24_TEST_WEBHOOK", webhook, 1);
+    setenv("AMO_TEST_TOKEN", OLD_ACCESS, 1);
+    expand_origin(config, sizeof(config), e2e_config, am_fake_crm_origin(amo));
+    am_test_write_file(am_test_path("acctmap.json"), config, strlen(config));
+    am_test_write_file(am_test_path("ours.csv"), e2e_ours, sizeof(e2e_ours) - 1);
+    {
+        const char *args[] = {"run", NULL};
+        if (am_test_run(&out, dir, args) != 0) {
+            fail_msg("acctmap run: %s", out.err);
+        }
+    }
+    assert_no_secret(out.out);
+    assert_no_secret(out.err);
+    assert_null(strstr(out.err, "/rest/1/"));
+    am_test_output_dispose(&out);
+    {
+        const char *args[] = {"accounts", "b24", "--format", "csv", NULL};
+        assert_int_equal(am_test_run(&out, dir, args), 0);
+    }
+    /* The right ООО «Ромашка» (id 4: INN and site agree), not the Kazan one (id 16). */
+    assert_pair(out.out, "a-rom", "4", ",tax,tax:RU7712345671,customers,customers;opportunities");
+    assert_pair(out.out, "a-rom", "16", NULL);
+    assert_pair(out.out, "a-vec", "9", ",tax,tax:RU7810123451,prospects,customers");
+    assert_pair(out.out, "a-sev", "10", ",domain,domain:severstal-service.ru,prospects,prospects");
+    assert_pair(out.out, "a-nw", "41", ",domain,domain:northwindtraders.com,customers,customers");
+    assert_pair(out.out, "a-ini", "82",
+                ",domain,domain:initech-solutions.co.uk,opportunities,customers");
+    am_test_output_dispose(&out);
+    {
+        const char *args[] = {"accounts", "amo", "--format", "csv", NULL};
+        assert_int_equal(am_test_run(&out, dir, args), 0);
+    }
+    assert_pair(out.out, "a-rom", "31840215", ",tax,tax:RU7712345671,customers,opportunities");
+    assert_pair(out.out, "a-vec", "31840227", ",tax,tax:RU7810123451,prospects,customers");
+    assert_pair(out.out, "a-sev", "31840268",
+                ",domain,domain:severstal-service.ru,prospects,customers");
+    assert_pair(out.out, "a-ini", "31840249",
+                ",domain,domain:initech-solutions.co.uk,opportunities,prospects");
+    assert_pair(out.out, "a-nw", "31840252", NULL);
+    am_test_output_dispose(&out);
+    problems = am_fake_crm_check(b24);
+    if (!problems) {
+        problems = am_fake_crm_check(amo);
+    }
+    am_fake_crm_stop(b24);
+    am_fake_crm_stop(amo);
+    unsetenv("B24_TEST_WEBHOOK");
+    unsetenv("AMO_TEST_TOKEN");
+    if (problems) {
+        fail_msg("fake server: %s", problems);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -843,6 +954,7 @@ int main(void)
         cmocka_unit_test(test_bitrix24__proxy_502_is_retried),
         cmocka_unit_test(test_bitrix24__proxy_502_persistent_fails),
         cmocka_unit_test(test_bitrix24__config_errors),
+        AM_TEST_SANDBOXED(test_bitrix24__run_finds_the_partners_overlaps),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
