@@ -51,12 +51,15 @@ typedef struct amo_company {
 typedef struct amo_source {
     am_source base; /* first: an am_source * points here */
     am_http *http;
-    char *token; /* long-lived token, or OAuth's access token to start with (may be NULL) */
+    const am_source_env *env; /* borrowed for the source's life: the secret keeper */
+    char *token; /* the long-lived token, or OAuth's current access token (NULL: none yet) */
     char *client_secret;
-    char *refresh_token;
-    char *token_url;
+    char *refresh_token; /* OAuth: the current refresh token */
+    const char *client_id;
+    const char *redirect_uri;
     const char *token_var; /* the variables' names (not secret), for messages */
     const char *refresh_var;
+    unsigned refreshes;
     bool oauth;
     const char *inn_field; /* name of the INN custom field, or NULL when inn_field_id is set */
     int64_t inn_field_id;  /* 0: choose by name */
@@ -461,6 +464,150 @@ static am_status auth_refused(const amo_source *s, const am_http_response *resp,
     return rc;
 }
 
+/* ---- OAuth ------------------------------------------------------------------ */
+
+/*
+ * The keeper's name of this source's refresh token. The same name the shared
+ * client uses (connectors/http.c), so that a token saved by one is found by
+ * the other. False without a keeper.
+ */
+static bool secret_name(char *buf, size_t cap, const amo_source *s)
+{
+    int n;
+
+    if (!s->env->secrets || !s->env->source_key) {
+        return false;
+    }
+    n = snprintf(buf, cap, "%s.refresh_token", s->env->source_key);
+    return n > 0 && (size_t)n < cap;
+}
+
+static am_status set_secret(char **slot, amo_source *s, const char *value, am_error *err)
+{
+    char *copy = strdup(value);
+
+    if (!copy || am_http_add_secret(s->http, value)) {
+        free(copy);
+        return am_error_set(err, AM_ENOMEM, "%s: out of memory", s->base.label);
+    }
+    free(*slot);
+    *slot = copy;
+    return AM_OK;
+}
+
+/* What the token endpoint said when it refused: problem+json "hint", else "title". */
+static void refusal_reason(char *buf, size_t cap, const am_http_response *resp)
+{
+    json_t *body = am_http_error_json(resp);
+    const char *why = json_string_value(json_object_get(body, "hint"));
+
+    if (!why) {
+        why = json_string_value(json_object_get(body, "error"));
+    }
+    if (!why) {
+        why = json_string_value(json_object_get(body, "title"));
+    }
+    snprintf(buf, cap, "%.80s", why ? why : "HTTP error");
+    json_decref(body);
+}
+
+/*
+ * Trade the refresh token for a new access token at the account's
+ * /oauth2/access_token ("Get token"). amoCRM rotates refresh tokens: the old
+ * one dies with this answer, so the new one is saved through the secret
+ * keeper before anything uses it; a crash after the save loses nothing.
+ *
+ * Done here rather than with am_http_oauth_refresh because amoCRM wants the
+ * integration's redirect_uri in the request, which the shared helper cannot
+ * send (yet).
+ */
+static am_status refresh(amo_source *s, am_error *err)
+{
+    am_http_request rq = {0};
+    am_http_response resp = {0};
+    json_t *body = NULL, *root = NULL;
+    char *text = NULL;
+    const char *access, *rotated;
+    char name[256], why[100];
+    am_status rc;
+
+    s->refreshes++;
+    body = json_pack("{s:s, s:s, s:s, s:s}", "client_id", s->client_id, "client_secret",
+                     s->client_secret, "grant_type", "refresh_token", "refresh_token",
+                     s->refresh_token);
+    if (body && s->redirect_uri &&
+        json_object_set_new(body, "redirect_uri", json_string(s->redirect_uri))) {
+        json_decref(body);
+        body = NULL;
+    }
+    text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+    json_decref(body);
+    if (!text) {
+        return am_error_set(err, AM_ENOMEM, "%s: out of memory", s->base.label);
+    }
+    rq.method = "POST";
+    rq.url = "/oauth2/access_token";
+    rq.body = text;
+    rq.body_len = strlen(text);
+    rq.content_type = "application/json";
+    rq.headers = (const char *const[]){"Accept: application/json", NULL};
+    rc = am_http_send(&resp, s->http, &rq, err);
+    if (rc == AM_EAUTH || (rc == AM_EHTTP && resp.status >= 400 && resp.status < 500)) {
+        refusal_reason(why, sizeof(why), &resp);
+        rc = fail_scrubbed(s, err, AM_EAUTH,
+                           "%s: the refresh token was refused (%s); authorise acctmap again and "
+                           "set %s",
+                           s->base.label, why, s->refresh_var);
+        goto cleanup;
+    }
+    if (!rc) {
+        rc = am_http_json(&root, s->http, &resp, err);
+    }
+    if (rc) {
+        goto cleanup;
+    }
+    access = json_string_value(json_object_get(root, "access_token"));
+    rotated = json_string_value(json_object_get(root, "refresh_token"));
+    if (!access || !access[0]) {
+        rc = am_error_set(err, AM_EAUTH,
+                          "%s: the token endpoint answered without an access_token; authorise "
+                          "acctmap again and set %s",
+                          s->base.label, s->refresh_var);
+        goto cleanup;
+    }
+    if (am_http_add_secret(s->http, access) || (rotated && am_http_add_secret(s->http, rotated))) {
+        rc = am_error_set(err, AM_ENOMEM, "%s: out of memory", s->base.label);
+        goto cleanup;
+    }
+    if (rotated && rotated[0] && strcmp(rotated, s->refresh_token) != 0) {
+        if (secret_name(name, sizeof(name), s)) {
+            am_error kerr;
+
+            am_error_clear(&kerr);
+            rc = s->env->secrets->save(s->env->secrets->ctx, name, rotated, &kerr);
+            if (rc) {
+                am_http_scrub(s->http, kerr.msg, sizeof(kerr.msg));
+                rc = am_error_set(err, rc,
+                                  "%s: the new refresh token could not be saved (%s); fix the "
+                                  "store, then authorise acctmap again and set %s",
+                                  s->base.label, kerr.msg, s->refresh_var);
+                goto cleanup;
+            }
+        }
+        rc = set_secret(&s->refresh_token, s, rotated, err);
+        if (rc) {
+            goto cleanup;
+        }
+    }
+    rc = set_secret(&s->token, s, access, err);
+cleanup:
+    json_decref(root);
+    am_http_response_dispose(&resp);
+    memset(text, 0, strlen(text)); /* it held the client secret and the refresh token */
+    free(text);
+    return rc;
+}
+
 /*
  * One page. With OAuth, a 401 (access tokens live a day) gets one refresh
  * and the same request again with the new token. A 204 (no rows) gives
@@ -478,11 +625,11 @@ static am_status get_page(json_t **root_out, amo_source *s, const char *url, am_
 
         rq.method = "GET";
         rq.url = url;
-        rq.bearer = s->oauth ? am_http_oauth_access_token(s->http) : s->token;
+        rq.bearer = s->token;
         rq.classify = classify;
         if (!rq.bearer) {
             /* OAuth without a starting access token: get one first. */
-            rc = am_http_oauth_refresh(s->http, err);
+            rc = refresh(s, err);
             if (rc) {
                 return rc;
             }
@@ -492,7 +639,7 @@ static am_status get_page(json_t **root_out, amo_source *s, const char *url, am_
         rc = am_http_send(&resp, s->http, &rq, err);
         if (rc == AM_EAUTH && resp.status == 401 && s->oauth && !refreshed) {
             am_http_response_dispose(&resp);
-            rc = am_http_oauth_refresh(s->http, err);
+            rc = refresh(s, err);
             if (rc) {
                 return rc;
             }
@@ -646,7 +793,6 @@ static void amo_close(am_source *src)
     free(s->token);
     free(s->client_secret);
     free(s->refresh_token);
-    free(s->token_url);
     free(s->companies);
     free(s->by_id);
     am_arena_dispose(&s->arena);
@@ -691,12 +837,10 @@ static am_status read_inn_field(amo_source *s, am_error *err)
 static am_status read_auth(amo_source *s, const am_source_env *env, am_error *err)
 {
     const am_source_config *cfg = s->base.cfg;
-    am_http_oauth_config oauth = {0};
     const char *client_id = NULL;
-    size_t n;
+    char name[256];
     am_status rc;
 
-    (void)env;
     rc = am_source_config_string(&client_id, cfg, "client_id", false, err);
     if (!rc) {
         rc = am_source_config_string(&s->token_var, cfg, "token_env", !client_id, err);
@@ -710,9 +854,9 @@ static am_status read_auth(amo_source *s, const am_source_env *env, am_error *er
     if (rc || !client_id) {
         if (!rc) {
             const char *v = NULL;
-            const char *oauth_only[] = {"client_secret_env", "refresh_token_env"};
+            const char *oauth_only[] = {"client_secret_env", "refresh_token_env", "redirect_uri"};
             size_t i;
-            for (i = 0; !rc && i < 2; i++) {
+            for (i = 0; !rc && i < sizeof(oauth_only) / sizeof(oauth_only[0]); i++) {
                 rc = am_source_config_string(&v, cfg, oauth_only[i], false, err);
                 if (!rc && v) {
                     rc = am_error_set(err, AM_ECONFIG,
@@ -724,33 +868,54 @@ static am_status read_auth(amo_source *s, const am_source_env *env, am_error *er
         }
         return rc;
     }
+    s->client_id = client_id;
     rc = am_source_config_string(&s->refresh_var, cfg, "refresh_token_env", true, err);
+    if (!rc) {
+        rc = am_source_config_string(&s->redirect_uri, cfg, "redirect_uri", false, err);
+    }
     if (!rc) {
         rc = am_http_config_secret(&s->client_secret, cfg, "client_secret_env", true, err);
     }
     if (!rc) {
         rc = am_http_config_secret(&s->refresh_token, cfg, "refresh_token_env", true, err);
     }
+    if (!rc && (am_http_add_secret(s->http, s->client_secret) ||
+                am_http_add_secret(s->http, s->refresh_token))) {
+        rc = am_error_set(err, AM_ENOMEM, "out of memory");
+    }
     if (rc) {
         return rc;
     }
-    /* The token endpoint is the account's own: /oauth2/access_token on its origin. */
-    n = strlen(am_http_origin(s->http)) + sizeof("/oauth2/access_token");
-    s->token_url = malloc(n);
-    if (!s->token_url) {
-        return am_error_set(err, AM_ENOMEM, "out of memory");
-    }
-    snprintf(s->token_url, n, "%s/oauth2/access_token", am_http_origin(s->http));
-    oauth.token_url = s->token_url;
-    oauth.style = AM_HTTP_OAUTH_JSON;
-    oauth.client_id = client_id;
-    oauth.client_secret = s->client_secret;
-    oauth.refresh_token = s->refresh_token;
-    oauth.access_token = s->token;
-    oauth.refresh_field = "refresh_token_env";
-    oauth.refresh_var = s->refresh_var;
     s->oauth = true;
-    return am_http_oauth_setup(s->http, &oauth, err);
+    /*
+     * A refresh token saved by an earlier run wins: the one in the environment
+     * was rotated away when that run refreshed.
+     */
+    if (secret_name(name, sizeof(name), s)) {
+        char *saved = NULL;
+        am_error kerr;
+
+        am_error_clear(&kerr);
+        rc = env->secrets->load(env->secrets->ctx, name, &saved, &kerr);
+        if (rc == AM_ENOTFOUND) {
+            return AM_OK;
+        }
+        if (rc) {
+            am_http_scrub(s->http, kerr.msg, sizeof(kerr.msg));
+            return am_error_set(err, AM_ESTORE,
+                                "%s: the saved refresh token could not be read (%s); fix the "
+                                "store",
+                                cfg->where, kerr.msg);
+        }
+        if (saved && saved[0]) {
+            rc = set_secret(&s->refresh_token, s, saved, err);
+        }
+        if (saved) {
+            memset(saved, 0, strlen(saved));
+        }
+        free(saved);
+    }
+    return rc;
 }
 
 static am_status amo_open(am_source **out, const am_source_config *cfg, const am_source_env *env,
@@ -769,6 +934,7 @@ static am_status amo_open(am_source **out, const am_source_config *cfg, const am
     }
     s->base.ops = &am_connector_amocrm;
     s->base.cfg = cfg;
+    s->env = env;
     am_arena_init(&s->arena);
     am_http_options_init(&opt, 7.0);
     rc = am_http_config_read(&opt, cfg, err);
@@ -828,8 +994,8 @@ static const am_error *amo_last_error(const am_source *src)
 }
 
 static const char *const amo_fields[] = {
-    "token_env",           "client_id", "client_secret_env", "refresh_token_env", "inn_field",
-    AM_HTTP_CONFIG_FIELDS, NULL};
+    "token_env",    "client_id", "client_secret_env",   "refresh_token_env",
+    "redirect_uri", "inn_field", AM_HTTP_CONFIG_FIELDS, NULL};
 
 const am_connector_ops am_connector_amocrm = {
     .type = "amocrm",

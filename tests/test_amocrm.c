@@ -355,6 +355,8 @@ static void test_amocrm__population_rules_override_defaults(void **state)
  */
 typedef struct test_keeper {
     am_fake_crm *crm;
+    const char *stored; /* what load gives; NULL: nothing saved */
+    bool fail_save;     /* save fails, as a full disk would */
     size_t saves;
     size_t requests_at_save;
     char name[128];
@@ -363,16 +365,26 @@ typedef struct test_keeper {
 
 static am_status keeper_load(void *ctx, const char *name, char **value_out, am_error *err)
 {
-    (void)ctx;
+    test_keeper *k = ctx;
+
     *value_out = NULL;
-    return am_error_set(err, AM_ENOTFOUND, "no saved secret %s", name);
+    if (!k->stored) {
+        return am_error_set(err, AM_ENOTFOUND, "no saved secret %s", name);
+    }
+    assert_string_equal(name, "globex.0.refresh_token");
+    *value_out = strdup(k->stored);
+    return *value_out ? AM_OK : AM_ENOMEM;
 }
 
 static am_status keeper_save(void *ctx, const char *name, const char *value, am_error *err)
 {
     test_keeper *k = ctx;
 
-    (void)err;
+    if (k->fail_save) {
+        return am_error_set(err, AM_ESTORE,
+                            "secrets/globex.0.refresh_token: No space left on "
+                            "device");
+    }
     k->saves++;
     k->requests_at_save = am_fake_crm_request_count(k->crm);
     snprintf(k->name, sizeof(k->name), "%s", name);
@@ -417,6 +429,10 @@ static void expand_origin(char *out, size_t cap, const char *fmt, const char *or
  * whose config fields are `fields_fmt` ("@ORIGIN@" stands for the server's origin)
  * through the registry, as a run does.
  */
+/* What the keeper of the next run_scenario holds as saved (then reset to NULL). */
+static const char *next_stored;
+static bool next_fail_save;
+
 static void run_scenario(scenario *sc, const char *name, const char *fields_fmt)
 {
     am_config *cfg;
@@ -443,6 +459,10 @@ static void run_scenario(scenario *sc, const char *name, const char *fields_fmt)
     expand_origin(fields, sizeof(fields), fields_fmt, am_fake_crm_origin(sc->crm));
     cfg = config_with(fields);
     sc->keeper.crm = sc->crm;
+    sc->keeper.stored = next_stored;
+    sc->keeper.fail_save = next_fail_save;
+    next_stored = NULL;
+    next_fail_save = false;
     sc->iface.ctx = &sc->keeper;
     sc->iface.load = keeper_load;
     sc->iface.save = keeper_save;
@@ -471,7 +491,7 @@ static void run_scenario(scenario *sc, const char *name, const char *fields_fmt)
         }
         keep_batch(&sc->r, &batch);
     }
-    sc->refreshes = am_http_oauth_refresh_count(((amo_source *)src)->http);
+    sc->refreshes = ((amo_source *)src)->refreshes;
 cleanup:
     am_source_close(src);
     am_record_batch_dispose(&batch);
@@ -542,7 +562,7 @@ static void assert_no_secret(const char *text)
 #define OAUTH_FIELDS                                                                               \
     "\"base_url\":\"@ORIGIN@\",\"client_id\":\"7d3e1b9a-test\",\"client_secret_env\":"             \
     "\"AMO_TEST_SECRET\",\"refresh_token_env\":\"AMO_TEST_REFRESH\",\"token_env\":"                \
-    "\"AMO_TEST_TOKEN\"," FAST
+    "\"AMO_TEST_TOKEN\",\"redirect_uri\":\"https://acctmap.example/oauth\"," FAST
 
 static void test_amocrm__happy_pull(void **state)
 {
@@ -625,6 +645,9 @@ static void test_amocrm__expired_token_refreshes_once(void **state)
     field = am_fake_request_param(rq, "client_secret", true);
     assert_string_equal(field, CLIENT_SECRET);
     free(field);
+    field = am_fake_request_param(rq, "redirect_uri", true);
+    assert_string_equal(field, "https://acctmap.example/oauth");
+    free(field);
     /* No bearer goes to the token endpoint. */
     assert_null(am_fake_request_header(rq, "Authorization"));
     assert_request(&sc, 2, "/api/v4/companies", "1", NEW_ACCESS);
@@ -637,6 +660,53 @@ static void test_amocrm__expired_token_refreshes_once(void **state)
     assert_int_equal(sc.keeper.requests_at_save, 2);
     assert_no_secret(sc.r.label);
     assert_routes_used(&sc);
+    scenario_dispose(&sc);
+}
+
+/*
+ * A refresh token saved by an earlier run is the live one (the one in the
+ * environment was rotated away): it is the one sent.
+ */
+static void test_amocrm__saved_refresh_token_wins(void **state)
+{
+    scenario sc;
+    char *field;
+
+    (void)state;
+    next_stored = "saved-refresh-1e2d";
+    run_scenario(&sc, "expired_token_then_refresh", OAUTH_FIELDS);
+    if (sc.r.rc) {
+        fail_msg("%s", sc.r.msg);
+    }
+    assert_int_equal(sc.r.count, 8);
+    field = am_fake_request_param(am_fake_crm_request(sc.crm, 1), "refresh_token", true);
+    assert_string_equal(field, "saved-refresh-1e2d");
+    free(field);
+    assert_int_equal(sc.keeper.saves, 1);
+    assert_string_equal(sc.keeper.value, NEW_REFRESH);
+    assert_routes_used(&sc);
+    scenario_dispose(&sc);
+}
+
+/* The rotated token cannot be saved: the source fails before using it. */
+static void test_amocrm__unsaved_refresh_token_is_not_used(void **state)
+{
+    scenario sc;
+    char want[512];
+
+    (void)state;
+    next_fail_save = true;
+    run_scenario(&sc, "expired_token_then_refresh", OAUTH_FIELDS);
+    assert_int_equal(sc.r.rc, AM_ESTORE);
+    snprintf(want, sizeof(want),
+             "amocrm %s: the new refresh token could not be saved "
+             "(secrets/globex.0.refresh_token: No space left on device); fix the store, then "
+             "authorise acctmap again and set AMO_TEST_REFRESH",
+             am_fake_crm_origin(sc.crm));
+    assert_string_equal(sc.r.msg, want);
+    assert_no_secret(sc.r.msg);
+    /* The 401 and the refresh; nothing with the new token. */
+    assert_int_equal(am_fake_crm_request_count(sc.crm), 2);
     scenario_dispose(&sc);
 }
 
@@ -794,6 +864,15 @@ static void test_amocrm__config_errors(void **state)
                                   "needs client_id too; add it, or remove refresh_token_env to "
                                   "use the long-lived token");
     scenario_dispose(&sc);
+
+    run_scenario(&sc, "happy",
+                 "\"base_url\":\"@ORIGIN@\",\"token_env\":\"AMO_TEST_TOKEN\","
+                 "\"redirect_uri\":\"https://acctmap.example/oauth\"");
+    assert_int_equal(sc.r.rc, AM_ECONFIG);
+    assert_string_equal(sc.r.msg, "acctmap.json: orgs[1].sources[0].redirect_uri: OAuth needs "
+                                  "client_id too; add it, or remove redirect_uri to use the "
+                                  "long-lived token");
+    scenario_dispose(&sc);
 }
 
 int main(void)
@@ -806,6 +885,8 @@ int main(void)
         cmocka_unit_test(test_amocrm__empty_account_answers_204),
         cmocka_unit_test(test_amocrm__invalid_token_fails),
         cmocka_unit_test(test_amocrm__expired_token_refreshes_once),
+        cmocka_unit_test(test_amocrm__saved_refresh_token_wins),
+        cmocka_unit_test(test_amocrm__unsaved_refresh_token_is_not_used),
         cmocka_unit_test(test_amocrm__refused_refresh_token_fails),
         cmocka_unit_test(test_amocrm__too_many_requests_waits_and_repeats),
         cmocka_unit_test(test_amocrm__cross_host_next_link_is_not_followed),
