@@ -12,6 +12,7 @@
 #include "helpers.h"
 #include "tests/fake_crm.h"
 
+#include <dirent.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -401,6 +402,50 @@ static void test_bitrix24__next_must_move_forward(void **state)
     assert_int_equal(read_page(&result, &next, &s, "crm.company.list", 0, root, &err), AM_OK);
     assert_int_equal(next, 50);
     json_decref(root);
+}
+
+/* A row without an ID is rejected with its position; a repeated ID is one company. */
+static void test_bitrix24__rows_without_id_and_repeats(void **state)
+{
+    am_config *cfg = config_with("\"webhook_env\":\"B24_WEBHOOK\"");
+    json_error_t jerr;
+    json_t *page = json_loads("[{\"ID\":\"7\",\"TITLE\":\"ООО «Первая»\"},"
+                              "{\"TITLE\":\"Без ID\"},"
+                              "{\"ID\":7,\"TITLE\":\"ООО «Первая» (again)\"},"
+                              "{\"ID\":\"8\",\"TITLE\":\"ООО «Вторая»\","
+                              "\"COMPANY_TYPE\":\"CUSTOMER\"}]",
+                              0, &jerr);
+    b24_source s;
+    am_record_batch batch;
+    am_error err;
+
+    (void)state;
+    assert_non_null(page);
+    memset(&s, 0, sizeof(s));
+    s.base.cfg = source_of(cfg);
+    snprintf(s.base.label, sizeof(s.base.label), "bitrix24 https://acme.bitrix24.ru");
+    am_record_batch_init(&batch);
+    assert_int_equal(add_companies(&s, page, &err), AM_OK);
+    assert_int_equal(index_companies(&s, &err), AM_OK);
+    assert_int_equal(s.unique, 2);
+    assert_int_equal(emit_companies(&s, &batch, &err), AM_OK);
+    assert_int_equal(batch.count, 2);
+    assert_string_equal(batch.records[0].id, "7");
+    assert_string_equal(batch.records[0].name, "ООО «Первая»");
+    assert_int_equal(batch.records[0].populations, PROSPECTS);
+    assert_string_equal(batch.records[1].id, "8");
+    assert_int_equal(batch.records[1].populations, CUSTOMERS);
+    assert_int_equal(batch.reject_count, 1);
+    assert_int_equal(batch.rejects[0].line, 2);
+    assert_string_equal(batch.rejects[0].msg, "bitrix24 https://acme.bitrix24.ru: company #2 of "
+                                              "crm.company.list has no ID; check the portal's "
+                                              "data");
+    am_record_batch_dispose(&batch);
+    json_decref(page);
+    free(s.companies);
+    free(s.by_id);
+    am_arena_dispose(&s.arena);
+    am_config_free(cfg);
 }
 
 /* ---- over HTTP, against the fake CRM server ---------------------------------- */
@@ -814,6 +859,17 @@ static void test_bitrix24__config_errors(void **state)
                                   "client_secret_env and refresh_token_env");
     scenario_dispose(&sc);
 
+    setenv("B24_BAD_WEBHOOK", WEBHOOK_CODE, 1);
+    run_scenario(&sc, "happy", "\"webhook_env\":\"B24_BAD_WEBHOOK\"");
+    unsetenv("B24_BAD_WEBHOOK");
+    assert_int_equal(sc.r.rc, AM_ECONFIG);
+    assert_string_equal(sc.r.msg, "acctmap.json: orgs[1].sources[0]: the variable named by "
+                                  "webhook_env (B24_BAD_WEBHOOK) is not a webhook URL; copy the "
+                                  "inbound webhook's URL (https://PORTAL/rest/USER/CODE/) into "
+                                  "it");
+    assert_no_secret(sc.r.msg);
+    scenario_dispose(&sc);
+
     run_scenario(&sc, "happy", WEBHOOK_FIELDS ",\"client_id\":\"x\"");
     assert_int_equal(sc.r.rc, AM_ECONFIG);
     assert_string_equal(sc.r.msg, "acctmap.json: orgs[1].sources[0].client_id: not used with "
@@ -868,6 +924,22 @@ static void assert_pair(const char *out, const char *ours, const char *theirs, c
     }
 }
 
+/* Runs in the sandbox's store (dir:./data keeps one folder per run under runs/). */
+static size_t stored_runs(void)
+{
+    DIR *d = opendir(am_test_path("data/runs"));
+    struct dirent *e;
+    size_t runs = 0;
+
+    while (d && (e = readdir(d)) != NULL) {
+        runs += e->d_name[0] != '.';
+    }
+    if (d) {
+        closedir(d);
+    }
+    return runs;
+}
+
 static void test_bitrix24__run_finds_the_partners_overlaps(void **state)
 {
     am_fake_crm *b24 = NULL, *amo = NULL;
@@ -897,6 +969,7 @@ static void test_bitrix24__run_finds_the_partners_overlaps(void **state)
     assert_no_secret(out.out);
     assert_no_secret(out.err);
     assert_null(strstr(out.err, "/rest/1/"));
+    assert_int_equal(stored_runs(), 1);
     am_test_output_dispose(&out);
     {
         const char *args[] = {"accounts", "b24", "--format", "csv", NULL};
@@ -936,6 +1009,50 @@ static void test_bitrix24__run_finds_the_partners_overlaps(void **state)
     }
 }
 
+/* A refused webhook fails the run: exit 1, one line naming org and source, no secret. */
+static void test_bitrix24__run_fails_on_a_refused_webhook(void **state)
+{
+    am_fake_crm *b24 = NULL;
+    am_test_output out = {0};
+    am_error err;
+    char webhook[256], want[512], *problems;
+    const char *dir = am_test_sandbox();
+    static const char config[] =
+        "{\"self\":\"acme\",\"store\":\"dir:./data\",\"orgs\":["
+        "{\"id\":\"acme\",\"sources\":[{\"type\":\"csv\",\"path\":\"ours.csv\"}]},"
+        "{\"id\":\"b24\",\"sources\":[{\"type\":\"bitrix24\",\"webhook_env\":"
+        "\"B24_TEST_WEBHOOK\"}]}]}";
+
+    (void)state;
+    am_error_clear(&err);
+    if (am_fake_crm_start(&b24, "bitrix24", "invalid_webhook", &err)) {
+        fail_msg("fake server: %s", err.msg);
+    }
+    snprintf(webhook, sizeof(webhook), "%s" WEBHOOK_PATH, am_fake_crm_origin(b24));
+    setenv("B24_TEST_WEBHOOK", webhook, 1);
+    am_test_write_file(am_test_path("acctmap.json"), config, sizeof(config) - 1);
+    am_test_write_file(am_test_path("ours.csv"), e2e_ours, sizeof(e2e_ours) - 1);
+    {
+        const char *args[] = {"run", NULL};
+        assert_int_equal(am_test_run(&out, dir, args), 1);
+    }
+    snprintf(want, sizeof(want),
+             "acctmap: source b24/bitrix24: bitrix24 %s: crm.company.list: the portal refused "
+             "the inbound webhook: 401 NO_AUTH_FOUND (Wrong authorization data); create a new "
+             "inbound webhook with the crm scope and set its URL in B24_TEST_WEBHOOK\n",
+             am_fake_crm_origin(b24));
+    assert_string_equal(out.err, want);
+    am_test_output_dispose(&out);
+    /* No run was committed. */
+    assert_int_equal(stored_runs(), 0);
+    problems = am_fake_crm_check(b24);
+    am_fake_crm_stop(b24);
+    unsetenv("B24_TEST_WEBHOOK");
+    if (problems) {
+        fail_msg("fake server: %s", problems);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -944,6 +1061,7 @@ int main(void)
         cmocka_unit_test(test_bitrix24__truncated_page_is_refused),
         cmocka_unit_test(test_bitrix24__site_choice),
         cmocka_unit_test(test_bitrix24__next_must_move_forward),
+        cmocka_unit_test(test_bitrix24__rows_without_id_and_repeats),
         cmocka_unit_test(test_bitrix24__happy_webhook_pull),
         cmocka_unit_test(test_bitrix24__empty_portal),
         cmocka_unit_test(test_bitrix24__invalid_webhook_fails_without_the_url),
@@ -955,6 +1073,7 @@ int main(void)
         cmocka_unit_test(test_bitrix24__proxy_502_persistent_fails),
         cmocka_unit_test(test_bitrix24__config_errors),
         AM_TEST_SANDBOXED(test_bitrix24__run_finds_the_partners_overlaps),
+        AM_TEST_SANDBOXED(test_bitrix24__run_fails_on_a_refused_webhook),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
