@@ -140,4 +140,10 @@ if [ -x "$ROOT/build/bench/match_eval" ]; then
     "$ROOT/build/bench/match_eval" "$ROOT/fixtures/match" || status=1
 fi
 
+# The pull benchmark (issue 5): records/s through the shared HTTP client and the JSON
+# parser, paging through generated pages served by the fake CRM server on loopback.
+if [ -x "$ROOT/build/bench/bench_pull" ]; then
+    "$ROOT/build/bench/bench_pull" 200 100 || status=1
+fi
+
 exit $status

@@ -67,6 +67,7 @@ struct am_http {
     char *access_token;
     char *instance_url;
     char *refresh_var;
+    bool refresh_from_store; /* the refresh token in use was loaded from the keeper */
     unsigned refresh_count;
 };
 
@@ -475,6 +476,8 @@ am_status am_http_add_secret(am_http *http, const char *secret)
         return AM_ENOMEM;
     }
     http->secrets[http->secret_count++] = copy;
+    /* The label goes into every message and progress line: keep it clean too. */
+    am_http_scrub(http, http->label, sizeof(http->label));
     return AM_OK;
 }
 
@@ -1276,6 +1279,7 @@ am_status am_http_oauth_setup(am_http *http, const am_http_oauth_config *cfg, am
         if (am_http_add_secret(http, saved) || set_string(&http->refresh_token, saved)) {
             rc = fail(http, err, AM_ENOMEM, "%s: out of memory", http->label);
         }
+        http->refresh_from_store = true;
     } else if (cfg->refresh_token && *cfg->refresh_token) {
         if (set_string(&http->refresh_token, cfg->refresh_token)) {
             rc = fail(http, err, AM_ENOMEM, "%s: out of memory", http->label);
@@ -1410,9 +1414,15 @@ am_status am_http_oauth_refresh(am_http *http, am_error *err)
     if (rc == AM_EAUTH || (rc == AM_EHTTP && resp.status >= 400 && resp.status < 500)) {
         char code[64];
         oauth_error_code(code, sizeof(code), &resp);
+        char name_note[600] = "";
+        if (http->refresh_from_store && secret_name(name, sizeof(name), http)) {
+            /* Else the saved token would keep winning over the new one. */
+            snprintf(name_note, sizeof(name_note), ", then delete the token the store saved as "
+                     "%s (dir: store: secrets/%s)", name, name);
+        }
         rc = fail(http, err, AM_EAUTH, "%s: the refresh token was refused (%s); authorise "
-                  "acctmap again and set %s", http->label, code[0] ? code : "HTTP error",
-                  http->refresh_var);
+                  "acctmap again and set %s%s", http->label, code[0] ? code : "HTTP error",
+                  http->refresh_var, name_note);
         goto cleanup;
     }
     if (rc) {
@@ -1452,6 +1462,7 @@ am_status am_http_oauth_refresh(am_http *http, am_error *err)
             rc = fail(http, err, AM_ENOMEM, "%s: out of memory", http->label);
             goto cleanup;
         }
+        http->refresh_from_store = secret_name(name, sizeof(name), http);
     }
     if (set_string(&http->access_token, access) ||
         (instance && set_string(&http->instance_url, instance))) {
@@ -1475,6 +1486,39 @@ cleanup:
     free(url);
     am_http_response_dispose(&resp);
     return rc;
+}
+
+am_status am_http_send_oauth(am_http_response *resp, am_http *http, const am_http_request *rq,
+                             am_error *err)
+{
+    am_http_request with_token = *rq;
+    bool refreshed = false;
+    am_status rc;
+
+    if (!http->oauth) {
+        return fail(http, err, AM_EINTERNAL, "%s: OAuth request without am_http_oauth_setup",
+                    http->label);
+    }
+    if (!http->access_token) {
+        rc = am_http_oauth_refresh(http, err);
+        if (rc) {
+            return rc;
+        }
+        refreshed = true;
+    }
+    for (;;) {
+        with_token.bearer = http->access_token;
+        rc = am_http_send(resp, http, &with_token, err);
+        if (rc != AM_EAUTH || resp->status != 401 || refreshed) {
+            return rc;
+        }
+        /* An expired access token: one refresh, then the same request again. */
+        rc = am_http_oauth_refresh(http, err);
+        if (rc) {
+            return rc;
+        }
+        refreshed = true;
+    }
 }
 
 const char *am_http_oauth_access_token(const am_http *http)

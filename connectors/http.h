@@ -316,6 +316,17 @@ am_status am_http_oauth_setup(am_http *http, const am_http_oauth_config *cfg, am
  */
 am_status am_http_oauth_refresh(am_http *http, am_error *err);
 
+/*
+ * am_http_send for an OAuth source whose token goes in the Authorization
+ * header (Salesforce, amoCRM): sends `rq` with the current access token as
+ * bearer (rq->bearer is ignored; when there is no access token yet, one
+ * refresh comes first), and on a 401 refreshes once and repeats the request
+ * with the new token. A 401 with a fresh token fails with AM_EAUTH; a
+ * refused refresh as am_http_oauth_refresh. Otherwise as am_http_send.
+ */
+am_status am_http_send_oauth(am_http_response *resp, am_http *http, const am_http_request *rq,
+                             am_error *err);
+
 /* The current access token (NULL before the first refresh when none was given). */
 const char *am_http_oauth_access_token(const am_http *http);
 /* The instance_url of the last token answer (Salesforce), or NULL. */

@@ -18,6 +18,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -569,19 +570,45 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *con, const c
 
 /* ---- loading a manifest -------------------------------------------------- */
 
+static bool is_dir(const char *path)
+{
+    struct stat sb;
+
+    return stat(path, &sb) == 0 && S_ISDIR(sb.st_mode);
+}
+
 const char *am_fake_crm_fixtures_dir(void)
 {
     static char dir[PATH_MAX];
     const char *env = getenv("AM_CRM_FIXTURES");
-    char cwd[PATH_MAX - 32];
+    char base[PATH_MAX - 32];
+    ssize_t n;
+    char *slash;
 
     if (env && *env) {
         snprintf(dir, sizeof(dir), "%s", env);
-    } else if (getcwd(cwd, sizeof(cwd))) {
-        snprintf(dir, sizeof(dir), "%s/../shared/fixtures-crm", cwd);
-    } else {
-        snprintf(dir, sizeof(dir), "../shared/fixtures-crm");
+        return dir;
     }
+    /* Tests and the bench run from the repository root, beside ../shared. */
+    if (getcwd(base, sizeof(base))) {
+        snprintf(dir, sizeof(dir), "%s/../shared/fixtures-crm", base);
+        if (is_dir(dir)) {
+            return dir;
+        }
+    }
+    /* A test that changed directory: look beside each folder above the binary. */
+    n = readlink("/proc/self/exe", base, sizeof(base) - 1);
+    if (n > 0) {
+        base[n] = '\0';
+        while ((slash = strrchr(base, '/')) != NULL && slash != base) {
+            *slash = '\0';
+            snprintf(dir, sizeof(dir), "%s/../shared/fixtures-crm", base);
+            if (is_dir(dir)) {
+                return dir;
+            }
+        }
+    }
+    snprintf(dir, sizeof(dir), "../shared/fixtures-crm");
     return dir;
 }
 

@@ -47,8 +47,10 @@ typedef struct am_fake_request {
 
 /*
  * The folder holding the fixtures of all CRMs: $AM_CRM_FIXTURES if set,
- * else "<cwd>/../shared/fixtures-crm" (tests and the bench run from the
- * repository root). Static storage.
+ * else "<cwd>/../shared/fixtures-crm" when it exists (tests and the bench
+ * run from the repository root), else the first "<folder>/../shared/
+ * fixtures-crm" found going up from the running binary (a test that
+ * changed directory). Static storage.
  */
 const char *am_fake_crm_fixtures_dir(void);
 

@@ -25,8 +25,13 @@ static am_http *http;
 static am_store *store;
 static am_http_response resp;
 
+static char start_dir[1024];
+
 static int setup(void **state)
 {
+    if (!getcwd(start_dir, sizeof(start_dir))) {
+        return -1;
+    }
     return am_test_sandbox_setup(state);
 }
 
@@ -42,6 +47,10 @@ static int teardown(void **state)
     am_fake_crm_unmap_all();
     am_store_close(store);
     store = NULL;
+    /* A test that changed directory and failed still leaves the root as it found it. */
+    if (chdir(start_dir) != 0) {
+        return -1;
+    }
     return am_test_sandbox_teardown(state);
 }
 
@@ -606,6 +615,24 @@ static void test_http__cross_host_next_link_is_refused(void **state)
     assert_string_equal(am_fake_crm_request(other, 0)->path, "/probe");
 }
 
+/* The traps are https: the other-host listener counts a TLS attempt as a connection. */
+static void test_http__other_host_listener_sees_a_tls_attempt(void **state)
+{
+    (void)state;
+    am_error err = {0};
+    am_http_options opt = fast_options();
+
+    assert_status(am_fake_crm_start_other(&other, &err), AM_OK);
+    assert_status(am_fake_crm_map_host(other, "tls-probe.example.net", 443, &err), AM_OK);
+    opt.max_attempts = 1;
+    opt.timeout_s = 5;
+    new_client("https://tls-probe.example.net", &opt, NULL);
+    assert_status(get("/x", "secret-bearer", &err), AM_ENET);
+    assert_null(strstr(err.msg, "secret-bearer"));
+    assert_true(am_fake_crm_connection_count(other) >= 1);
+    assert_int_equal(am_fake_crm_request_count(other), 0);
+}
+
 static void test_http__amocrm_link_on_a_sibling_host_is_refused(void **state)
 {
     (void)state;
@@ -702,6 +729,7 @@ static void test_http__invalid_utf8_and_webhook_secret_scrubbed(void **state)
     assert_status(am_http_new(&http, webhook, &opt, "bitrix24 k2x9q7w4e1r6t3y8", NULL, &err), AM_OK);
     assert_int_equal(am_http_add_secret(http, webhook), AM_OK);
     assert_int_equal(am_http_add_secret(http, "k2x9q7w4e1r6t3y8"), AM_OK);
+    assert_string_equal(am_http_label(http), "bitrix24 ***");
     am_http_request rq = {.method = "POST", .url = "crm.company.list", .body = "start=0",
                           .body_len = 7, .content_type = "application/x-www-form-urlencoded"};
     assert_status(am_http_send(&resp, http, &rq, &err), AM_OK);
@@ -983,7 +1011,12 @@ static void test_http__saved_refresh_token_wins_and_rejection_asks_to_reauthoris
     assert_status(get("/api/v4/companies", "old-access", &err), AM_EAUTH);
     assert_status(am_http_oauth_refresh(http, &err), AM_EAUTH);
     assert_string_equal(err.msg, "test crm: the refresh token was refused (Token has been "
-                                 "revoked); authorise acctmap again and set AMO_REFRESH_TOKEN");
+                                 "revoked); authorise acctmap again and set AMO_REFRESH_TOKEN, "
+                                 "then delete the token the store saved as "
+                                 "initech.1.refresh_token (dir: store: "
+                                 "secrets/initech.1.refresh_token)");
+    assert_null(strstr(err.msg, "saved-refresh"));
+    assert_null(strstr(err.msg, "amo-client-secret"));
     v = am_fake_request_param(am_fake_crm_request(crm, 1), "refresh_token", true);
     assert_string_equal(v, "saved-refresh");
     free(v);
@@ -1035,6 +1068,81 @@ static void test_http__salesforce_form_refresh_gives_instance_url(void **state)
     assert_status(get(url, am_http_oauth_access_token(http), &err), AM_OK);
     assert_check_clean();
     free(new_access);
+}
+
+static void test_http__send_oauth_refreshes_once_on_401(void **state)
+{
+    (void)state;
+    am_error err = {0};
+    am_http_options opt = fast_options();
+    am_secret_keeper keeper = open_keeper();
+    am_source_env env = {.secrets = &keeper, .source_key = "globex.0"};
+    char token_url[256];
+    char *new_access = fixture_field("amocrm", "oauth_token_refresh.json", "access_token");
+    static const char *const pages[] = {"/api/v4/companies?limit=5",
+                                        "/api/v4/companies?limit=5&page=2",
+                                        "/api/v4/leads?limit=5"};
+
+    start_crm("amocrm", "expired_token_then_refresh");
+    new_client(am_fake_crm_origin(crm), &opt, &env);
+    snprintf(token_url, sizeof(token_url), "%s/oauth2/access_token", am_fake_crm_origin(crm));
+    am_http_oauth_config oc = {.token_url = token_url, .style = AM_HTTP_OAUTH_JSON,
+                               .client_id = "cid", .client_secret = "cs",
+                               .refresh_token = "env-refresh", .access_token = "expired",
+                               .refresh_var = "AMO_REFRESH_TOKEN"};
+    assert_status(am_http_oauth_setup(http, &oc, &err), AM_OK);
+    for (size_t i = 0; i < 3; i++) {
+        am_http_request rq = {.url = pages[i], .bearer = "ignored"};
+        assert_status(am_http_send_oauth(&resp, http, &rq, &err), AM_OK);
+    }
+    assert_int_equal(am_http_oauth_refresh_count(http), 1);
+    assert_string_equal(am_http_oauth_access_token(http), new_access);
+    assert_int_equal(am_fake_crm_request_count(crm), 5);
+    assert_check_clean();
+    free(new_access);
+    am_http_free(http);
+    http = NULL;
+    am_fake_crm_stop(crm);
+    crm = NULL;
+
+    /* No access token at all: the refresh comes first (Salesforce's happy path). */
+    start_crm("salesforce", "happy");
+    new_client(am_fake_crm_origin(crm), &opt, NULL);
+    snprintf(token_url, sizeof(token_url), "%s/services/oauth2/token", am_fake_crm_origin(crm));
+    am_http_oauth_config sf = {.token_url = token_url, .style = AM_HTTP_OAUTH_FORM,
+                               .client_id = "cid", .refresh_token = "sf-refresh",
+                               .refresh_var = "SF_REFRESH_TOKEN"};
+    assert_status(am_http_oauth_setup(http, &sf, &err), AM_OK);
+    am_http_request rq = {.url = "/services/data/v62.0/query?q=SELECT+Id+FROM+Account"};
+    assert_status(am_http_send_oauth(&resp, http, &rq, &err), AM_OK);
+    json_t *root = parsed();
+    am_http_request next = {.url = json_string_value(json_object_get(root, "nextRecordsUrl"))};
+    assert_status(am_http_send_oauth(&resp, http, &next, &err), AM_OK);
+    json_decref(root);
+    rq.url = "/services/data/v62.0/query?q=SELECT+Id+FROM+Opportunity";
+    assert_status(am_http_send_oauth(&resp, http, &rq, &err), AM_OK);
+    assert_int_equal(am_http_oauth_refresh_count(http), 1);
+    assert_string_equal(am_fake_crm_request(crm, 0)->path, "/services/oauth2/token");
+    assert_int_equal(am_fake_crm_request_count(crm), 4);
+    assert_check_clean();
+    am_http_free(http);
+    http = NULL;
+    am_fake_crm_stop(crm);
+    crm = NULL;
+
+    /* A 401, then a refused refresh: exactly one refresh, one clear line. */
+    start_crm("salesforce", "expired_token_refresh_rejected");
+    new_client(am_fake_crm_origin(crm), &opt, NULL);
+    snprintf(token_url, sizeof(token_url), "%s/services/oauth2/token", am_fake_crm_origin(crm));
+    sf.access_token = "stale";
+    assert_status(am_http_oauth_setup(http, &sf, &err), AM_OK);
+    rq.url = "/services/data/v62.0/query?q=SELECT+Id+FROM+Account";
+    assert_status(am_http_send_oauth(&resp, http, &rq, &err), AM_EAUTH);
+    assert_string_equal(err.msg, "test crm: the refresh token was refused (invalid_grant); "
+                                 "authorise acctmap again and set SF_REFRESH_TOKEN");
+    assert_int_equal(am_http_oauth_refresh_count(http), 1);
+    assert_int_equal(am_fake_crm_request_count(crm), 2);
+    assert_check_clean();
 }
 
 static void test_http__bitrix24_query_refresh_and_failed_save(void **state)
@@ -1150,6 +1258,118 @@ static void test_http__progress_goes_to_stderr_only_when_asked(void **state)
     assert_check_clean();
 }
 
+/* ---- the fake server's own rules (fixtures-crm/README.md) ---------------- */
+
+/* The fixtures are found from the sandbox too (a test that changed directory). */
+static void test_http__fake_crm_finds_the_fixtures_from_elsewhere(void **state)
+{
+    (void)state;
+    am_error err = {0};
+    char here[1024], from_root[1024];
+
+    snprintf(from_root, sizeof(from_root), "%s", am_fake_crm_fixtures_dir());
+    assert_non_null(getcwd(here, sizeof(here)));
+    assert_int_equal(chdir(am_test_path("")), 0);
+    /* Found through the binary's folders: the same place as from the root. */
+    assert_string_equal(am_fake_crm_fixtures_dir(), from_root);
+    assert_status(am_fake_crm_start(&crm, "hubspot", "empty", &err), AM_OK);
+    assert_int_equal(chdir(here), 0);
+    assert_string_equal(am_fake_crm_fixtures_dir(), from_root);
+}
+
+static void test_http__fake_crm_follows_the_manifest_rules(void **state)
+{
+    (void)state;
+    am_error err = {0};
+    am_http_options opt = fast_options();
+    char *problems;
+    json_t *root;
+    const char *routes =
+        "[{\"scenario\": \"s\", \"method\": \"GET\", \"path\": \"/a/*/c\","
+        "  \"query\": {\"x\": [null, \"1\"], \"y\": \"a*z\"},"
+        "  \"headers_required\": {\"x-key\": \"k*\"}, \"status\": 200,"
+        "  \"headers\": {\"Content-Type\": \"application/json\"}, \"body\": \"o.json\","
+        "  \"replace_origin\": \"https://crm.example\"},"
+        " {\"scenario\": \"s\", \"method\": \"POST\", \"path\": \"/p\","
+        "  \"body_required\": {\"n\": \"50\", \"gone\": null}, \"status\": 204,"
+        "  \"headers\": {}, \"body\": null, \"repeat\": true},"
+        " {\"scenario\": \"s\", \"method\": \"GET\", \"path\": \"/never\", \"status\": 200,"
+        "  \"headers\": {}, \"body\": null, \"optional\": true},"
+        " {\"scenario\": \"s\", \"method\": \"GET\", \"path\": \"/required\", \"status\": 200,"
+        "  \"headers\": {}, \"body\": null},"
+        " {\"scenario\": \"other\", \"method\": \"GET\", \"path\": \"/a/b/c\", \"status\": 500,"
+        "  \"headers\": {}, \"body\": null}]";
+    const char *body = "{\"a\": \"https://crm.example/x\", \"b\": \"https://crm.example.evil/\","
+                       " \"c\": \"https://crm.example:8443/\", \"d\": \"https://crm.example\"}";
+
+    am_test_write_file(am_test_path("routes.json"), routes, strlen(routes));
+    am_test_write_file(am_test_path("o.json"), body, strlen(body));
+    assert_status(am_fake_crm_start_dir(&crm, am_test_path(""), "s", &err), AM_OK);
+    new_client(am_fake_crm_origin(crm), &opt, NULL);
+
+    /* Query decoded ('+' is a space, %7A a 'z'), a header name in any case, `*` one segment. */
+    am_http_request rq = {.url = "/a/any/c?y=a+b%7A&other=1",
+                          .headers = (const char *const[]){"X-KEY: k1", NULL}};
+    assert_status(am_http_send(&resp, http, &rq, &err), AM_OK);
+    root = parsed();
+    char want[128];
+    snprintf(want, sizeof(want), "%s/x", am_fake_crm_origin(crm));
+    assert_string_equal(json_string_value(json_object_get(root, "a")), want);
+    assert_string_equal(json_string_value(json_object_get(root, "b")), "https://crm.example.evil/");
+    assert_string_equal(json_string_value(json_object_get(root, "c")), "https://crm.example:8443/");
+    assert_string_equal(json_string_value(json_object_get(root, "d")), am_fake_crm_origin(crm));
+    json_decref(root);
+    /* Used once: the same request now goes unmatched, gets 404 and is recorded. */
+    assert_status(am_http_send(&resp, http, &rq, &err), AM_EHTTP);
+    assert_int_equal(resp.status, 404);
+    /* x=2 is not among the alternatives; an empty segment does not match `*`. */
+    rq.url = "/a/b/c?y=az&x=2";
+    assert_status(am_http_send(&resp, http, &rq, &err), AM_EHTTP);
+    rq.url = "/a//c?y=az";
+    assert_status(am_http_send(&resp, http, &rq, &err), AM_EHTTP);
+
+    /* JSON scalars compare as text (50 matches "50"); `null` wants the field absent. */
+    am_http_request post = {.method = "POST", .url = "/p", .body = "{\"n\": 50}", .body_len = 9,
+                            .content_type = "application/json"};
+    assert_status(am_http_send(&resp, http, &post, &err), AM_OK);
+    assert_int_equal(resp.status, 204);
+    assert_null(resp.content_type);
+    assert_int_equal(resp.body_len, 0);
+    post.body = "n=50";
+    post.body_len = 4;
+    post.content_type = "application/x-www-form-urlencoded";
+    assert_status(am_http_send(&resp, http, &post, &err), AM_OK); /* repeat */
+    post.body = "n=50&gone=1";
+    post.body_len = 11;
+    assert_status(am_http_send(&resp, http, &post, &err), AM_EHTTP);
+
+    assert_int_equal(am_fake_crm_request_count(crm), 7);
+    assert_int_equal(am_fake_crm_request(crm, 0)->route, 0);
+    assert_int_equal(am_fake_crm_request(crm, 1)->route, -1);
+    assert_int_equal(am_fake_crm_request(crm, 1)->status, 404);
+    assert_int_equal(am_fake_crm_route_uses(crm, 1), 2);
+    assert_string_equal(am_fake_crm_request(crm, 0)->query, "y=a+b%7A&other=1");
+    char *v = am_fake_request_param(am_fake_crm_request(crm, 0), "y", false);
+    assert_string_equal(v, "a bz");
+    free(v);
+
+    problems = am_fake_crm_check(crm);
+    assert_non_null(problems);
+    assert_string_equal(problems, "unmatched request: GET /a/any/c?y=a+b%7A&other=1\n"
+                                  "unmatched request: GET /a/b/c?y=az&x=2\n"
+                                  "unmatched request: GET /a//c?y=az\n"
+                                  "unmatched request: POST /p\n"
+                                  "unused route 3: GET /required (status 200)\n");
+    free(problems);
+
+    /* A scenario with no routes, and a missing folder, are refused clearly. */
+    am_fake_crm *none = NULL;
+    assert_status(am_fake_crm_start_dir(&none, am_test_path(""), "nope", &err), AM_ENOTFOUND);
+    assert_null(none);
+    assert_status(am_fake_crm_start_dir(&none, am_test_path("missing"), "s", &err), AM_EIO);
+    assert_null(none);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1165,6 +1385,7 @@ int main(void)
         HTTP_TEST(test_http__classifier_limits),
         HTTP_TEST(test_http__classifier_rate_limits_bitrix24_and_amocrm),
         HTTP_TEST(test_http__cross_host_next_link_is_refused),
+        HTTP_TEST(test_http__other_host_listener_sees_a_tls_attempt),
         HTTP_TEST(test_http__amocrm_link_on_a_sibling_host_is_refused),
         HTTP_TEST(test_http__redirect_to_another_host_is_not_followed),
         HTTP_TEST(test_http__truncated_json_names_path_and_byte),
@@ -1175,8 +1396,11 @@ int main(void)
         HTTP_TEST(test_http__rotated_refresh_token_is_saved_before_use),
         HTTP_TEST(test_http__saved_refresh_token_wins_and_rejection_asks_to_reauthorise),
         HTTP_TEST(test_http__salesforce_form_refresh_gives_instance_url),
+        HTTP_TEST(test_http__send_oauth_refreshes_once_on_401),
         HTTP_TEST(test_http__bitrix24_query_refresh_and_failed_save),
         HTTP_TEST(test_http__progress_goes_to_stderr_only_when_asked),
+        HTTP_TEST(test_http__fake_crm_follows_the_manifest_rules),
+        HTTP_TEST(test_http__fake_crm_finds_the_fixtures_from_elsewhere),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
