@@ -60,6 +60,7 @@ typedef struct amo_source {
     const char *token_var; /* the variables' names (not secret), for messages */
     const char *refresh_var;
     unsigned refreshes;
+    bool refresh_from_store; /* the refresh token is the one a run saved */
     bool oauth;
     const char *inn_field; /* name of the INN custom field, or NULL when inn_field_id is set */
     int64_t inn_field_id;  /* 0: choose by name */
@@ -553,11 +554,19 @@ static am_status refresh(amo_source *s, am_error *err)
     rq.headers = (const char *const[]){"Accept: application/json", NULL};
     rc = am_http_send(&resp, s->http, &rq, err);
     if (rc == AM_EAUTH || (rc == AM_EHTTP && resp.status >= 400 && resp.status < 500)) {
+        char note[600] = "";
+
         refusal_reason(why, sizeof(why), &resp);
+        if (s->refresh_from_store && secret_name(name, sizeof(name), s)) {
+            /* Else the saved token would keep winning over a new one in the variable. */
+            snprintf(note, sizeof(note),
+                     ", then delete the token the store saved as %s (dir: store: secrets/%s)", name,
+                     name);
+        }
         rc = fail_scrubbed(s, err, AM_EAUTH,
                            "%s: the refresh token was refused (%s); authorise acctmap again and "
-                           "set %s",
-                           s->base.label, why, s->refresh_var);
+                           "set %s%s",
+                           s->base.label, why, s->refresh_var, note);
         goto cleanup;
     }
     if (!rc) {
@@ -598,6 +607,7 @@ static am_status refresh(amo_source *s, am_error *err)
         if (rc) {
             goto cleanup;
         }
+        s->refresh_from_store = secret_name(name, sizeof(name), s);
     }
     rc = set_secret(&s->token, s, access, err);
 cleanup:
@@ -909,6 +919,7 @@ static am_status read_auth(amo_source *s, const am_source_env *env, am_error *er
         }
         if (saved && saved[0]) {
             rc = set_secret(&s->refresh_token, s, saved, err);
+            s->refresh_from_store = true;
         }
         if (saved) {
             memset(saved, 0, strlen(saved));

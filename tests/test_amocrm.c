@@ -875,6 +875,27 @@ static void test_amocrm__config_errors(void **state)
     scenario_dispose(&sc);
 }
 
+/* A saved refresh token that is refused: the message says to delete it too. */
+static void test_amocrm__refused_saved_refresh_token_names_the_file(void **state)
+{
+    scenario sc;
+    char want[640];
+
+    (void)state;
+    next_stored = "saved-refresh-1e2d";
+    run_scenario(&sc, "expired_token_refresh_rejected", OAUTH_FIELDS);
+    assert_int_equal(sc.r.rc, AM_EAUTH);
+    snprintf(want, sizeof(want),
+             "amocrm %s: the refresh token was refused (Token has been revoked); authorise "
+             "acctmap again and set AMO_TEST_REFRESH, then delete the token the store saved as "
+             "globex.0.refresh_token (dir: store: secrets/globex.0.refresh_token)",
+             am_fake_crm_origin(sc.crm));
+    assert_string_equal(sc.r.msg, want);
+    assert_null(strstr(sc.r.msg, "saved-refresh-1e2d"));
+    assert_routes_used(&sc);
+    scenario_dispose(&sc);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -888,6 +909,7 @@ int main(void)
         cmocka_unit_test(test_amocrm__saved_refresh_token_wins),
         cmocka_unit_test(test_amocrm__unsaved_refresh_token_is_not_used),
         cmocka_unit_test(test_amocrm__refused_refresh_token_fails),
+        cmocka_unit_test(test_amocrm__refused_saved_refresh_token_names_the_file),
         cmocka_unit_test(test_amocrm__too_many_requests_waits_and_repeats),
         cmocka_unit_test(test_amocrm__cross_host_next_link_is_not_followed),
         cmocka_unit_test(test_amocrm__truncated_page_fails),
