@@ -23,9 +23,6 @@ extern const am_connector_ops am_connector_bitrix24;
 
 /* Records handed out per next_batch call. */
 #define B24_BATCH_ROWS 4096
-/* Bitrix24 list methods answer 50 rows a page, whatever is asked. */
-#define B24_PAGE_ROWS 50
-
 /* The authorization server of Bitrix24 applications (settings/oauth). */
 #define B24_TOKEN_URL "https://oauth.bitrix.info/oauth/token/"
 
@@ -582,6 +579,14 @@ static am_status call_list(json_t **root_out, b24_source *s, const char *method,
     am_status rc;
 
     *root_out = NULL;
+    if (s->oauth && !am_http_oauth_access_token(s->http)) {
+        /* OAuth without a starting access token: get one first. */
+        rc = am_http_oauth_refresh(s->http, err);
+        if (rc) {
+            return rc;
+        }
+        refreshed = true;
+    }
     for (;;) {
         am_http_request rq = {0};
 

@@ -828,6 +828,65 @@ static void test_amocrm__proxy_502_persistent_fails(void **state)
     scenario_dispose(&sc);
 }
 
+/*
+ * OAuth without token_env: the first request is the refresh, and the first
+ * page already carries the new token (a generated manifest: the shared one
+ * starts every OAuth scenario with an old token).
+ */
+static void test_amocrm__oauth_without_access_token_refreshes_first(void **state)
+{
+    static const char routes[] =
+        "[{\"method\":\"POST\",\"path\":\"/oauth2/access_token\",\"body_required\":{"
+        "\"refresh_token\":\"" OLD_REFRESH "\"},\"status\":200,\"headers\":"
+        "{\"Content-Type\":\"application/json\"},\"body\":\"token.json\"},"
+        "{\"method\":\"GET\",\"path\":\"/api/v4/companies\",\"headers_required\":{"
+        "\"Authorization\":\"Bearer " NEW_ACCESS "\"},\"status\":204,\"headers\":{},"
+        "\"body\":null}]";
+    char *token, *problems;
+    size_t token_len;
+    am_fake_crm *crm = NULL;
+    am_config *cfg;
+    am_source *src = NULL;
+    am_record_batch batch;
+    am_source_env env = {0};
+    am_error err;
+    char fields[1024];
+
+    (void)state;
+    am_error_clear(&err);
+    token = fixture("oauth_token_refresh.json", &token_len);
+    am_test_write_file(am_test_path("routes.json"), routes, sizeof(routes) - 1);
+    am_test_write_file(am_test_path("token.json"), token, token_len);
+    free(token);
+    if (am_fake_crm_start_dir(&crm, am_test_path(""), NULL, &err)) {
+        fail_msg("fake server: %s", err.msg);
+    }
+    setenv("AMO_TEST_REFRESH", OLD_REFRESH, 1);
+    setenv("AMO_TEST_SECRET", CLIENT_SECRET, 1);
+    expand_origin(fields, sizeof(fields),
+                  "\"base_url\":\"@ORIGIN@\",\"client_id\":\"7d3e1b9a-test\","
+                  "\"client_secret_env\":\"AMO_TEST_SECRET\",\"refresh_token_env\":"
+                  "\"AMO_TEST_REFRESH\"," FAST,
+                  am_fake_crm_origin(crm));
+    cfg = config_with(fields);
+    am_record_batch_init(&batch);
+    assert_int_equal(am_source_open(&src, source_of(cfg), &env, &err), AM_OK);
+    assert_int_equal(am_source_next_batch(src, &batch, &err), AM_OK);
+    assert_int_equal(batch.count, 0);
+    assert_int_equal(((amo_source *)src)->refreshes, 1);
+    am_source_close(src);
+    am_record_batch_dispose(&batch);
+    am_config_free(cfg);
+    assert_int_equal(am_fake_crm_request_count(crm), 2);
+    problems = am_fake_crm_check(crm);
+    am_fake_crm_stop(crm);
+    unsetenv("AMO_TEST_REFRESH");
+    unsetenv("AMO_TEST_SECRET");
+    if (problems) {
+        fail_msg("fake server: %s", problems);
+    }
+}
+
 static void test_amocrm__config_errors(void **state)
 {
     scenario sc;
@@ -916,6 +975,7 @@ int main(void)
         cmocka_unit_test(test_amocrm__proxy_502_is_retried),
         cmocka_unit_test(test_amocrm__proxy_502_persistent_fails),
         cmocka_unit_test(test_amocrm__config_errors),
+        AM_TEST_SANDBOXED(test_amocrm__oauth_without_access_token_refreshes_first),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

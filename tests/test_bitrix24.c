@@ -829,6 +829,68 @@ static void test_bitrix24__proxy_502_persistent_fails(void **state)
     scenario_dispose(&sc);
 }
 
+/*
+ * OAuth without token_env: the first request is the refresh, and the first
+ * list call already carries the new token (a generated manifest: the shared
+ * one starts every OAuth scenario with an old token).
+ */
+static void test_bitrix24__oauth_without_access_token_refreshes_first(void **state)
+{
+    static const char routes[] =
+        "[{\"method\":\"GET\",\"path\":\"/oauth/token/\",\"query\":{\"grant_type\":"
+        "\"refresh_token\",\"refresh_token\":\"" OLD_REFRESH "\"},\"status\":200,\"headers\":"
+        "{\"Content-Type\":\"application/json\"},\"body\":\"token.json\"},"
+        "{\"method\":\"POST\",\"path\":\"/rest/crm.company.list\",\"body_required\":{\"auth\":"
+        "\"" NEW_ACCESS "\"},\"status\":200,\"headers\":{\"Content-Type\":\"application/json\"},"
+        "\"body\":\"empty.json\"}]";
+    char *token, *empty, *problems;
+    size_t token_len, empty_len;
+    am_fake_crm *crm = NULL;
+    am_config *cfg;
+    am_source *src = NULL;
+    am_record_batch batch;
+    am_source_env env = {0};
+    am_error err;
+    char fields[1024];
+
+    (void)state;
+    am_error_clear(&err);
+    token = fixture("oauth_token_refresh.json", &token_len);
+    empty = fixture("list_empty.json", &empty_len);
+    am_test_write_file(am_test_path("routes.json"), routes, sizeof(routes) - 1);
+    am_test_write_file(am_test_path("token.json"), token, token_len);
+    am_test_write_file(am_test_path("empty.json"), empty, empty_len);
+    free(token);
+    free(empty);
+    if (am_fake_crm_start_dir(&crm, am_test_path(""), NULL, &err)) {
+        fail_msg("fake server: %s", err.msg);
+    }
+    setenv("B24_TEST_REFRESH", OLD_REFRESH, 1);
+    setenv("B24_TEST_SECRET", CLIENT_SECRET, 1);
+    expand_origin(fields, sizeof(fields),
+                  "\"base_url\":\"@ORIGIN@/rest/\",\"token_url\":\"@ORIGIN@/oauth/token/\","
+                  "\"client_id\":\"local.test\",\"client_secret_env\":\"B24_TEST_SECRET\","
+                  "\"refresh_token_env\":\"B24_TEST_REFRESH\"," FAST,
+                  am_fake_crm_origin(crm));
+    cfg = config_with(fields);
+    am_record_batch_init(&batch);
+    assert_int_equal(am_source_open(&src, source_of(cfg), &env, &err), AM_OK);
+    assert_int_equal(am_source_next_batch(src, &batch, &err), AM_OK);
+    assert_int_equal(batch.count, 0);
+    assert_int_equal(am_http_oauth_refresh_count(((b24_source *)src)->http), 1);
+    am_source_close(src);
+    am_record_batch_dispose(&batch);
+    am_config_free(cfg);
+    assert_int_equal(am_fake_crm_request_count(crm), 2);
+    problems = am_fake_crm_check(crm);
+    am_fake_crm_stop(crm);
+    unsetenv("B24_TEST_REFRESH");
+    unsetenv("B24_TEST_SECRET");
+    if (problems) {
+        fail_msg("fake server: %s", problems);
+    }
+}
+
 /* ---- config errors ---------------------------------------------------------------- */
 
 static void test_bitrix24__config_errors(void **state)
@@ -1072,6 +1134,7 @@ int main(void)
         cmocka_unit_test(test_bitrix24__proxy_502_is_retried),
         cmocka_unit_test(test_bitrix24__proxy_502_persistent_fails),
         cmocka_unit_test(test_bitrix24__config_errors),
+        AM_TEST_SANDBOXED(test_bitrix24__oauth_without_access_token_refreshes_first),
         AM_TEST_SANDBOXED(test_bitrix24__run_finds_the_partners_overlaps),
         AM_TEST_SANDBOXED(test_bitrix24__run_fails_on_a_refused_webhook),
     };
