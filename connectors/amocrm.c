@@ -86,8 +86,7 @@ static const char *field_first_value(json_t *field)
     size_t i;
     json_t *v;
 
-    json_array_foreach(values, i, v)
-    {
+    json_array_foreach(values, i, v) {
         const char *text = json_string_value(json_object_get(v, "value"));
         if (text && text[0]) {
             return text;
@@ -111,8 +110,7 @@ static void read_custom_fields(const char **site_out, const char **inn_out, cons
 
     *site_out = NULL;
     *inn_out = NULL;
-    json_array_foreach(fields, i, f)
-    {
+    json_array_foreach(fields, i, f) {
         const char *code = json_string_value(json_object_get(f, "field_code"));
         const char *name = json_string_value(json_object_get(f, "field_name"));
         json_t *id = json_object_get(f, "field_id");
@@ -144,8 +142,7 @@ static am_status add_companies(amo_source *s, json_t *list, am_error *err)
     size_t i;
     json_t *row;
 
-    json_array_foreach(list, i, row)
-    {
+    json_array_foreach(list, i, row) {
         json_t *id = json_object_get(row, "id");
         json_t *owner = json_object_get(row, "responsible_user_id");
         const char *name = json_string_value(json_object_get(row, "name"));
@@ -260,8 +257,7 @@ static void apply_leads(amo_source *s, json_t *list)
     size_t i;
     json_t *row;
 
-    json_array_foreach(list, i, row)
-    {
+    json_array_foreach(list, i, row) {
         json_t *companies = json_object_get(json_object_get(row, "_embedded"), "companies");
         json_t *company = json_object_get(json_array_get(companies, 0), "id");
         json_t *status = json_object_get(row, "status_id");
@@ -416,6 +412,16 @@ static am_http_verdict classify(void *ctx, const am_http_response *resp, double 
     return AM_HTTP_RATE_LIMITED;
 }
 
+/* Text a server sent, made fit for a one-line message: control bytes become spaces. */
+static void one_line(char *text)
+{
+    for (; *text; text++) {
+        if ((unsigned char)*text < 0x20 || *text == 0x7f) {
+            *text = ' ';
+        }
+    }
+}
+
 /* Set `err` to a formatted line with every registered secret replaced by "***". */
 static am_status fail_scrubbed(const amo_source *s, am_error *err, am_status status,
                                const char *fmt, ...) AM_PRINTF(4, 5);
@@ -429,6 +435,7 @@ static am_status fail_scrubbed(const amo_source *s, am_error *err, am_status sta
     va_start(ap, fmt);
     vsnprintf(line, sizeof(line), fmt, ap);
     va_end(ap);
+    one_line(line);
     am_http_scrub(s->http, line, sizeof(line));
     return am_error_set(err, status, "%s", line);
 }

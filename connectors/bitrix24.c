@@ -107,8 +107,7 @@ static const char *pick_site(json_t *web)
     if (!json_is_array(web)) {
         return best;
     }
-    json_array_foreach(web, i, item)
-    {
+    json_array_foreach(web, i, item) {
         const char *type = json_string_value(json_object_get(item, "VALUE_TYPE"));
         const char *value = json_string_value(json_object_get(item, "VALUE"));
 
@@ -126,6 +125,16 @@ static const char *pick_site(json_t *web)
     return best;
 }
 
+/* Text a server sent, made fit for a one-line message: control bytes become spaces. */
+static void one_line(char *text)
+{
+    for (; *text; text++) {
+        if ((unsigned char)*text < 0x20 || *text == 0x7f) {
+            *text = ' ';
+        }
+    }
+}
+
 /* ---- the company table -------------------------------------------------------- */
 
 static char *keep(b24_source *s, const char *text)
@@ -139,8 +148,7 @@ static am_status add_companies(b24_source *s, json_t *result, am_error *err)
     size_t i;
     json_t *row;
 
-    json_array_foreach(result, i, row)
-    {
+    json_array_foreach(result, i, row) {
         char idbuf[32], ownerbuf[32];
         const char *id = member_text(row, "ID", idbuf, sizeof(idbuf));
         const char *name = json_string_value(json_object_get(row, "TITLE"));
@@ -247,13 +255,12 @@ static b24_company *find_company(b24_source *s, const char *id)
  * (ENTITY_TYPE_ID 4) count; a company may have several (branches with their
  * own KPP share the INN): the first INN found is kept.
  */
-static void apply_requisites(b24_source *s, json_t *result)
+static am_status apply_requisites(b24_source *s, json_t *result, am_error *err)
 {
     size_t i;
     json_t *row;
 
-    json_array_foreach(result, i, row)
-    {
+    json_array_foreach(result, i, row) {
         char tbuf[32], ebuf[32];
         const char *type = member_text(row, "ENTITY_TYPE_ID", tbuf, sizeof(tbuf));
         const char *entity = member_text(row, "ENTITY_ID", ebuf, sizeof(ebuf));
@@ -267,10 +274,13 @@ static void apply_requisites(b24_source *s, json_t *result)
         if (c && !c->inn[0]) {
             c->inn = keep(s, inn);
             if (!c->inn) {
-                c->inn = ""; /* out of memory: the record keeps its other keys */
+                c->inn = "";
+                return am_error_set(err, AM_ENOMEM, "%s: out of memory for company %s's INN",
+                                    s->base.label, c->id);
             }
         }
     }
+    return AM_OK;
 }
 
 /*
@@ -283,8 +293,7 @@ static void apply_deals(b24_source *s, json_t *result)
     size_t i;
     json_t *row;
 
-    json_array_foreach(result, i, row)
-    {
+    json_array_foreach(result, i, row) {
         char cbuf[32];
         const char *company = member_text(row, "COMPANY_ID", cbuf, sizeof(cbuf));
         const char *sem = json_string_value(json_object_get(row, "STAGE_SEMANTIC_ID"));
@@ -357,12 +366,15 @@ static am_status read_page(json_t **result_out, long *next_out, const b24_source
     *next_out = 0;
     if (!json_is_array(result)) {
         const char *code = json_string_value(json_object_get(root, "error"));
+        char text[65];
 
         if (code) {
+            snprintf(text, sizeof(text), "%s", code);
+            one_line(text);
             return am_error_set(err, AM_EHTTP,
-                                "%s: %s (start %ld): the portal answered error \"%.64s\"; "
+                                "%s: %s (start %ld): the portal answered error \"%s\"; "
                                 "check that the webhook or application has the crm scope",
-                                s->base.label, method, start, code);
+                                s->base.label, method, start, text);
         }
         return am_error_set(err, AM_EINPUT,
                             "%s: %s (start %ld): the answer has no \"result\" list; check that "
@@ -522,6 +534,7 @@ static am_status fail_scrubbed(const b24_source *s, am_error *err, am_status sta
     va_start(ap, fmt);
     vsnprintf(line, sizeof(line), fmt, ap);
     va_end(ap);
+    one_line(line);
     am_http_scrub(s->http, line, sizeof(line));
     return am_error_set(err, status, "%s", line);
 }
@@ -602,6 +615,7 @@ static am_status call_list(json_t **root_out, b24_source *s, const char *method,
         rq.content_type = "application/json";
         rq.classify = classify;
         rc = am_http_send(&resp, s->http, &rq, err);
+        memset(body, 0, strlen(body)); /* it held the access token */
         free(body);
         body = NULL;
         if (rc == AM_EAUTH && resp.status == 401 && s->oauth && !refreshed) {
@@ -639,9 +653,7 @@ static am_status take_companies(b24_source *s, json_t *result, am_error *err)
 
 static am_status take_requisites(b24_source *s, json_t *result, am_error *err)
 {
-    (void)err;
-    apply_requisites(s, result);
-    return AM_OK;
+    return apply_requisites(s, result, err);
 }
 
 static am_status take_deals(b24_source *s, json_t *result, am_error *err)

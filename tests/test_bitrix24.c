@@ -891,6 +891,55 @@ static void test_bitrix24__oauth_without_access_token_refreshes_first(void **sta
     }
 }
 
+/*
+ * The portal's own error text goes into the message: a line break in it
+ * becomes a space, and the webhook's code echoed in it is scrubbed.
+ */
+static void test_bitrix24__server_text_in_messages_is_one_line_and_scrubbed(void **state)
+{
+    static const char routes[] =
+        "[{\"method\":\"POST\",\"path\":\"" WEBHOOK_PATH "crm.company.list\",\"status\":401,"
+        "\"headers\":{\"Content-Type\":\"application/json\"},\"body\":\"err.json\"}]";
+    static const char body[] = "{\"error\":\"NO_AUTH_FOUND\",\"error_description\":\"Wrong\\n"
+                               "code " WEBHOOK_CODE "\"}";
+    am_fake_crm *crm = NULL;
+    am_config *cfg;
+    am_source *src = NULL;
+    am_record_batch batch;
+    am_source_env env = {0};
+    am_error err;
+    char webhook[256], want[512], *problems;
+
+    (void)state;
+    am_error_clear(&err);
+    am_test_write_file(am_test_path("routes.json"), routes, sizeof(routes) - 1);
+    am_test_write_file(am_test_path("err.json"), body, sizeof(body) - 1);
+    if (am_fake_crm_start_dir(&crm, am_test_path(""), NULL, &err)) {
+        fail_msg("fake server: %s", err.msg);
+    }
+    snprintf(webhook, sizeof(webhook), "%s" WEBHOOK_PATH, am_fake_crm_origin(crm));
+    setenv("B24_TEST_WEBHOOK", webhook, 1);
+    cfg = config_with(WEBHOOK_FIELDS);
+    am_record_batch_init(&batch);
+    assert_int_equal(am_source_open(&src, source_of(cfg), &env, &err), AM_OK);
+    assert_int_equal(am_source_next_batch(src, &batch, &err), AM_EAUTH);
+    snprintf(want, sizeof(want),
+             "bitrix24 %s: crm.company.list: the portal refused the inbound webhook: 401 "
+             "NO_AUTH_FOUND (Wrong code ***); create a new inbound webhook with the crm scope "
+             "and set its URL in B24_TEST_WEBHOOK",
+             am_fake_crm_origin(crm));
+    assert_string_equal(err.msg, want);
+    am_source_close(src);
+    am_record_batch_dispose(&batch);
+    am_config_free(cfg);
+    problems = am_fake_crm_check(crm);
+    am_fake_crm_stop(crm);
+    unsetenv("B24_TEST_WEBHOOK");
+    if (problems) {
+        fail_msg("fake server: %s", problems);
+    }
+}
+
 /* ---- config errors ---------------------------------------------------------------- */
 
 static void test_bitrix24__config_errors(void **state)
@@ -1134,6 +1183,7 @@ int main(void)
         cmocka_unit_test(test_bitrix24__proxy_502_is_retried),
         cmocka_unit_test(test_bitrix24__proxy_502_persistent_fails),
         cmocka_unit_test(test_bitrix24__config_errors),
+        AM_TEST_SANDBOXED(test_bitrix24__server_text_in_messages_is_one_line_and_scrubbed),
         AM_TEST_SANDBOXED(test_bitrix24__oauth_without_access_token_refreshes_first),
         AM_TEST_SANDBOXED(test_bitrix24__run_finds_the_partners_overlaps),
         AM_TEST_SANDBOXED(test_bitrix24__run_fails_on_a_refused_webhook),
