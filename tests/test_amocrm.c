@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "acctmap/config.h"
 #include "acctmap/connector.h"
@@ -399,6 +400,7 @@ typedef struct scenario {
     am_secret_keeper iface;
     pull_result r;
     unsigned refreshes;
+    char *progress;     /* what the source wrote on stderr (progress on, as on a terminal) */
     am_fake_crm *other; /* the "other host" of the cross-host trap */
 } scenario;
 
@@ -422,6 +424,48 @@ static void expand_origin(char *out, size_t cap, const char *fmt, const char *or
         }
     }
     out[n] = '\0';
+}
+
+/*
+ * Start (true) or stop (false) sending stderr to a file; stopping restores it
+ * and returns what was written (malloc'd).
+ */
+static char *capture_stderr(bool start)
+{
+    static int saved = -1;
+    static char path[64];
+    char *text;
+    size_t len;
+
+    fflush(stderr);
+    if (start) {
+        int fd;
+        snprintf(path, sizeof(path), "/tmp/acctmap-stderr-XXXXXX");
+        fd = mkstemp(path);
+        assert_true(fd >= 0);
+        saved = dup(2);
+        assert_true(saved >= 0);
+        assert_true(dup2(fd, 2) >= 0);
+        close(fd);
+        return NULL;
+    }
+    assert_true(dup2(saved, 2) >= 0);
+    close(saved);
+    saved = -1;
+    text = am_test_read_file(path, &len);
+    unlink(path);
+    assert_non_null(text);
+    return text;
+}
+
+/* No secret of the test config in `text`. */
+static void assert_no_secret(const char *text)
+{
+    assert_null(strstr(text, OLD_ACCESS));
+    assert_null(strstr(text, OLD_REFRESH));
+    assert_null(strstr(text, NEW_ACCESS));
+    assert_null(strstr(text, NEW_REFRESH));
+    assert_null(strstr(text, CLIENT_SECRET));
 }
 
 /*
@@ -468,7 +512,9 @@ static void run_scenario(scenario *sc, const char *name, const char *fields_fmt)
     sc->iface.save = keeper_save;
     env.secrets = &sc->iface;
     env.source_key = "globex.0";
+    env.progress = true;
     am_record_batch_init(&batch);
+    capture_stderr(true);
     sc->r.rc = am_source_open(&src, source_of(cfg), &env, &err);
     if (sc->r.rc) {
         assert_null(src);
@@ -494,6 +540,9 @@ static void run_scenario(scenario *sc, const char *name, const char *fields_fmt)
     sc->refreshes = ((amo_source *)src)->refreshes;
 cleanup:
     am_source_close(src);
+    sc->progress = capture_stderr(false);
+    /* Progress lines name the source, never a secret. */
+    assert_no_secret(sc->progress);
     am_record_batch_dispose(&batch);
     am_config_free(cfg);
 }
@@ -512,6 +561,7 @@ static void scenario_dispose(scenario *sc)
 {
     am_fake_crm_stop(sc->crm);
     result_dispose(&sc->r);
+    free(sc->progress);
     am_fake_crm_stop(sc->other);
     am_fake_crm_unmap_all();
     unsetenv("AMO_TEST_TOKEN");
@@ -548,16 +598,6 @@ static void assert_other_host_untouched(scenario *sc)
     assert_int_equal(am_fake_crm_request_count(sc->other), 0);
 }
 
-/* No secret of the test config in `text`. */
-static void assert_no_secret(const char *text)
-{
-    assert_null(strstr(text, OLD_ACCESS));
-    assert_null(strstr(text, OLD_REFRESH));
-    assert_null(strstr(text, NEW_ACCESS));
-    assert_null(strstr(text, NEW_REFRESH));
-    assert_null(strstr(text, CLIENT_SECRET));
-}
-
 #define TOKEN_FIELDS "\"base_url\":\"@ORIGIN@\",\"token_env\":\"AMO_TEST_TOKEN\"," FAST
 #define OAUTH_FIELDS                                                                               \
     "\"base_url\":\"@ORIGIN@\",\"client_id\":\"7d3e1b9a-test\",\"client_secret_env\":"             \
@@ -577,6 +617,8 @@ static void test_amocrm__happy_pull(void **state)
     assert_happy_records(&sc.r);
     snprintf(label, sizeof(label), "amocrm %s", am_fake_crm_origin(sc.crm));
     assert_string_equal(sc.r.label, label);
+    /* Progress on (as on a terminal): lines name the source. */
+    assert_non_null(strstr(sc.progress, label));
     assert_int_equal(am_fake_crm_request_count(sc.crm), 3);
     assert_request(&sc, 0, "/api/v4/companies", "1", OLD_ACCESS);
     assert_request(&sc, 1, "/api/v4/companies", "2", OLD_ACCESS); /* _links.next */

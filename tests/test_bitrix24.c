@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "acctmap/config.h"
 #include "acctmap/connector.h"
@@ -491,6 +492,7 @@ typedef struct scenario {
     am_secret_keeper iface;
     pull_result r;
     unsigned refreshes;
+    char *progress; /* what the source wrote on stderr (progress on, as on a terminal) */
 } scenario;
 
 /* `fmt` with every "@ORIGIN@" replaced by `origin`. */
@@ -513,6 +515,49 @@ static void expand_origin(char *out, size_t cap, const char *fmt, const char *or
         }
     }
     out[n] = '\0';
+}
+
+/*
+ * Start (true) or stop (false) sending stderr to a file; stopping restores it
+ * and returns what was written (malloc'd).
+ */
+static char *capture_stderr(bool start)
+{
+    static int saved = -1;
+    static char path[64];
+    char *text;
+    size_t len;
+
+    fflush(stderr);
+    if (start) {
+        int fd;
+        snprintf(path, sizeof(path), "/tmp/acctmap-stderr-XXXXXX");
+        fd = mkstemp(path);
+        assert_true(fd >= 0);
+        saved = dup(2);
+        assert_true(saved >= 0);
+        assert_true(dup2(fd, 2) >= 0);
+        close(fd);
+        return NULL;
+    }
+    assert_true(dup2(saved, 2) >= 0);
+    close(saved);
+    saved = -1;
+    text = am_test_read_file(path, &len);
+    unlink(path);
+    assert_non_null(text);
+    return text;
+}
+
+/* No secret of the test config in `text`. */
+static void assert_no_secret(const char *text)
+{
+    assert_null(strstr(text, WEBHOOK_CODE));
+    assert_null(strstr(text, OLD_ACCESS));
+    assert_null(strstr(text, OLD_REFRESH));
+    assert_null(strstr(text, NEW_ACCESS));
+    assert_null(strstr(text, NEW_REFRESH));
+    assert_null(strstr(text, CLIENT_SECRET));
 }
 
 /*
@@ -548,7 +593,9 @@ static void run_scenario(scenario *sc, const char *name, const char *fields_fmt)
     sc->iface.save = keeper_save;
     env.secrets = &sc->iface;
     env.source_key = "globex.0";
+    env.progress = true;
     am_record_batch_init(&batch);
+    capture_stderr(true);
     sc->r.rc = am_source_open(&src, source_of(cfg), &env, &err);
     if (sc->r.rc) {
         assert_null(src);
@@ -574,6 +621,9 @@ static void run_scenario(scenario *sc, const char *name, const char *fields_fmt)
     sc->refreshes = am_http_oauth_refresh_count(((b24_source *)src)->http);
 cleanup:
     am_source_close(src);
+    sc->progress = capture_stderr(false);
+    /* Progress lines name the source, never a secret. */
+    assert_no_secret(sc->progress);
     am_record_batch_dispose(&batch);
     am_config_free(cfg);
 }
@@ -592,6 +642,7 @@ static void scenario_dispose(scenario *sc)
 {
     am_fake_crm_stop(sc->crm);
     result_dispose(&sc->r);
+    free(sc->progress);
     unsetenv("B24_TEST_WEBHOOK");
     unsetenv("B24_TEST_TOKEN");
     unsetenv("B24_TEST_REFRESH");
@@ -616,17 +667,6 @@ static void assert_request(scenario *sc, size_t i, const char *method, const cha
     }
 }
 
-/* No secret of the test config in `text`. */
-static void assert_no_secret(const char *text)
-{
-    assert_null(strstr(text, WEBHOOK_CODE));
-    assert_null(strstr(text, OLD_ACCESS));
-    assert_null(strstr(text, OLD_REFRESH));
-    assert_null(strstr(text, NEW_ACCESS));
-    assert_null(strstr(text, NEW_REFRESH));
-    assert_null(strstr(text, CLIENT_SECRET));
-}
-
 #define WEBHOOK_FIELDS "\"webhook_env\":\"B24_TEST_WEBHOOK\"," FAST
 #define OAUTH_FIELDS                                                                               \
     "\"base_url\":\"@ORIGIN@/rest/\",\"token_url\":\"@ORIGIN@/oauth/token/\",\"client_id\":"       \
@@ -645,6 +685,8 @@ static void test_bitrix24__happy_webhook_pull(void **state)
     /* The label shows the portal's host only, never the webhook's path. */
     snprintf(label, sizeof(label), "bitrix24 %s", am_fake_crm_origin(sc.crm));
     assert_string_equal(sc.r.label, label);
+    /* Progress on (as on a terminal): lines name the source. */
+    assert_non_null(strstr(sc.progress, label));
     assert_int_equal(am_fake_crm_request_count(sc.crm), 4);
     assert_request(&sc, 0, "POST", WEBHOOK_PATH "crm.company.list", "start", "0");
     assert_request(&sc, 1, "POST", WEBHOOK_PATH "crm.company.list", "start", "50");
