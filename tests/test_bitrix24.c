@@ -460,6 +460,7 @@ static void test_bitrix24__rows_without_id_and_repeats(void **state)
  */
 typedef struct test_keeper {
     am_fake_crm *crm;
+    const char *stored; /* what load gives; NULL: nothing saved */
     size_t saves;
     size_t requests_at_save;
     char name[128];
@@ -468,10 +469,19 @@ typedef struct test_keeper {
 
 static am_status keeper_load(void *ctx, const char *name, char **value_out, am_error *err)
 {
-    (void)ctx;
+    test_keeper *k = ctx;
+
     *value_out = NULL;
-    return am_error_set(err, AM_ENOTFOUND, "no saved secret %s", name);
+    if (!k->stored) {
+        return am_error_set(err, AM_ENOTFOUND, "no saved secret %s", name);
+    }
+    assert_string_equal(name, "globex.0.refresh_token");
+    *value_out = strdup(k->stored);
+    return *value_out ? AM_OK : AM_ENOMEM;
 }
+
+/* What the keeper of the next run_scenario holds as saved (then reset to NULL). */
+static const char *next_stored;
 
 static am_status keeper_save(void *ctx, const char *name, const char *value, am_error *err)
 {
@@ -588,6 +598,8 @@ static void run_scenario(scenario *sc, const char *name, const char *fields_fmt)
     expand_origin(fields, sizeof(fields), fields_fmt, am_fake_crm_origin(sc->crm));
     cfg = config_with(fields);
     sc->keeper.crm = sc->crm;
+    sc->keeper.stored = next_stored;
+    next_stored = NULL;
     sc->iface.ctx = &sc->keeper;
     sc->iface.load = keeper_load;
     sc->iface.save = keeper_save;
@@ -790,6 +802,26 @@ static void test_bitrix24__expired_token_refreshes_once(void **state)
     assert_string_equal(sc.keeper.value, NEW_REFRESH);
     assert_int_equal(sc.keeper.requests_at_save, 2);
     assert_no_secret(sc.r.label);
+    assert_routes_used(&sc);
+    scenario_dispose(&sc);
+}
+
+/* A refresh token saved by an earlier run is the live one: it is the one sent. */
+static void test_bitrix24__saved_refresh_token_wins(void **state)
+{
+    scenario sc;
+
+    (void)state;
+    next_stored = "saved-refresh-3c4d";
+    run_scenario(&sc, "expired_token_then_refresh", OAUTH_FIELDS);
+    if (sc.r.rc) {
+        fail_msg("%s", sc.r.msg);
+    }
+    assert_int_equal(sc.r.count, 53);
+    assert_request(&sc, 1, "GET", "/oauth/token/", "refresh_token", "saved-refresh-3c4d");
+    assert_int_equal(sc.keeper.saves, 1);
+    assert_string_equal(sc.keeper.value, NEW_REFRESH);
+    assert_null(strstr(sc.progress, "saved-refresh-3c4d"));
     assert_routes_used(&sc);
     scenario_dispose(&sc);
 }
@@ -1220,6 +1252,7 @@ int main(void)
         cmocka_unit_test(test_bitrix24__invalid_webhook_fails_without_the_url),
         cmocka_unit_test(test_bitrix24__query_limit_waits_and_repeats),
         cmocka_unit_test(test_bitrix24__expired_token_refreshes_once),
+        cmocka_unit_test(test_bitrix24__saved_refresh_token_wins),
         cmocka_unit_test(test_bitrix24__refused_refresh_token_fails),
         cmocka_unit_test(test_bitrix24__truncated_page_fails),
         cmocka_unit_test(test_bitrix24__proxy_502_is_retried),
