@@ -747,8 +747,10 @@ static void test_amocrm__unsaved_refresh_token_is_not_used(void **state)
              am_fake_crm_origin(sc.crm));
     assert_string_equal(sc.r.msg, want);
     assert_no_secret(sc.r.msg);
-    /* The 401 and the refresh; nothing with the new token. */
+    /* The 401 and the refresh, both answered by their routes; nothing with the new token. */
     assert_int_equal(am_fake_crm_request_count(sc.crm), 2);
+    assert_true(am_fake_crm_request(sc.crm, 0)->route >= 0);
+    assert_true(am_fake_crm_request(sc.crm, 1)->route >= 0);
     scenario_dispose(&sc);
 }
 
