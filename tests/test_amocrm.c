@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "acctmap/config.h"
@@ -999,6 +1000,70 @@ static void test_amocrm__refused_saved_refresh_token_names_the_file(void **state
     scenario_dispose(&sc);
 }
 
+/*
+ * End to end through `acctmap run` and the dir store's secret keeper: the
+ * first run refreshes and the store keeps the rotated token (mode 0600); the
+ * next run refreshes with that saved token, not the one in the environment.
+ */
+static void test_amocrm__run_keeps_the_rotated_token_in_the_store(void **state)
+{
+    static const char ours[] = "id,name,domain,tax_id,country,status\n"
+                               "a-rom,ООО «Ромашка»,romashka.ru,7712345671,RU,customer\n";
+    static const char config_fmt[] =
+        "{\"self\":\"acme\",\"store\":\"dir:./data\",\"orgs\":["
+        "{\"id\":\"acme\",\"sources\":[{\"type\":\"csv\",\"path\":\"ours.csv\"}]},"
+        "{\"id\":\"amo\",\"sources\":[{\"type\":\"amocrm\"," OAUTH_FIELDS "}]}]}";
+    const char *dir = am_test_sandbox();
+    am_test_output out = {0};
+    am_fake_crm *crm = NULL;
+    am_error err;
+    char config[4096], *saved, *field, *problems;
+    size_t len;
+    struct stat st;
+    int round;
+
+    (void)state;
+    am_error_clear(&err);
+    setenv("AMO_TEST_TOKEN", OLD_ACCESS, 1);
+    setenv("AMO_TEST_REFRESH", OLD_REFRESH, 1);
+    setenv("AMO_TEST_SECRET", CLIENT_SECRET, 1);
+    am_test_write_file(am_test_path("ours.csv"), ours, sizeof(ours) - 1);
+    for (round = 0; round < 2; round++) {
+        const char *args[] = {"run", NULL};
+
+        if (am_fake_crm_start(&crm, "amocrm", "expired_token_then_refresh", &err)) {
+            fail_msg("fake server: %s", err.msg);
+        }
+        expand_origin(config, sizeof(config), config_fmt, am_fake_crm_origin(crm));
+        am_test_write_file(am_test_path("acctmap.json"), config, strlen(config));
+        if (am_test_run(&out, dir, args) != 0) {
+            fail_msg("acctmap run: %s", out.err);
+        }
+        assert_no_secret(out.out);
+        assert_no_secret(out.err);
+        am_test_output_dispose(&out);
+        /* The refresh sent the environment's token first, then the saved one. */
+        field = am_fake_request_param(am_fake_crm_request(crm, 1), "refresh_token", true);
+        assert_string_equal(field, round == 0 ? OLD_REFRESH : NEW_REFRESH);
+        free(field);
+        problems = am_fake_crm_check(crm);
+        am_fake_crm_stop(crm);
+        crm = NULL;
+        if (problems) {
+            fail_msg("fake server: %s", problems);
+        }
+        saved = am_test_read_file(am_test_path("data/secrets/amo.0.refresh_token"), &len);
+        assert_non_null(saved);
+        assert_non_null(strstr(saved, NEW_REFRESH));
+        free(saved);
+        assert_int_equal(stat(am_test_path("data/secrets/amo.0.refresh_token"), &st), 0);
+        assert_int_equal(st.st_mode & 0777, 0600);
+    }
+    unsetenv("AMO_TEST_TOKEN");
+    unsetenv("AMO_TEST_REFRESH");
+    unsetenv("AMO_TEST_SECRET");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1020,6 +1085,7 @@ int main(void)
         cmocka_unit_test(test_amocrm__proxy_502_persistent_fails),
         cmocka_unit_test(test_amocrm__config_errors),
         AM_TEST_SANDBOXED(test_amocrm__oauth_without_access_token_refreshes_first),
+        AM_TEST_SANDBOXED(test_amocrm__run_keeps_the_rotated_token_in_the_store),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
