@@ -47,8 +47,9 @@ typedef struct b24_company {
 typedef struct b24_source {
     am_source base; /* first: an am_source * points here */
     am_http *http;
-    char *webhook; /* webhook mode: the whole URL, a secret */
-    char *token;   /* OAuth mode: the access token to start with, or NULL */
+    char *webhook;  /* webhook mode: the whole URL, a secret */
+    char *base_url; /* OAuth mode: the portal's REST base, ending in '/' */
+    char *token;    /* OAuth mode: the access token to start with, or NULL */
     char *client_secret;
     char *refresh_token;
     const char *webhook_var; /* the variables' names (not secret), for messages */
@@ -107,7 +108,8 @@ static const char *pick_site(json_t *web)
     if (!json_is_array(web)) {
         return best;
     }
-    json_array_foreach(web, i, item) {
+    json_array_foreach(web, i, item)
+    {
         const char *type = json_string_value(json_object_get(item, "VALUE_TYPE"));
         const char *value = json_string_value(json_object_get(item, "VALUE"));
 
@@ -148,7 +150,8 @@ static am_status add_companies(b24_source *s, json_t *result, am_error *err)
     size_t i;
     json_t *row;
 
-    json_array_foreach(result, i, row) {
+    json_array_foreach(result, i, row)
+    {
         char idbuf[32], ownerbuf[32];
         const char *id = member_text(row, "ID", idbuf, sizeof(idbuf));
         const char *name = json_string_value(json_object_get(row, "TITLE"));
@@ -260,7 +263,8 @@ static am_status apply_requisites(b24_source *s, json_t *result, am_error *err)
     size_t i;
     json_t *row;
 
-    json_array_foreach(result, i, row) {
+    json_array_foreach(result, i, row)
+    {
         char tbuf[32], ebuf[32];
         const char *type = member_text(row, "ENTITY_TYPE_ID", tbuf, sizeof(tbuf));
         const char *entity = member_text(row, "ENTITY_ID", ebuf, sizeof(ebuf));
@@ -293,7 +297,8 @@ static void apply_deals(b24_source *s, json_t *result)
     size_t i;
     json_t *row;
 
-    json_array_foreach(result, i, row) {
+    json_array_foreach(result, i, row)
+    {
         char cbuf[32];
         const char *company = member_text(row, "COMPANY_ID", cbuf, sizeof(cbuf));
         const char *sem = json_string_value(json_object_get(row, "STAGE_SEMANTIC_ID"));
@@ -773,6 +778,7 @@ static void b24_close(am_source *src)
     }
     am_http_free(s->http);
     free(s->webhook);
+    free(s->base_url);
     free(s->token);
     free(s->client_secret);
     free(s->refresh_token);
@@ -836,6 +842,7 @@ static am_status open_oauth(b24_source *s, const am_http_options *opt, const am_
     am_http_oauth_config oauth = {0};
     const char *token_url = NULL;
     char origin[200];
+    size_t n;
     am_status rc;
 
     if (!opt->base_url) {
@@ -864,9 +871,17 @@ static am_status open_oauth(b24_source *s, const am_http_options *opt, const am_
     if (rc) {
         return rc;
     }
-    url_origin(origin, sizeof(origin), opt->base_url);
+    /* Method names are resolved against the REST base as a directory ("/rest/"). */
+    n = strlen(opt->base_url);
+    s->base_url = malloc(n + 2);
+    if (!s->base_url) {
+        return am_error_set(err, AM_ENOMEM, "out of memory");
+    }
+    snprintf(s->base_url, n + 2, "%s%s", opt->base_url,
+             n && opt->base_url[n - 1] == '/' ? "" : "/");
+    url_origin(origin, sizeof(origin), s->base_url);
     snprintf(s->base.label, sizeof(s->base.label), "bitrix24 %s", origin);
-    rc = am_http_new(&s->http, opt->base_url, opt, s->base.label, env, err);
+    rc = am_http_new(&s->http, s->base_url, opt, s->base.label, env, err);
     if (rc) {
         return rc;
     }

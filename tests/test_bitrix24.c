@@ -906,7 +906,8 @@ static void test_bitrix24__proxy_502_persistent_fails(void **state)
 /*
  * OAuth without token_env: the first request is the refresh, and the first
  * list call already carries the new token (a generated manifest: the shared
- * one starts every OAuth scenario with an old token).
+ * one starts every OAuth scenario with an old token). A base_url without its
+ * final slash still means the REST directory.
  */
 static void test_bitrix24__oauth_without_access_token_refreshes_first(void **state)
 {
@@ -942,7 +943,7 @@ static void test_bitrix24__oauth_without_access_token_refreshes_first(void **sta
     setenv("B24_TEST_REFRESH", OLD_REFRESH, 1);
     setenv("B24_TEST_SECRET", CLIENT_SECRET, 1);
     expand_origin(fields, sizeof(fields),
-                  "\"base_url\":\"@ORIGIN@/rest/\",\"token_url\":\"@ORIGIN@/oauth/token/\","
+                  "\"base_url\":\"@ORIGIN@/rest\",\"token_url\":\"@ORIGIN@/oauth/token/\","
                   "\"client_id\":\"local.test\",\"client_secret_env\":\"B24_TEST_SECRET\","
                   "\"refresh_token_env\":\"B24_TEST_REFRESH\"," FAST,
                   am_fake_crm_origin(crm));
