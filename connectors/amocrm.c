@@ -86,7 +86,8 @@ static const char *field_first_value(json_t *field)
     size_t i;
     json_t *v;
 
-    json_array_foreach(values, i, v) {
+    json_array_foreach(values, i, v)
+    {
         const char *text = json_string_value(json_object_get(v, "value"));
         if (text && text[0]) {
             return text;
@@ -110,7 +111,8 @@ static void read_custom_fields(const char **site_out, const char **inn_out, cons
 
     *site_out = NULL;
     *inn_out = NULL;
-    json_array_foreach(fields, i, f) {
+    json_array_foreach(fields, i, f)
+    {
         const char *code = json_string_value(json_object_get(f, "field_code"));
         const char *name = json_string_value(json_object_get(f, "field_name"));
         json_t *id = json_object_get(f, "field_id");
@@ -142,7 +144,8 @@ static am_status add_companies(amo_source *s, json_t *list, am_error *err)
     size_t i;
     json_t *row;
 
-    json_array_foreach(list, i, row) {
+    json_array_foreach(list, i, row)
+    {
         json_t *id = json_object_get(row, "id");
         json_t *owner = json_object_get(row, "responsible_user_id");
         const char *name = json_string_value(json_object_get(row, "name"));
@@ -257,7 +260,8 @@ static void apply_leads(amo_source *s, json_t *list)
     size_t i;
     json_t *row;
 
-    json_array_foreach(list, i, row) {
+    json_array_foreach(list, i, row)
+    {
         json_t *companies = json_object_get(json_object_get(row, "_embedded"), "companies");
         json_t *company = json_object_get(json_array_get(companies, 0), "id");
         json_t *status = json_object_get(row, "status_id");
@@ -832,8 +836,7 @@ static am_status read_inn_field(amo_source *s, am_error *err)
                             "%s.inn_field: empty; give the INN field's name (\"ИНН\") or id",
                             s->base.cfg->where);
     }
-    for (i = 0; s->inn_field[i] >= '0' && s->inn_field[i] <= '9'; i++) {
-    }
+    i = strspn(s->inn_field, "0123456789");
     if (!s->inn_field[i]) {
         int64_t id = 0;
         if (am_parse_i64(&id, s->inn_field, i, err) || id <= 0) {
@@ -865,8 +868,8 @@ static am_status read_auth(amo_source *s, const am_source_env *env, am_error *er
     if (!rc) {
         rc = am_http_config_secret(&s->token, cfg, "token_env", false, err);
     }
-    if (!rc && s->token) {
-        rc = am_http_add_secret(s->http, s->token);
+    if (!rc && s->token && am_http_add_secret(s->http, s->token)) {
+        rc = am_error_set(err, AM_ENOMEM, "out of memory");
     }
     if (rc || !client_id) {
         if (!rc) {
