@@ -7,11 +7,15 @@
 #include <string.h>
 
 extern const am_connector_ops am_connector_csv;
+extern const am_connector_ops am_connector_amocrm;
+extern const am_connector_ops am_connector_bitrix24;
 extern const am_connector_ops am_connector_hubspot;
 extern const am_connector_ops am_connector_salesforce;
 
 static const am_connector_ops *const connectors[] = {
     &am_connector_csv,
+    &am_connector_amocrm,
+    &am_connector_bitrix24,
     &am_connector_hubspot,
     &am_connector_salesforce,
 };
@@ -30,7 +34,7 @@ const am_connector_ops *am_connector_find(const char *type)
 
 const char *am_connector_types(void)
 {
-    return "csv, hubspot, salesforce";
+    return "csv, amocrm, bitrix24, hubspot, salesforce";
 }
 
 am_status am_source_open(am_source **out, const am_source_config *cfg, const am_source_env *env,
