@@ -7,9 +7,11 @@
 #include <string.h>
 
 extern const am_connector_ops am_connector_csv;
+extern const am_connector_ops am_connector_postgresql;
 
 static const am_connector_ops *const connectors[] = {
     &am_connector_csv,
+    &am_connector_postgresql,
 };
 
 const am_connector_ops *am_connector_find(const char *type)
@@ -26,7 +28,7 @@ const am_connector_ops *am_connector_find(const char *type)
 
 const char *am_connector_types(void)
 {
-    return "csv";
+    return "csv, postgresql";
 }
 
 am_status am_source_open(am_source **out, const am_source_config *cfg, const am_source_env *env,
