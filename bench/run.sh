@@ -4,6 +4,7 @@
 #
 #   bench/run.sh               small set: vendor 100k rows, 10 partners x 20k rows
 #   BENCH_FULL=1 bench/run.sh  also the full set: vendor 1M rows, 100 partners x 200k rows
+#   and always: the postgresql connector on a 1M-row table (its own test server)
 #
 # Data sets are generated once into build/bench/data-*/ and kept; they are made
 # again when the generator or its arguments change. Each run starts on an empty
@@ -132,6 +133,12 @@ if [ "${BENCH_FULL:-0}" = 1 ]; then
     run_batch full
 else
     echo "bench: full set skipped; BENCH_FULL=1 make bench runs it (2 GB of CSV)"
+fi
+
+# The postgresql connector on a 1,000,000-row table (issue 6): records per second and peak
+# RSS, which the server-side cursor keeps constant. It starts and removes its own server.
+if [ -x "$ROOT/build/bench/pg_source" ]; then
+    "$ROOT/tests/pg.sh" run "$ROOT/build/bench/pg_source" 1000000 || status=1
 fi
 
 # Matching quality on the labelled set fixtures/match (issue 4): precision, recall and
