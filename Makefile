@@ -35,10 +35,11 @@ OBJ := $(patsubst %.c,build/obj/%.o,$(LIB_SRC))
 SAN_FLAGS = -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer -DAM_DEBUG
 SAN_OBJ := $(patsubst %.c,build/san/obj/%.o,$(LIB_SRC))
 
-# Debian packages: build, test (postgresql-15: the tests' server, tests/pg.sh), demo.
+# Debian packages: build, test, demo. The tests' PostgreSQL server (postgresql-15) is
+# installed by tests/pg.sh when missing.
 DEB_BUILD = build-essential pkg-config libcurl4-openssl-dev libjansson-dev libxxhash-dev \
 	libroaring-dev libpq-dev libpsl-dev publicsuffix libidn2-dev libutf8proc-dev \
-	libxlsxwriter-dev libmicrohttpd-dev libcmocka-dev postgresql-15
+	libxlsxwriter-dev libmicrohttpd-dev libcmocka-dev
 DEB_FUZZ = clang libclang-rt-14-dev
 
 .PHONY: all test check deps deps-fuzz demo fuzz bench lint format clean

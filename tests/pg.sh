@@ -21,10 +21,18 @@ PG_VERSION=15
 PG_BIN=/usr/lib/postgresql/$PG_VERSION/bin
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 
-# Install Debian's server when missing (idempotent, no network when present).
+# Install Debian's server when missing (idempotent, no network when present). The
+# package creates and starts a cluster "main" of its own: drop the one it just made,
+# so that nothing keeps running after the tests.
 ensure_server() {
     if [ ! -x "$PG_BIN/postgres" ]; then
+        had_main=0
+        [ ! -d "/etc/postgresql/$PG_VERSION/main" ] || had_main=1
         "$ROOT/tools/deps.sh" "postgresql-$PG_VERSION" >&2
+        if [ "$had_main" -eq 0 ] && [ -d "/etc/postgresql/$PG_VERSION/main" ] &&
+            command -v pg_dropcluster > /dev/null; then
+            pg_dropcluster --stop "$PG_VERSION" main >&2 || true
+        fi
     fi
 }
 

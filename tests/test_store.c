@@ -22,6 +22,7 @@
 #include <libpq-fe.h>
 
 #include "acctmap.h"
+#include "acctmap/config.h"
 #include "acctmap/index.h"
 #include "acctmap/store.h"
 #include "helpers.h"
@@ -650,6 +651,49 @@ static void test_store__uri_kinds_and_env(void **state)
     unsetenv("ACCTMAP_TEST_STORE");
 }
 
+
+/* The config's store fields: env:VARIABLE and store_schema, checked when the file is read. */
+static void test_store__config_store_fields(void **state)
+{
+    (void)state;
+    static const char *const bad[][2] = {
+        {"\"store\": \"env:\"", "after env: comes the name of an environment variable"},
+        {"\"store\": \"env:A-B\"", "after env: comes the name of an environment variable"},
+        {"\"store\": \"mysql://x\"", "is not a store; use \"dir:PATH\", a postgresql:// URI "
+                                       "or \"env:VARIABLE\""},
+        {"\"store_schema\": \"Acctmap\"", "store_schema: \"Acctmap\" is not a schema name"},
+        {"\"store_schema\": \"pg_x\"", "is not a schema name"},
+        {"\"store_schema\": \"a\\\"; DROP\"", "is not a schema name"},
+        {"\"store_schema\": 7", "store_schema"},
+    };
+    am_config *cfg = NULL;
+    am_error err = {0};
+    char json[512];
+    size_t i;
+    int n;
+
+    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        n = snprintf(json, sizeof(json), "{\"self\": \"a\", %s, \"orgs\": [{\"id\": \"a\", "
+                     "\"sources\": [{\"type\": \"csv\", \"path\": \"a.csv\"}]}, {\"id\": "
+                     "\"b\", \"sources\": [{\"type\": \"csv\", \"path\": \"b.csv\"}]}]}",
+                     bad[i][0]);
+        assert_int_equal(am_config_parse(&cfg, json, (size_t)n, "acctmap.json", ".", &err),
+                         AM_ECONFIG);
+        if (!strstr(err.msg, bad[i][1])) {
+            fail_msg("%s: %s", bad[i][0], err.msg);
+        }
+        assert_null(cfg);
+    }
+    n = snprintf(json, sizeof(json), "{\"self\": \"a\", \"store\": \"env:ACCTMAP_STORE\", "
+                 "\"store_schema\": \"team_2\", \"orgs\": [{\"id\": \"a\", \"sources\": "
+                 "[{\"type\": \"csv\", \"path\": \"a.csv\"}]}, {\"id\": \"b\", \"sources\": "
+                 "[{\"type\": \"csv\", \"path\": \"b.csv\"}]}]}");
+    assert_int_equal(am_config_parse(&cfg, json, (size_t)n, "acctmap.json", ".", &err), AM_OK);
+    assert_string_equal(am_config_store(cfg), "env:ACCTMAP_STORE");
+    assert_string_equal(am_config_store_schema(cfg), "team_2");
+    am_config_free(cfg);
+}
+
 /* ---- PostgreSQL only ----------------------------------------------------------- */
 
 static void test_store__pg_migrations_from_empty_and_again(void **state)
@@ -1209,6 +1253,7 @@ int main(void)
         BOTH(test_store__dir_unwritable_path_fails_clearly),
         BOTH(test_store__dir_secrets_are_private),
         BOTH(test_store__uri_kinds_and_env),
+        BOTH(test_store__config_store_fields),
     };
     const struct CMUnitTest pg_only[] = {
         BOTH(test_store__pg_migrations_from_empty_and_again),
