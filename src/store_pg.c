@@ -317,6 +317,12 @@ static am_status migrate(pg_store *st, PGconn *conn, am_error *err)
             break;
         }
     }
+    if (!rc && version > SCHEMA_VERSION) {
+        /* A newer acctmap migrated it while we waited for the lock. */
+        rc = am_error_set(err, AM_ESTORE, "%s: schema \"%s\" is at layout version %d, newer "
+                          "than this acctmap's %d; use a newer acctmap", st->display, st->schema,
+                          version, SCHEMA_VERSION);
+    }
     if (rc) {
         PQclear(PQexec(conn, "ROLLBACK"));
         return rc;

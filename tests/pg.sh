@@ -123,13 +123,19 @@ run)
     shift
     [ $# -gt 0 ] || { echo "usage: tests/pg.sh run CMD ARGS..." >&2; exit 2; }
     STARTED_DIR=""
+    child=""
     trap 'stop_server "$STARTED_DIR"' EXIT
-    trap 'exit 130' INT
-    trap 'exit 143' TERM
+    # A signal ends the command too (it runs in the background: `wait` returns at once
+    # on a signal, where a foreground command would delay the trap until it ended).
+    trap '[ -z "$child" ] || kill -TERM "$child" 2>/dev/null; exit 130' INT
+    trap '[ -z "$child" ] || kill -TERM "$child" 2>/dev/null; exit 143' TERM
     start_server
     export ACCTMAP_TEST_PG ACCTMAP_TEST_PG_ASCII ACCTMAP_TEST_PG_DIR
     status=0
-    "$@" || status=$?
+    "$@" < /dev/stdin &
+    child=$!
+    wait "$child" || status=$?
+    child=""
     exit $status
     ;;
 start)
