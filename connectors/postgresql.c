@@ -355,11 +355,17 @@ static char *from_clause(pg_source *s)
     if (s->table) {
         return quoted_table(s);
     }
-    /* The query is the config's own SQL, run read-only: wrapped, it must be one SELECT. */
-    n = strlen(s->query) + 32;
-    out = malloc(n);
+    /*
+     * The query is the config's own SQL, run read-only: wrapped, it must be one
+     * SELECT. A final ';' (as people end SQL) would break the wrapping: cut off.
+     */
+    n = strlen(s->query);
+    while (n > 0 && (is_blank(s->query[n - 1]) || s->query[n - 1] == ';')) {
+        n--;
+    }
+    out = malloc(n + 32);
     if (out) {
-        snprintf(out, n, "(%s\n) AS am_source", s->query);
+        snprintf(out, n + 32, "(%.*s\n) AS am_source", (int)n, s->query);
     }
     return out;
 }

@@ -333,7 +333,7 @@ static void test_postgresql__reads_a_query_with_population_rules(void **state)
     snprintf(fields, sizeof(fields),
              "\"dsn_env\":\"AM_TEST_DSN\",\"query\":\"SELECT c.id, c.name, c.domain, c.tax_id, "
              "c.country, d.stage AS status FROM %s.companies c JOIN %s.deals d ON "
-             "d.company_id = c.id ORDER BY c.id\",\"populations\":{\"Closed Won\":\"customers\","
+             "d.company_id = c.id ORDER BY c.id; \\n\",\"populations\":{\"Closed Won\":\"customers\","
              "\"Discovery\":\"opportunities\"}",
              schema, schema);
     read_source(&r, "postgresql", fields, true);
