@@ -128,7 +128,8 @@ int main(int argc, char **argv)
            (unsigned long long)count, (unsigned long long)rejects, t2 - t1,
            (double)count / (t2 - t1 > 0 ? t2 - t1 : 1));
     printf("bench: postgresql source: peak RSS %.1f MiB (%.1f MiB before reading)  target < %d "
-           "MiB  %s\n", (double)rss_peak / 1024, (double)rss_before / 1024, TARGET_RSS_MIB,
+           "MiB  %s\n",
+           (double)rss_peak / 1024, (double)rss_before / 1024, TARGET_RSS_MIB,
            rss_peak < TARGET_RSS_MIB * 1024 ? "ok" : "MISSED");
     status = count == rows && rss_peak < TARGET_RSS_MIB * 1024 ? 0 : 1;
 cleanup:

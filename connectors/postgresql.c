@@ -19,8 +19,8 @@
 #include <libpq-fe.h>
 #include <utf8proc.h>
 
-#define PG_BATCH_ROWS 4096           /* rows per FETCH */
-#define PG_FIELD_MAX (1024 * 1024)   /* as CSV_FIELD_MAX: longer cells are rejected */
+#define PG_BATCH_ROWS 4096         /* rows per FETCH */
+#define PG_FIELD_MAX (1024 * 1024) /* as CSV_FIELD_MAX: longer cells are rejected */
 #define EXCERPT_MAX 60
 
 extern const am_connector_ops am_connector_postgresql;
@@ -45,18 +45,18 @@ static const char *const column_names[COL_COUNT] = {
 };
 
 typedef struct pg_source {
-    am_source base;       /* first: an am_source * points here */
-    const char *where;    /* "table companies" or "query": reject prefix */
+    am_source base;    /* first: an am_source * points here */
+    const char *where; /* "table companies" or "query": reject prefix */
     char where_buf[160];
-    const char *table;    /* from the config, or NULL */
-    const char *query;    /* from the config, or NULL */
+    const char *table; /* from the config, or NULL */
+    const char *query; /* from the config, or NULL */
     const char *dsn_env;
     const char *column_name[COL_COUNT]; /* from "columns", or our own name */
     int field_of[COL_COUNT];            /* position in the cursor's rows, -1 when absent */
     char *password;                     /* from the DSN, blanked out of messages */
     char *dsn;
     PGconn *conn;
-    uint64_t row;                       /* rows fetched so far */
+    uint64_t row; /* rows fetched so far */
     bool done;
     bool failed; /* unreadable from here: base.last says why, every call again */
 } pg_source;
@@ -181,12 +181,15 @@ static am_status server_error(pg_source *s, const PGresult *res, const char *wha
 
     clean_message(why, sizeof(why), s, msg && *msg ? msg : PQerrorMessage(s->conn));
     if (PQstatus(s->conn) == CONNECTION_BAD) {
-        return am_error_set(err, AM_ENET, "%s: %s: the connection to the server was lost (%s); "
+        return am_error_set(err, AM_ENET,
+                            "%s: %s: the connection to the server was lost (%s); "
                             "check that the server is up and run acctmap again",
                             s->base.label, what, why);
     }
-    return am_error_set(err, AM_EIO, "%s: %s: %s; check the source's table, query and columns, "
-                        "and the user's rights", s->base.label, what, why);
+    return am_error_set(err, AM_EIO,
+                        "%s: %s: %s; check the source's table, query and columns, "
+                        "and the user's rights",
+                        s->base.label, what, why);
 }
 
 static am_status exec_ok(pg_source *s, const char *sql, ExecStatusType want, PGresult **out,
@@ -231,13 +234,16 @@ static am_status take_column(void *ctx_, const char *key, const char *value, am_
         }
     }
     if (k == COL_COUNT) {
-        return am_error_set(err, AM_ECONFIG, "%s.columns.%s: unknown column; use one of id,name,"
-                            "domain,tax_id,country,status,city,owner,amount", ctx->cfg->where,
-                            key);
+        return am_error_set(err, AM_ECONFIG,
+                            "%s.columns.%s: unknown column; use one of id,name,"
+                            "domain,tax_id,country,status,city,owner,amount",
+                            ctx->cfg->where, key);
     }
     if (!value[0]) {
-        return am_error_set(err, AM_ECONFIG, "%s.columns.%s: empty; give the name of the "
-                            "column in the table or query", ctx->cfg->where, key);
+        return am_error_set(err, AM_ECONFIG,
+                            "%s.columns.%s: empty; give the name of the "
+                            "column in the table or query",
+                            ctx->cfg->where, key);
     }
     ctx->s->column_name[k] = value;
     return AM_OK;
@@ -261,7 +267,8 @@ static am_status read_config(pg_source *s, const am_source_config *cfg, am_error
     }
     if ((s->table && s->query) || (!s->table && !s->query) || (s->table && !s->table[0]) ||
         (s->query && !s->query[0])) {
-        return am_error_set(err, AM_ECONFIG, "%s: give either \"table\" (a table or view, "
+        return am_error_set(err, AM_ECONFIG,
+                            "%s: give either \"table\" (a table or view, "
                             "schema.name allowed) or \"query\" (one SELECT), not both",
                             cfg->where);
     }
@@ -293,9 +300,11 @@ static am_status describe(pg_source *s, const am_source_config *cfg, am_error *e
     if (!opts) {
         /* libpq's reason quotes the string, password and all. */
         PQfreemem(perr);
-        return am_error_set(err, AM_ECONFIG, "%s.dsn_env: the connection string in %s cannot "
+        return am_error_set(err, AM_ECONFIG,
+                            "%s.dsn_env: the connection string in %s cannot "
                             "be read (not shown: it may hold a password); use a postgresql:// "
-                            "URI or key=value pairs", cfg->where, s->dsn_env);
+                            "URI or key=value pairs",
+                            cfg->where, s->dsn_env);
     }
     for (o = opts; o->keyword; o++) {
         if (!o->val) {
@@ -391,9 +400,10 @@ static am_status map_columns(pg_source *s, const PGresult *probe, const am_sourc
             }
         }
         if (s->field_of[k] < 0 && k < COL_REQUIRED) {
-            return am_error_set(err, AM_ECONFIG, "%s: %s has no column \"%.64s\" (our '%s'); "
-                                "map it under \"columns\" in the source's config", cfg->where,
-                                s->where, want, column_names[k]);
+            return am_error_set(err, AM_ECONFIG,
+                                "%s: %s has no column \"%.64s\" (our '%s'); "
+                                "map it under \"columns\" in the source's config",
+                                cfg->where, s->where, want, column_names[k]);
         }
     }
     return AM_OK;
@@ -418,8 +428,8 @@ static am_status declare_cursor(pg_source *s, const am_source_config *cfg, am_er
     }
     /* The relation's columns, without reading a row. */
     snprintf(sql, n, "SELECT * FROM %s LIMIT 0", from);
-    rc = exec_ok(s, sql, PGRES_TUPLES_OK, &probe, s->table ? "cannot read the table"
-                                                            : "cannot run the query", err);
+    rc = exec_ok(s, sql, PGRES_TUPLES_OK, &probe,
+                 s->table ? "cannot read the table" : "cannot run the query", err);
     free(sql);
     sql = NULL;
     if (!rc) {
@@ -438,8 +448,7 @@ static am_status declare_cursor(pg_source *s, const am_source_config *cfg, am_er
         if (!sql) {
             rc = am_error_set(err, AM_ENOMEM, "%s: out of memory", s->base.label);
         }
-        len = sql ? (size_t)snprintf(sql, cap, "DECLARE am_rows NO SCROLL CURSOR FOR SELECT ")
-                  : 0;
+        len = sql ? (size_t)snprintf(sql, cap, "DECLARE am_rows NO SCROLL CURSOR FOR SELECT ") : 0;
         for (k = 0; !rc && k < COL_COUNT; k++) {
             char *ident;
             if (s->field_of[k] < 0) {
@@ -451,8 +460,7 @@ static am_status declare_cursor(pg_source *s, const am_source_config *cfg, am_er
                 rc = am_error_set(err, AM_ENOMEM, "%s: out of memory", s->base.label);
                 break;
             }
-            len += (size_t)snprintf(sql + len, cap - len, "%s%s::text", field ? ", " : "",
-                                    ident);
+            len += (size_t)snprintf(sql + len, cap - len, "%s%s::text", field ? ", " : "", ident);
             PQfreemem(ident);
             s->field_of[k] = field++;
         }
@@ -506,9 +514,10 @@ static am_status pg_open(am_source **out, const am_source_config *cfg, const am_
     }
     dsn = getenv(s->dsn_env);
     if (!dsn || !dsn[0]) {
-        rc = am_error_set(err, AM_ECONFIG, "%s.dsn_env: the environment variable %.64s is not "
-                          "set; export it with the database's connection string", cfg->where,
-                          s->dsn_env);
+        rc = am_error_set(err, AM_ECONFIG,
+                          "%s.dsn_env: the environment variable %.64s is not "
+                          "set; export it with the database's connection string",
+                          cfg->where, s->dsn_env);
         goto cleanup;
     }
     s->dsn = strdup(dsn);
@@ -530,16 +539,20 @@ static am_status pg_open(am_source **out, const am_source_config *cfg, const am_
     if (PQstatus(s->conn) != CONNECTION_OK) {
         char why[320];
         clean_message(why, sizeof(why), s, PQerrorMessage(s->conn));
-        rc = am_error_set(err, AM_ENET, "%s: cannot connect: %s; check that the server is up "
-                          "and the connection string in %s", s->base.label, why, s->dsn_env);
+        rc = am_error_set(err, AM_ENET,
+                          "%s: cannot connect: %s; check that the server is up "
+                          "and the connection string in %s",
+                          s->base.label, why, s->dsn_env);
         goto cleanup;
     }
     /*
      * A SQL_ASCII database keeps bytes as they came, and the server refuses to
      * send them as UTF-8 when they are not: take them raw, each row is checked.
      */
-    if (strcmp(PQparameterStatus(s->conn, "server_encoding") ? PQparameterStatus(s->conn,
-               "server_encoding") : "", "SQL_ASCII") == 0 &&
+    if (strcmp(PQparameterStatus(s->conn, "server_encoding")
+                   ? PQparameterStatus(s->conn, "server_encoding")
+                   : "",
+               "SQL_ASCII") == 0 &&
         PQsetClientEncoding(s->conn, "SQL_ASCII") != 0) {
         rc = server_error(s, NULL, "cannot set the client encoding", err);
         goto cleanup;
@@ -650,14 +663,17 @@ static am_status emit_row(pg_source *s, const PGresult *res, int r, am_record_ba
         value[k] = PQgetvalue(res, r, f);
         len[k] = (size_t)PQgetlength(res, r, f);
         if (len[k] > PG_FIELD_MAX) {
-            return reject(s, batch, row, err, "column '%s': value longer than the 1 MiB limit; "
-                          "shorten it", column_names[k]);
+            return reject(s, batch, row, err,
+                          "column '%s': value longer than the 1 MiB limit; "
+                          "shorten it",
+                          column_names[k]);
         }
         trim(&value[k], &len[k]);
         at = utf8_bad_offset(value[k], len[k]);
         if (at < len[k]) {
             /* A SQL_ASCII database hands its bytes over as they are. */
-            return reject(s, batch, row, err, "column '%s': invalid UTF-8 (byte 0x%02X at "
+            return reject(s, batch, row, err,
+                          "column '%s': invalid UTF-8 (byte 0x%02X at "
                           "offset %zu); store the text as UTF-8 in the database",
                           column_names[k], (unsigned char)value[k][at], at);
         }
@@ -671,18 +687,23 @@ static am_status emit_row(pg_source *s, const PGresult *res, int r, am_record_ba
     if (!status_populations(&mask, s->base.cfg, value[COL_STATUS], len[COL_STATUS], &bad,
                             &bad_len)) {
         excerpt(shown, bad, bad_len);
-        return reject(s, batch, row, err, "column 'status': unknown value \"%s\"; map it under "
-                      "\"populations\" in the source's config", shown);
+        return reject(s, batch, row, err,
+                      "column 'status': unknown value \"%s\"; map it under "
+                      "\"populations\" in the source's config",
+                      shown);
     }
     if (mask == 0) {
-        return reject(s, batch, row, err, "column 'status': empty; use customer, prospect or "
+        return reject(s, batch, row, err,
+                      "column 'status': empty; use customer, prospect or "
                       "opportunity, or map other values under \"populations\"");
     }
     if (len[COL_AMOUNT] > 0 &&
         am_parse_amount(&cents, value[COL_AMOUNT], len[COL_AMOUNT], NULL) != AM_OK) {
         excerpt(shown, value[COL_AMOUNT], len[COL_AMOUNT]);
-        return reject(s, batch, row, err, "column 'amount': \"%s\" is not an amount; write "
-                      "digits with at most two decimals after '.', or empty the cell", shown);
+        return reject(s, batch, row, err,
+                      "column 'amount': \"%s\" is not an amount; write "
+                      "digits with at most two decimals after '.', or empty the cell",
+                      shown);
     }
     rc = am_record_batch_push(&rec, batch, err);
     if (rc) {

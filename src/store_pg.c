@@ -20,8 +20,8 @@
 #include "store_backend.h"
 
 #define SCHEMA_VERSION 1
-#define CHUNK ((size_t)1 << 20)          /* bytes of a part per row */
-#define BUFFERED_MAX ((size_t)16 << 20)   /* all parts' pending bytes before a flush */
+#define CHUNK ((size_t)1 << 20)         /* bytes of a part per row */
+#define BUFFERED_MAX ((size_t)16 << 20) /* all parts' pending bytes before a flush */
 #define PART_READ_MAX ((size_t)64 << 30)
 #define MAX_PARTS 1024
 
@@ -31,7 +31,7 @@ typedef struct pg_store {
     char display[256];
     char schema[64];
     char schema_ident[72]; /* "schema": checked to [a-z0-9_], so quoting is enough */
-    PGconn *conn;       /* readers and secrets, under `mu` */
+    PGconn *conn;          /* readers and secrets, under `mu` */
     pthread_mutex_t mu;
     bool ready; /* the layout is at SCHEMA_VERSION */
 } pg_store;
@@ -40,7 +40,7 @@ typedef struct pending_part {
     char name[64];
     unsigned char *buf;
     size_t len;
-    int seq;      /* next chunk number */
+    int seq; /* next chunk number */
 } pending_part;
 
 typedef struct pg_txn {
@@ -102,12 +102,15 @@ static am_status pg_fail(am_error *err, const pg_store *st, PGconn *conn, const 
     }
     clean_message(why, sizeof(why), st, msg);
     if (conn && PQstatus(conn) == CONNECTION_BAD) {
-        return am_error_set(err, AM_ESTORE, "%s: cannot %s: the connection to the server was "
+        return am_error_set(err, AM_ESTORE,
+                            "%s: cannot %s: the connection to the server was "
                             "lost (%s); check that the server is up and run acctmap again",
                             st->display, what, why);
     }
-    return am_error_set(err, AM_ESTORE, "%s: cannot %s: %s; check the server and the store "
-                        "user's rights on schema \"%s\"", st->display, what, why, st->schema);
+    return am_error_set(err, AM_ESTORE,
+                        "%s: cannot %s: %s; check the server and the store "
+                        "user's rights on schema \"%s\"",
+                        st->display, what, why, st->schema);
 }
 
 /* ---- connections ----------------------------------------------------------- */
@@ -135,8 +138,10 @@ static am_status connect_server(PGconn **out, pg_store *st, am_error *err)
         char why[320];
         clean_message(why, sizeof(why), st, PQerrorMessage(conn));
         PQfinish(conn);
-        return am_error_set(err, AM_ESTORE, "%s: cannot connect: %s; check that the server is "
-                            "up and the store URI (user, password, database)", st->display, why);
+        return am_error_set(err, AM_ESTORE,
+                            "%s: cannot connect: %s; check that the server is "
+                            "up and the store URI (user, password, database)",
+                            st->display, why);
     }
     /* The library never prints: the server's notices are not for the person at the terminal. */
     PQsetNoticeProcessor(conn, ignore_notice, NULL);
@@ -174,9 +179,9 @@ static am_status exec_check(PGresult **out, pg_store *st, PGconn *conn, PGresult
     return AM_OK;
 }
 
-static am_status exec_params(PGresult **out, pg_store *st, PGconn *conn, const char *sql,
-                             int n, const char *const *values, ExecStatusType want,
-                             const char *what, am_error *err)
+static am_status exec_params(PGresult **out, pg_store *st, PGconn *conn, const char *sql, int n,
+                             const char *const *values, ExecStatusType want, const char *what,
+                             am_error *err)
 {
     PGresult *res = PQexecParams(conn, sql, n, NULL, values, NULL, NULL, 0);
 
@@ -244,10 +249,10 @@ static am_status schema_version(int *out, pg_store *st, PGconn *conn, am_error *
         return rc;
     }
     if (PQntuples(res) != 1 ||
-        am_parse_i64(&v, PQgetvalue(res, 0, 0), (size_t)PQgetlength(res, 0, 0), &perr) ||
-        v < 0) {
+        am_parse_i64(&v, PQgetvalue(res, 0, 0), (size_t)PQgetlength(res, 0, 0), &perr) || v < 0) {
         PQclear(res);
-        return am_error_set(err, AM_ESTORE, "%s: schema \"%s\" has a meta table without a "
+        return am_error_set(err, AM_ESTORE,
+                            "%s: schema \"%s\" has a meta table without a "
                             "version; it was not made by acctmap: choose another schema",
                             st->display, st->schema);
     }
@@ -274,9 +279,10 @@ static am_status migrate(pg_store *st, PGconn *conn, am_error *err)
         return rc;
     }
     if (version > SCHEMA_VERSION) {
-        return am_error_set(err, AM_ESTORE, "%s: schema \"%s\" is at layout version %d, newer "
-                            "than this acctmap's %d; use a newer acctmap", st->display,
-                            st->schema, version, SCHEMA_VERSION);
+        return am_error_set(err, AM_ESTORE,
+                            "%s: schema \"%s\" is at layout version %d, newer "
+                            "than this acctmap's %d; use a newer acctmap",
+                            st->display, st->schema, version, SCHEMA_VERSION);
     }
     snprintf(lock, sizeof(lock), "acctmap migrate %s", st->schema);
     snprintf(create, sizeof(create), "CREATE SCHEMA IF NOT EXISTS %s", st->schema_ident);
@@ -284,13 +290,14 @@ static am_status migrate(pg_store *st, PGconn *conn, am_error *err)
         const char *const *sql;
         rc = exec_cmd(st, conn, "BEGIN", "start a migration", err);
         if (!rc) {
-            rc = exec_params(NULL, st, conn, "SELECT pg_advisory_xact_lock(hashtext($1))", 1,
-                             param, PGRES_TUPLES_OK, "lock the store for a migration", err);
+            rc = exec_params(NULL, st, conn, "SELECT pg_advisory_xact_lock(hashtext($1))", 1, param,
+                             PGRES_TUPLES_OK, "lock the store for a migration", err);
         }
         if (!rc) {
-            rc = exec_params(&res, st, conn, "SELECT 1 FROM pg_catalog.pg_namespace WHERE "
-                             "nspname = $1", 1, name, PGRES_TUPLES_OK, "look for the schema",
-                             err);
+            rc = exec_params(&res, st, conn,
+                             "SELECT 1 FROM pg_catalog.pg_namespace WHERE "
+                             "nspname = $1",
+                             1, name, PGRES_TUPLES_OK, "look for the schema", err);
         }
         if (!rc && PQntuples(res) == 0) {
             /* The one statement that cannot take a parameter: the name is [a-z0-9_], quoted. */
@@ -310,8 +317,8 @@ static am_status migrate(pg_store *st, PGconn *conn, am_error *err)
         snprintf(vtext, sizeof(vtext), "%d", version + 1);
         param[0] = vtext;
         if (!rc) {
-            rc = exec_params(NULL, st, conn, "UPDATE meta SET value = $1 WHERE key = 'version'",
-                             1, param, PGRES_COMMAND_OK, "migrate the store's layout", err);
+            rc = exec_params(NULL, st, conn, "UPDATE meta SET value = $1 WHERE key = 'version'", 1,
+                             param, PGRES_COMMAND_OK, "migrate the store's layout", err);
         }
         param[0] = lock;
         if (!rc) {
@@ -323,9 +330,10 @@ static am_status migrate(pg_store *st, PGconn *conn, am_error *err)
     }
     if (!rc && version > SCHEMA_VERSION) {
         /* A newer acctmap migrated it while we waited for the lock. */
-        rc = am_error_set(err, AM_ESTORE, "%s: schema \"%s\" is at layout version %d, newer "
-                          "than this acctmap's %d; use a newer acctmap", st->display, st->schema,
-                          version, SCHEMA_VERSION);
+        rc = am_error_set(err, AM_ESTORE,
+                          "%s: schema \"%s\" is at layout version %d, newer "
+                          "than this acctmap's %d; use a newer acctmap",
+                          st->display, st->schema, version, SCHEMA_VERSION);
     }
     if (rc) {
         PQclear(PQexec(conn, "ROLLBACK"));
@@ -433,8 +441,10 @@ static am_status pg_open(void **state_out, const char *location, const char *bas
         schema = AM_STORE_SCHEMA_DEFAULT;
     }
     if (!valid_schema(schema)) {
-        return am_error_set(err, AM_ECONFIG, "store_schema \"%.64s\": use 1 to 63 of a-z, 0-9 "
-                            "and _, not starting with a digit or pg_", schema);
+        return am_error_set(err, AM_ECONFIG,
+                            "store_schema \"%.64s\": use 1 to 63 of a-z, 0-9 "
+                            "and _, not starting with a digit or pg_",
+                            schema);
     }
     st = calloc(1, sizeof(*st));
     if (!st || pthread_mutex_init(&st->mu, NULL) != 0) {
@@ -454,7 +464,8 @@ static am_status pg_open(void **state_out, const char *location, const char *bas
         /* libpq's reason quotes the URI, password and all: say it without it. */
         PQfreemem(perr);
         pg_close(st);
-        return am_error_set(err, AM_ECONFIG, "store: the postgresql:// URI cannot be read (not "
+        return am_error_set(err, AM_ECONFIG,
+                            "store: the postgresql:// URI cannot be read (not "
                             "shown: it may hold a password); check it against libpq's "
                             "connection URI format");
     }
@@ -506,8 +517,8 @@ static am_status pg_run_ids(char ***ids_out, size_t *count_out, void *state, am_
     rc = shared_conn(&conn, st, err);
     if (!rc) {
         /* Byte order, as the dir store sorts its names. */
-        rc = exec_params(&res, st, conn, "SELECT id FROM runs ORDER BY id COLLATE \"C\"", 0,
-                         NULL, PGRES_TUPLES_OK, "list the runs", err);
+        rc = exec_params(&res, st, conn, "SELECT id FROM runs ORDER BY id COLLATE \"C\"", 0, NULL,
+                         PGRES_TUPLES_OK, "list the runs", err);
     }
     pthread_mutex_unlock(&st->mu);
     if (rc) {
@@ -563,8 +574,8 @@ static am_status pg_part_read(char **data_out, size_t *len_out, void *state, con
     }
     if (am_parse_i64(&chunks, PQgetvalue(res, 0, 0), (size_t)PQgetlength(res, 0, 0), err) ||
         am_parse_i64(&size, PQgetvalue(res, 0, 1), (size_t)PQgetlength(res, 0, 1), err)) {
-        rc = am_error_set(err, AM_ESTORE, "%s: run %s: the size of %s cannot be read",
-                          st->display, run_id, part);
+        rc = am_error_set(err, AM_ESTORE, "%s: run %s: the size of %s cannot be read", st->display,
+                          run_id, part);
         goto cleanup;
     }
     PQclear(res);
@@ -584,9 +595,10 @@ static am_status pg_part_read(char **data_out, size_t *len_out, void *state, con
         rc = am_error_set(err, AM_ENOMEM, "out of memory reading %s of run %s", part, run_id);
         goto cleanup;
     }
-    if (!PQsendQueryParams(conn, "SELECT p.data FROM parts p JOIN runs r ON r.key = p.run_key "
-                           "WHERE r.id = $1 AND p.part = $2 ORDER BY p.seq", 2, NULL, params,
-                           NULL, formats, 1) ||
+    if (!PQsendQueryParams(conn,
+                           "SELECT p.data FROM parts p JOIN runs r ON r.key = p.run_key "
+                           "WHERE r.id = $1 AND p.part = $2 ORDER BY p.seq",
+                           2, NULL, params, NULL, formats, 1) ||
         !PQsetSingleRowMode(conn)) {
         rc = pg_fail(err, st, conn, NULL, "read a run");
         goto cleanup;
@@ -596,8 +608,10 @@ static am_status pg_part_read(char **data_out, size_t *len_out, void *state, con
         if (s == PGRES_SINGLE_TUPLE && !rc) {
             size_t n = (size_t)PQgetlength(res, 0, 0);
             if (n > total - got) {
-                rc = am_error_set(err, AM_ESTORE, "%s: run %s: %s grew while read; run acctmap "
-                                  "again", st->display, run_id, part);
+                rc = am_error_set(err, AM_ESTORE,
+                                  "%s: run %s: %s grew while read; run acctmap "
+                                  "again",
+                                  st->display, run_id, part);
             } else {
                 memcpy(data + got, PQgetvalue(res, 0, 0), n);
                 got += n;
@@ -666,12 +680,14 @@ static am_status pg_begin(void **txn_out, void *state, am_error *err)
     }
     if (!rc) {
         snprintf(lock, sizeof(lock), "acctmap run %s", st->schema);
-        rc = exec_params(&res, st, txn->conn, "SELECT pg_try_advisory_xact_lock(hashtext($1))",
-                         1, param, PGRES_TUPLES_OK, "lock the store", err);
+        rc = exec_params(&res, st, txn->conn, "SELECT pg_try_advisory_xact_lock(hashtext($1))", 1,
+                         param, PGRES_TUPLES_OK, "lock the store", err);
     }
     if (!rc && strcmp(PQgetvalue(res, 0, 0), "t") != 0) {
-        rc = am_error_set(err, AM_ESTORE, "%s: another acctmap run is writing to this store; "
-                          "wait for it to finish", st->display);
+        rc = am_error_set(err, AM_ESTORE,
+                          "%s: another acctmap run is writing to this store; "
+                          "wait for it to finish",
+                          st->display);
     }
     PQclear(res);
     res = NULL;
@@ -702,8 +718,10 @@ static am_status insert_chunk(pg_txn *txn, pending_part *p, const void *data, si
     PGresult *res;
 
     snprintf(seq, sizeof(seq), "%d", p->seq);
-    res = PQexecParams(txn->conn, "INSERT INTO parts (run_key, part, seq, data) "
-                       "VALUES ($1, $2, $3, $4)", 4, NULL, values, lengths, formats, 0);
+    res = PQexecParams(txn->conn,
+                       "INSERT INTO parts (run_key, part, seq, data) "
+                       "VALUES ($1, $2, $3, $4)",
+                       4, NULL, values, lengths, formats, 0);
     p->seq++;
     return exec_check(NULL, txn->st, txn->conn, res, PGRES_COMMAND_OK, "write a run", err);
 }
@@ -809,9 +827,10 @@ static am_status pg_commit(char id_out[AM_RUN_ID_MAX], void *vtxn, const char *b
             snprintf(id, sizeof(id), "%.24s.%d", base_id, attempt);
         }
         /* A taken id is never overwritten: the next suffix is tried. */
-        rc = exec_params(&res, st, txn->conn, "INSERT INTO runs (key, id) VALUES ($1, $2) "
-                         "ON CONFLICT (id) DO NOTHING RETURNING id", 2, params,
-                         PGRES_TUPLES_OK, "publish the run", err);
+        rc = exec_params(&res, st, txn->conn,
+                         "INSERT INTO runs (key, id) VALUES ($1, $2) "
+                         "ON CONFLICT (id) DO NOTHING RETURNING id",
+                         2, params, PGRES_TUPLES_OK, "publish the run", err);
         if (!rc && PQntuples(res) == 1) {
             PQclear(res);
             break;
@@ -883,29 +902,31 @@ static am_status pg_secret_save(void *state, const char *name, const char *value
     rc = shared_conn(&conn, st, err);
     if (!rc) {
         /* One statement, autocommitted: the old value or the new one, never neither. */
-        rc = exec_params(NULL, st, conn, "INSERT INTO secrets (name, value) VALUES ($1, $2) "
+        rc = exec_params(NULL, st, conn,
+                         "INSERT INTO secrets (name, value) VALUES ($1, $2) "
                          "ON CONFLICT (name) DO UPDATE SET value = EXCLUDED.value, "
-                         "saved_at = now()", 2, params, PGRES_COMMAND_OK, "keep a secret", err);
+                         "saved_at = now()",
+                         2, params, PGRES_COMMAND_OK, "keep a secret", err);
     }
     pthread_mutex_unlock(&st->mu);
     return rc;
 }
 
-#define PG_OPS(name, prefix)                                                                    \
-    const am_store_ops name = {                                                                 \
-        .scheme = prefix,                                                                       \
-        .open = pg_open,                                                                        \
-        .describe = pg_describe,                                                                \
-        .close = pg_close,                                                                      \
-        .init = pg_init,                                                                        \
-        .run_ids = pg_run_ids,                                                                  \
-        .part_read = pg_part_read,                                                              \
-        .begin = pg_begin,                                                                      \
-        .part_append = pg_part_append,                                                          \
-        .commit = pg_commit,                                                                    \
-        .abort = pg_abort,                                                                      \
-        .secret_load = pg_secret_load,                                                          \
-        .secret_save = pg_secret_save,                                                          \
+#define PG_OPS(name, prefix)                                                                       \
+    const am_store_ops name = {                                                                    \
+        .scheme = prefix,                                                                          \
+        .open = pg_open,                                                                           \
+        .describe = pg_describe,                                                                   \
+        .close = pg_close,                                                                         \
+        .init = pg_init,                                                                           \
+        .run_ids = pg_run_ids,                                                                     \
+        .part_read = pg_part_read,                                                                 \
+        .begin = pg_begin,                                                                         \
+        .part_append = pg_part_append,                                                             \
+        .commit = pg_commit,                                                                       \
+        .abort = pg_abort,                                                                         \
+        .secret_load = pg_secret_load,                                                             \
+        .secret_save = pg_secret_save,                                                             \
     }
 
 PG_OPS(am_store_pg_ops, "postgresql://");

@@ -37,7 +37,8 @@ static const char *env_uri(const char *var)
 
     if (!uri || !uri[0]) {
         fail_msg("%s is not set: run the tests with `make test` or `tests/pg.sh run "
-                 "build/san/tests/test_postgresql`", var);
+                 "build/san/tests/test_postgresql`",
+                 var);
     }
     return uri;
 }
@@ -330,12 +331,13 @@ static void test_postgresql__reads_a_query_with_population_rules(void **state)
              "('c2', 'Hooli', 'hooli.com', '', 'US'), ('c3', 'Umbrella', NULL, NULL, 'GB');"
              "INSERT INTO @S.deals VALUES ('c1', 'Closed Won'), ('c2', 'Discovery'), "
              "('c3', 'Closed Won')");
-    snprintf(fields, sizeof(fields),
-             "\"dsn_env\":\"AM_TEST_DSN\",\"query\":\"SELECT c.id, c.name, c.domain, c.tax_id, "
-             "c.country, d.stage AS status FROM %s.companies c JOIN %s.deals d ON "
-             "d.company_id = c.id ORDER BY c.id; \\n\",\"populations\":{\"Closed Won\":\"customers\","
-             "\"Discovery\":\"opportunities\"}",
-             schema, schema);
+    snprintf(
+        fields, sizeof(fields),
+        "\"dsn_env\":\"AM_TEST_DSN\",\"query\":\"SELECT c.id, c.name, c.domain, c.tax_id, "
+        "c.country, d.stage AS status FROM %s.companies c JOIN %s.deals d ON "
+        "d.company_id = c.id ORDER BY c.id; \\n\",\"populations\":{\"Closed Won\":\"customers\","
+        "\"Discovery\":\"opportunities\"}",
+        schema, schema);
     read_source(&r, "postgresql", fields, true);
     assert_int_equal(r.rc, AM_OK);
     assert_int_equal(r.count, 3);
@@ -354,16 +356,15 @@ static void test_postgresql__reads_a_query_with_population_rules(void **state)
 static void test_postgresql__type_surprises_reject_rows_like_csv(void **state)
 {
     (void)state;
-    static const char csv[] =
-        "id,name,domain,tax_id,country,status,amount\n"
-        "1,Acme,acme.com,,US,customer,10.50\n"
-        ",Nameless Id,x.com,,US,customer,\n"
-        "3,,,,US,customer,\n"
-        "4,Numbers,n.com,,US,1,\n"
-        "5,Empty Status,e.com,,US,,\n"
-        "6,Bad Amount,b.com,,US,prospect,TBD\n"
-        "7,Too Precise,p.com,,US,prospect,12.345\n"
-        "8,Fine,fine.com,,FR,opportunity,7\n";
+    static const char csv[] = "id,name,domain,tax_id,country,status,amount\n"
+                              "1,Acme,acme.com,,US,customer,10.50\n"
+                              ",Nameless Id,x.com,,US,customer,\n"
+                              "3,,,,US,customer,\n"
+                              "4,Numbers,n.com,,US,1,\n"
+                              "5,Empty Status,e.com,,US,,\n"
+                              "6,Bad Amount,b.com,,US,prospect,TBD\n"
+                              "7,Too Precise,p.com,,US,prospect,12.345\n"
+                              "8,Fine,fine.com,,FR,opportunity,7\n";
     pg_result from_csv, from_pg;
     char fields[512];
     size_t i;
@@ -422,7 +423,8 @@ static void test_postgresql__invalid_utf8_from_sql_ascii(void **state)
     pg_result r;
     char fields[256];
 
-    exec_on("ACCTMAP_TEST_PG_ASCII", "DROP TABLE IF EXISTS latin1;"
+    exec_on("ACCTMAP_TEST_PG_ASCII",
+            "DROP TABLE IF EXISTS latin1;"
             "CREATE TABLE latin1 (id text, name text, domain text, tax_id text, "
             "country text, status text);"
             "INSERT INTO latin1 VALUES ('1', 'Caf' || chr(233), 'cafe.fr', '', 'FR', "
@@ -462,8 +464,10 @@ static void test_postgresql__config_and_server_errors_are_clear(void **state)
                                   "\"columns\""));
     result_dispose(&r);
 
-    read_source(&r, "postgresql", "\"dsn_env\":\"AM_TEST_DSN\",\"table\":\"t\",\"query\":"
-                "\"SELECT 1\"", true);
+    read_source(&r, "postgresql",
+                "\"dsn_env\":\"AM_TEST_DSN\",\"table\":\"t\",\"query\":"
+                "\"SELECT 1\"",
+                true);
     assert_int_equal(r.rc, AM_ECONFIG);
     assert_non_null(strstr(r.msg, "give either \"table\""));
     result_dispose(&r);
@@ -475,8 +479,7 @@ static void test_postgresql__config_and_server_errors_are_clear(void **state)
                                   "set"));
     result_dispose(&r);
 
-    read_source(&r, "postgresql", "\"dsn_env\":\"AM_TEST_DSN\",\"table\":\"no_such_table\"",
-                true);
+    read_source(&r, "postgresql", "\"dsn_env\":\"AM_TEST_DSN\",\"table\":\"no_such_table\"", true);
     assert_int_equal(r.rc, AM_EIO);
     assert_non_null(strstr(r.msg, "cannot read the table: ERROR:  relation \"no_such_table\" "
                                   "does not exist"));
@@ -485,8 +488,10 @@ static void test_postgresql__config_and_server_errors_are_clear(void **state)
 
     /* Read-only: a query that would write is refused by the server. */
     exec_sql("CREATE SEQUENCE @S.s; INSERT INTO @S.t VALUES ('1', 'A', 'a.com', '', 'US')");
-    snprintf(fields, sizeof(fields), "\"dsn_env\":\"AM_TEST_DSN\",\"query\":\"SELECT *, "
-             "'customer' AS status, nextval('%s.s') FROM %s.t\"", schema, schema);
+    snprintf(fields, sizeof(fields),
+             "\"dsn_env\":\"AM_TEST_DSN\",\"query\":\"SELECT *, "
+             "'customer' AS status, nextval('%s.s') FROM %s.t\"",
+             schema, schema);
     read_source(&r, "postgresql", fields, true);
     assert_int_equal(r.rc, AM_EIO);
     if (!strstr(r.msg, "read-only transaction")) {
@@ -534,7 +539,6 @@ static void test_postgresql__large_table_in_bounded_memory(void **state)
     result_dispose(&r);
 }
 
-
 /* Load a CSV file into table @S.NAME with COPY (every column text). */
 static void copy_csv_into(const char *table, const char *columns, const char *path)
 {
@@ -579,15 +583,18 @@ static void test_postgresql__demo_from_a_table_matches_csv(void **state)
     char repl[160];
     const char *from = "\"type\": \"csv\",\n          \"path\": \"data/acme.csv\"";
 
-    copy_csv_into("acme", "id text, name text, domain text, tax_id text, country text, "
+    copy_csv_into("acme",
+                  "id text, name text, domain text, tax_id text, country text, "
                   "status text, city text, owner text, amount text",
                   am_test_path("demo/data/acme.csv"));
     cfg = am_test_read_file(am_test_path("demo/acctmap.json"), &len);
     assert_non_null(cfg);
     at = strstr(cfg, from);
     assert_non_null(at);
-    snprintf(repl, sizeof(repl), "\"type\": \"postgresql\", \"dsn_env\": \"AM_TEST_DSN\", "
-             "\"table\": \"%s.acme\"", schema);
+    snprintf(repl, sizeof(repl),
+             "\"type\": \"postgresql\", \"dsn_env\": \"AM_TEST_DSN\", "
+             "\"table\": \"%s.acme\"",
+             schema);
     out = malloc(len + strlen(repl) + 1);
     assert_non_null(out);
     memcpy(out, cfg, (size_t)(at - cfg));
@@ -654,16 +661,16 @@ static void test_postgresql__demo_from_a_table_matches_csv(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_postgresql__reads_a_table_with_mapped_columns,
-                                        setup, teardown),
-        cmocka_unit_test_setup_teardown(test_postgresql__reads_a_query_with_population_rules,
-                                        setup, teardown),
-        cmocka_unit_test_setup_teardown(test_postgresql__type_surprises_reject_rows_like_csv,
-                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_postgresql__reads_a_table_with_mapped_columns, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_postgresql__reads_a_query_with_population_rules, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_postgresql__type_surprises_reject_rows_like_csv, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_postgresql__invalid_utf8_from_sql_ascii, setup,
                                         teardown),
-        cmocka_unit_test_setup_teardown(test_postgresql__config_and_server_errors_are_clear,
-                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_postgresql__config_and_server_errors_are_clear, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_postgresql__large_table_in_bounded_memory, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_postgresql__demo_from_a_table_matches_csv, setup,
