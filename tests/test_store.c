@@ -29,8 +29,8 @@
 
 /* ---- the backend under test ------------------------------------------------ */
 
-static bool on_pg;       /* this group runs against PostgreSQL */
-static char schema[64];  /* PostgreSQL: a fresh schema per test */
+static bool on_pg;      /* this group runs against PostgreSQL */
+static char schema[64]; /* PostgreSQL: a fresh schema per test */
 static unsigned schema_serial;
 
 static const char *pg_uri(void)
@@ -132,8 +132,10 @@ static long pg_stray_parts(void)
 {
     char text[256];
 
-    snprintf(text, sizeof(text), "SELECT count(*) FROM \"%s\".parts WHERE run_key NOT IN "
-             "(SELECT key FROM \"%s\".runs)", schema, schema);
+    snprintf(text, sizeof(text),
+             "SELECT count(*) FROM \"%s\".parts WHERE run_key NOT IN "
+             "(SELECT key FROM \"%s\".runs)",
+             schema, schema);
     return strtol(sql(text, NULL), NULL, 10);
 }
 
@@ -171,7 +173,8 @@ static void damage_part(const char *id, const char *part, long from_end)
     if (on_pg) {
         char text[512], arg[128];
         /* Parts of the test runs fit in one chunk (seq 0). */
-        snprintf(text, sizeof(text), "UPDATE \"%s\".parts p SET data = set_byte(p.data, "
+        snprintf(text, sizeof(text),
+                 "UPDATE \"%s\".parts p SET data = set_byte(p.data, "
                  "length(p.data) - %ld, get_byte(p.data, length(p.data) - %ld) # 90) FROM "
                  "\"%s\".runs r WHERE r.key = p.run_key AND r.id || '/' || p.part = $1",
                  schema, from_end, from_end, schema);
@@ -194,7 +197,8 @@ static void replace_part(const char *id, const char *part, const char *text)
 {
     if (on_pg) {
         char q[512], arg[128];
-        snprintf(q, sizeof(q), "UPDATE \"%s\".parts p SET data = convert_to('%s', 'UTF8') FROM "
+        snprintf(q, sizeof(q),
+                 "UPDATE \"%s\".parts p SET data = convert_to('%s', 'UTF8') FROM "
                  "\"%s\".runs r WHERE r.key = p.run_key AND r.id || '/' || p.part = $1",
                  schema, text, schema);
         snprintf(arg, sizeof(arg), "%s/%s", id, part);
@@ -255,7 +259,9 @@ static void make_run_n(am_run **run_out, am_index **ix_out, am_run_writer *w, in
                 size_t r = done + i;
                 memset(&recs[i], 0, sizeof(recs[i]));
                 if (n <= 3) {
-                    recs[i].id = org == 0 ? (r == 0 ? "a1" : r == 1 ? "a2" : "a3")
+                    recs[i].id = org == 0 ? (r == 0   ? "a1"
+                                             : r == 1 ? "a2"
+                                                      : "a3")
                                           : (r == 0 ? "g1" : "g2");
                 } else {
                     snprintf(ids[i], sizeof(ids[i]), "a%zu", r);
@@ -386,8 +392,10 @@ static void test_store__large_run_round_trips(void **state)
     assert_int_equal(recs.records[40000].line, 40002);
     if (on_pg) {
         char text[160];
-        snprintf(text, sizeof(text), "SELECT max(seq) FROM \"%s\".parts WHERE part = "
-                 "'records-0.bin'", schema);
+        snprintf(text, sizeof(text),
+                 "SELECT max(seq) FROM \"%s\".parts WHERE part = "
+                 "'records-0.bin'",
+                 schema);
         assert_true(strtol(sql(text, NULL), NULL, 10) >= 3); /* really in several chunks */
     }
     am_record_batch_dispose(&recs);
@@ -637,8 +645,7 @@ static void test_store__uri_kinds_and_env(void **state)
                                     "set"));
     assert_int_equal(am_store_open(&st, "env:no-such name", ".", &err), AM_ECONFIG);
     setenv("ACCTMAP_TEST_STORE", "dir:from-env", 1);
-    assert_int_equal(am_store_open(&st, "env:ACCTMAP_TEST_STORE", am_test_path(""), &err),
-                     AM_OK);
+    assert_int_equal(am_store_open(&st, "env:ACCTMAP_TEST_STORE", am_test_path(""), &err), AM_OK);
     assert_string_equal(am_store_describe(st), "dir:from-env");
     free(commit_one(st, 1795000000000));
     assert_int_equal(count_entries(am_test_path("from-env/runs")), 1);
@@ -651,7 +658,6 @@ static void test_store__uri_kinds_and_env(void **state)
     unsetenv("ACCTMAP_TEST_STORE");
 }
 
-
 /* The config's store fields: env:VARIABLE and store_schema, checked when the file is read. */
 static void test_store__config_store_fields(void **state)
 {
@@ -660,7 +666,7 @@ static void test_store__config_store_fields(void **state)
         {"\"store\": \"env:\"", "after env: comes the name of an environment variable"},
         {"\"store\": \"env:A-B\"", "after env: comes the name of an environment variable"},
         {"\"store\": \"mysql://x\"", "is not a store; use \"dir:PATH\", a postgresql:// URI "
-                                       "or \"env:VARIABLE\""},
+                                     "or \"env:VARIABLE\""},
         {"\"store_schema\": \"Acctmap\"", "store_schema: \"Acctmap\" is not a schema name"},
         {"\"store_schema\": \"pg_x\"", "is not a schema name"},
         {"\"store_schema\": \"a\\\"; DROP\"", "is not a schema name"},
@@ -673,7 +679,8 @@ static void test_store__config_store_fields(void **state)
     int n;
 
     for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-        n = snprintf(json, sizeof(json), "{\"self\": \"a\", %s, \"orgs\": [{\"id\": \"a\", "
+        n = snprintf(json, sizeof(json),
+                     "{\"self\": \"a\", %s, \"orgs\": [{\"id\": \"a\", "
                      "\"sources\": [{\"type\": \"csv\", \"path\": \"a.csv\"}]}, {\"id\": "
                      "\"b\", \"sources\": [{\"type\": \"csv\", \"path\": \"b.csv\"}]}]}",
                      bad[i][0]);
@@ -684,7 +691,8 @@ static void test_store__config_store_fields(void **state)
         }
         assert_null(cfg);
     }
-    n = snprintf(json, sizeof(json), "{\"self\": \"a\", \"store\": \"env:ACCTMAP_STORE\", "
+    n = snprintf(json, sizeof(json),
+                 "{\"self\": \"a\", \"store\": \"env:ACCTMAP_STORE\", "
                  "\"store_schema\": \"team_2\", \"orgs\": [{\"id\": \"a\", \"sources\": "
                  "[{\"type\": \"csv\", \"path\": \"a.csv\"}]}, {\"id\": \"b\", \"sources\": "
                  "[{\"type\": \"csv\", \"path\": \"b.csv\"}]}]}");
@@ -705,15 +713,14 @@ static void test_store__pg_migrations_from_empty_and_again(void **state)
     char *id;
 
     /* Opening creates nothing; the first use creates the schema and its tables. */
-    assert_string_equal(sql("SELECT count(*) FROM pg_namespace WHERE nspname = $1", schema),
-                        "0");
+    assert_string_equal(sql("SELECT count(*) FROM pg_namespace WHERE nspname = $1", schema), "0");
     assert_int_equal(run_count(st), 0);
-    assert_string_equal(sql("SELECT count(*) FROM pg_namespace WHERE nspname = $1", schema),
-                        "1");
+    assert_string_equal(sql("SELECT count(*) FROM pg_namespace WHERE nspname = $1", schema), "1");
     snprintf(text, sizeof(text), "SELECT value FROM \"%s\".meta WHERE key = 'version'", schema);
     assert_string_equal(sql(text, NULL), "1");
     assert_string_equal(sql("SELECT string_agg(table_name, ',' ORDER BY table_name) FROM "
-                            "information_schema.tables WHERE table_schema = $1", schema),
+                            "information_schema.tables WHERE table_schema = $1",
+                            schema),
                         "meta,parts,runs,secrets");
     id = commit_one(st, 1795000000000);
 
@@ -776,8 +783,7 @@ static void test_store__pg_errors_hide_the_password(void **state)
     assert_null(strchr(err.msg, '\n'));
 
     /* Nothing listening. */
-    snprintf(uri, sizeof(uri), "postgresql://acctmap:%s@127.0.0.1:1/acctmap_test",
-             pg_password());
+    snprintf(uri, sizeof(uri), "postgresql://acctmap:%s@127.0.0.1:1/acctmap_test", pg_password());
     assert_int_equal(am_store_open_schema(&st, uri, ".", schema, &err), AM_ESTORE);
     assert_null(strstr(err.msg, pg_password()));
     assert_non_null(strstr(err.msg, "postgresql://acctmap@127.0.0.1:1/acctmap_test: cannot "
@@ -809,7 +815,8 @@ static void test_store__pg_secrets_are_private(void **state)
 
     assert_int_equal(am_store_secret_save(st, "globex.0", "refresh-xyz", &err), AM_OK);
     sql("DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'acctmap_other') "
-        "THEN CREATE ROLE acctmap_other LOGIN; END IF; END $$", NULL);
+        "THEN CREATE ROLE acctmap_other LOGIN; END IF; END $$",
+        NULL);
     snprintf(text, sizeof(text), "\"%s\".secrets", schema);
     assert_string_equal(sql("SELECT has_table_privilege('acctmap_other', $1, 'SELECT')", text),
                         "f");
@@ -823,8 +830,10 @@ static void test_store__pg_secrets_are_private(void **state)
                         "t");
     snprintf(text, sizeof(text), "REVOKE ALL ON \"%s\".secrets FROM PUBLIC", schema);
     sql(text, NULL);
-    snprintf(text, sizeof(text), "SELECT count(*) FROM \"%s\".parts WHERE position("
-             "'refresh-xyz'::bytea IN data) > 0", schema);
+    snprintf(text, sizeof(text),
+             "SELECT count(*) FROM \"%s\".parts WHERE position("
+             "'refresh-xyz'::bytea IN data) > 0",
+             schema);
     assert_string_equal(sql(text, NULL), "0");
     snprintf(text, sizeof(text), "SELECT count(*) FROM \"%s\".secrets", schema);
     assert_string_equal(sql(text, NULL), "1");
