@@ -400,7 +400,7 @@ static am_status map_columns(pg_source *s, const PGresult *probe, const am_sourc
             }
         }
         if (s->field_of[k] < 0 && k < COL_REQUIRED) {
-            return am_error_set(err, AM_ECONFIG,
+            return am_error_set(err, AM_EINPUT,
                                 "%s: %s has no column \"%.64s\" (our '%s'); "
                                 "map it under \"columns\" in the source's config",
                                 cfg->where, s->where, want, column_names[k]);

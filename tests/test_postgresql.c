@@ -459,7 +459,7 @@ static void test_postgresql__config_and_server_errors_are_clear(void **state)
     exec_sql("CREATE TABLE @S.t (id text, name text, domain text, tax_id text, country text)");
     snprintf(fields, sizeof(fields), "\"dsn_env\":\"AM_TEST_DSN\",\"table\":\"%s.t\"", schema);
     read_source(&r, "postgresql", fields, true);
-    assert_int_equal(r.rc, AM_ECONFIG);
+    assert_int_equal(r.rc, AM_EINPUT);
     assert_non_null(strstr(r.msg, "has no column \"status\" (our 'status'); map it under "
                                   "\"columns\""));
     result_dispose(&r);
