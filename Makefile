@@ -7,7 +7,7 @@ ifeq ($(WERROR),1)
 WARN += -Werror
 endif
 
-PKGS = libcurl jansson libxxhash libpsl libidn2 libutf8proc libmicrohttpd
+PKGS = libcurl jansson libxxhash libpsl libidn2 libutf8proc libmicrohttpd libpq
 # CRoaring ships no .pc file in Debian 12.
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lroaring -lpthread -lm
@@ -35,7 +35,8 @@ OBJ := $(patsubst %.c,build/obj/%.o,$(LIB_SRC))
 SAN_FLAGS = -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer -DAM_DEBUG
 SAN_OBJ := $(patsubst %.c,build/san/obj/%.o,$(LIB_SRC))
 
-# Debian packages: build, test, demo.
+# Debian packages: build, test, demo. The tests' PostgreSQL server (postgresql-15) is
+# installed by tests/pg.sh when missing.
 DEB_BUILD = build-essential pkg-config libcurl4-openssl-dev libjansson-dev libxxhash-dev \
 	libroaring-dev libpq-dev libpsl-dev publicsuffix libidn2-dev libutf8proc-dev \
 	libxlsxwriter-dev libmicrohttpd-dev libcmocka-dev
@@ -88,7 +89,7 @@ build/san/obj/tests/fake_crm.o: tests/fake_crm.c
 test check: deps
 	$(MAKE) --no-print-directory test-build
 	UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 ASAN_OPTIONS=detect_leaks=1 \
-		tests/run.sh build/san $(TEST_NAMES)
+		tests/pg.sh run tests/run.sh build/san $(TEST_NAMES)
 
 .PHONY: test-build
 test-build: build/san/acctmap $(addprefix build/san/tests/,$(TEST_NAMES))

@@ -51,7 +51,8 @@ int main(int argc, char **argv)
     }
     rc = am_config_load(&cfg, argv[1], &err);
     if (!rc) {
-        rc = am_store_open(&st, am_config_store(cfg), am_config_base_dir(cfg), &err);
+        rc = am_store_open_schema(&st, am_config_store(cfg), am_config_base_dir(cfg),
+                                  am_config_store_schema(cfg), &err);
     }
     if (!rc) {
         rc = am_store_run_load(&run, st, NULL, &err);

@@ -4,6 +4,7 @@
 #
 #   bench/run.sh               small set: vendor 100k rows, 10 partners x 20k rows
 #   BENCH_FULL=1 bench/run.sh  also the full set: vendor 1M rows, 100 partners x 200k rows
+#   and always: the postgresql connector on a 1M-row table (its own test server)
 #
 # Data sets are generated once into build/bench/data-*/ and kept; they are made
 # again when the generator or its arguments change. Each run starts on an empty
@@ -132,6 +133,26 @@ if [ "${BENCH_FULL:-0}" = 1 ]; then
     run_batch full
 else
     echo "bench: full set skipped; BENCH_FULL=1 make bench runs it (2 GB of CSV)"
+fi
+
+# The small set again with the PostgreSQL store (issue 6), on its own test server: what the
+# one-transaction commit of bytea chunks costs beside the dir: store.
+pg_store_batch() {
+    dir="$ROOT/build/bench/data-small"
+    sed 's#"store": *"[^"]*"#"store": "env:ACCTMAP_STORE"#' "$dir/acctmap.json" > "$dir/pg.json"
+    "$ROOT/tests/pg.sh" run sh -c '
+        cd "$1" && ACCTMAP_STORE=$ACCTMAP_TEST_PG "$2" -c pg.json run > "$3" 2>&1 || {
+            echo "bench: small set, postgresql store: acctmap run failed; see $3" >&2; exit 1; }
+        sed -n "s/^run .* in \([0-9.]*\) s$/bench: small set, postgresql store: run committed in \1 s/p;
+                s/^seconds: .*store \([0-9.]*\)$/bench: small set, postgresql store: store thread \1 s/p" "$3"
+    ' sh "$dir" "$ACCTMAP" "$ROOT/build/bench/run-small-pg.log" || status=1
+}
+pg_store_batch
+
+# The postgresql connector on a 1,000,000-row table (issue 6): records per second and peak
+# RSS, which the server-side cursor keeps constant. It starts and removes its own server.
+if [ -x "$ROOT/build/bench/pg_source" ]; then
+    "$ROOT/tests/pg.sh" run "$ROOT/build/bench/pg_source" 1000000 || status=1
 fi
 
 # Matching quality on the labelled set fixtures/match (issue 4): precision, recall and

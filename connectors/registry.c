@@ -10,6 +10,7 @@ extern const am_connector_ops am_connector_csv;
 extern const am_connector_ops am_connector_amocrm;
 extern const am_connector_ops am_connector_bitrix24;
 extern const am_connector_ops am_connector_hubspot;
+extern const am_connector_ops am_connector_postgresql;
 extern const am_connector_ops am_connector_salesforce;
 
 static const am_connector_ops *const connectors[] = {
@@ -17,6 +18,7 @@ static const am_connector_ops *const connectors[] = {
     &am_connector_amocrm,
     &am_connector_bitrix24,
     &am_connector_hubspot,
+    &am_connector_postgresql,
     &am_connector_salesforce,
 };
 
@@ -34,7 +36,7 @@ const am_connector_ops *am_connector_find(const char *type)
 
 const char *am_connector_types(void)
 {
-    return "csv, amocrm, bitrix24, hubspot, salesforce";
+    return "csv, amocrm, bitrix24, hubspot, postgresql, salesforce";
 }
 
 am_status am_source_open(am_source **out, const am_source_config *cfg, const am_source_env *env,

@@ -423,7 +423,8 @@ static am_status open_store(cli *c, am_error *err)
     if (rc) {
         return rc;
     }
-    return am_store_open(&c->store, am_config_store(c->cfg), am_config_base_dir(c->cfg), err);
+    return am_store_open_schema(&c->store, am_config_store(c->cfg), am_config_base_dir(c->cfg),
+                                am_config_store_schema(c->cfg), err);
 }
 
 static am_status load_run(am_run **out, cli *c, const char *run_id, am_error *err)

@@ -4,6 +4,7 @@
  * parsed JSON stays here; connectors read their fields through accessors.
  */
 #include "acctmap/config.h"
+#include "acctmap/store.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -22,6 +23,7 @@ struct am_config {
     const char *name;
     const char *base_dir;
     const char *store;
+    const char *store_schema;
     am_config_org *orgs;
     size_t org_count;
 };
@@ -342,9 +344,43 @@ static am_status parse_org(am_config_org *org, am_config *cfg, const json_t *obj
     return AM_OK;
 }
 
+/* [A-Za-z_][A-Za-z0-9_]*, as `env:` store names and `*_env` fields need. */
+static bool is_env_name(const char *s)
+{
+    size_t i;
+
+    if (!s[0] || (s[0] >= '0' && s[0] <= '9')) {
+        return false;
+    }
+    for (i = 0; s[i]; i++) {
+        char c = s[i];
+        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+              c == '_')) {
+            return false;
+        }
+    }
+    return i <= 128;
+}
+
+/* A PostgreSQL schema acctmap creates: lower case, so that it needs no quoting by people. */
+static bool is_schema_name(const char *s)
+{
+    size_t i;
+
+    if (!s[0] || (s[0] >= '0' && s[0] <= '9') || strncmp(s, "pg_", 3) == 0) {
+        return false;
+    }
+    for (i = 0; s[i]; i++) {
+        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '_')) {
+            return false;
+        }
+    }
+    return i <= 63;
+}
+
 static am_status parse_root(am_config *cfg, am_error *err)
 {
-    static const char *const known[] = {"self", "store", "orgs", NULL};
+    static const char *const known[] = {"self", "store", "store_schema", "orgs", NULL};
     const json_t *root = cfg->root;
     const char *self = NULL;
     json_t *orgs;
@@ -357,7 +393,7 @@ static am_status parse_root(am_config *cfg, am_error *err)
                             "%s: expected a JSON object with \"self\", \"store\" and \"orgs\"",
                             cfg->name);
     }
-    rc = check_keys(root, known, cfg->name, "self, store, orgs", err);
+    rc = check_keys(root, known, cfg->name, "self, store, store_schema, orgs", err);
     if (rc) {
         return rc;
     }
@@ -373,11 +409,28 @@ static am_status parse_root(am_config *cfg, am_error *err)
         cfg->store = "dir:./acctmap-data";
     }
     if (strncmp(cfg->store, "dir:", 4) != 0 && strncmp(cfg->store, "postgresql://", 13) != 0 &&
-        strncmp(cfg->store, "postgres://", 11) != 0) {
+        strncmp(cfg->store, "postgres://", 11) != 0 && strncmp(cfg->store, "env:", 4) != 0) {
         return am_error_set(err, AM_ECONFIG,
-                            "%s.store: \"%.64s\" is not a store; use \"dir:PATH\" or a "
-                            "postgresql:// URI",
+                            "%s.store: \"%.64s\" is not a store; use \"dir:PATH\", a "
+                            "postgresql:// URI or \"env:VARIABLE\"",
                             cfg->name, cfg->store);
+    }
+    if (strncmp(cfg->store, "env:", 4) == 0 && !is_env_name(cfg->store + 4)) {
+        return am_error_set(err, AM_ECONFIG, "%s.store: \"%.64s\": after env: comes the name of "
+                            "an environment variable, like \"env:ACCTMAP_STORE\"", cfg->name,
+                            cfg->store);
+    }
+    rc = get_string(&cfg->store_schema, root, "store_schema", cfg->name, false, err);
+    if (rc) {
+        return rc;
+    }
+    if (!cfg->store_schema) {
+        cfg->store_schema = AM_STORE_SCHEMA_DEFAULT;
+    }
+    if (!is_schema_name(cfg->store_schema)) {
+        return am_error_set(err, AM_ECONFIG, "%s.store_schema: \"%.64s\" is not a schema name; "
+                            "use 1 to 63 of a-z, 0-9 and _, not starting with a digit or pg_",
+                            cfg->name, cfg->store_schema);
     }
     if (strcmp(cfg->store, "dir:") == 0) {
         return am_error_set(err, AM_ECONFIG, "%s.store: \"dir:\" needs a path, like "
@@ -534,6 +587,11 @@ void am_config_free(am_config *cfg)
 const char *am_config_store(const am_config *cfg)
 {
     return cfg->store;
+}
+
+const char *am_config_store_schema(const am_config *cfg)
+{
+    return cfg->store_schema;
 }
 
 const char *am_config_base_dir(const am_config *cfg)

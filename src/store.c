@@ -47,7 +47,8 @@ struct am_run_writer {
     size_t buf_cap;
 };
 
-static const am_store_ops *const backends[] = {&am_store_dir_ops};
+static const am_store_ops *const backends[] = {&am_store_dir_ops, &am_store_pg_ops,
+                                               &am_store_pg_short_ops};
 
 /* ---- little-endian encoding ---------------------------------------------- */
 
@@ -223,13 +224,58 @@ bool am_store__valid_run_id(const char *id)
 
 /* ---- opening ------------------------------------------------------------- */
 
-am_status am_store_open(am_store **out, const char *uri, const char *base_dir, am_error *err)
+/* [A-Za-z_][A-Za-z0-9_]*: the name of an environment variable. */
+static bool valid_env_name(const char *s)
+{
+    size_t i;
+
+    if (!s[0] || (s[0] >= '0' && s[0] <= '9')) {
+        return false;
+    }
+    for (i = 0; s[i]; i++) {
+        char c = s[i];
+        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+              c == '_')) {
+            return false;
+        }
+    }
+    return i <= 128;
+}
+
+am_status am_store_open_schema(am_store **out, const char *uri, const char *base_dir,
+                               const char *schema, am_error *err)
 {
     am_store *st;
     size_t i;
     am_status rc;
 
     *out = NULL;
+    if (strncmp(uri, "env:", 4) == 0) {
+        /* The URI holds a password: it may live outside the config. */
+        const char *name = uri + 4;
+        const char *value;
+        if (!valid_env_name(name)) {
+            return am_error_set(err, AM_ECONFIG, "store \"%.64s\": after env: comes the name of "
+                                "an environment variable, like \"env:ACCTMAP_STORE\"", uri);
+        }
+        value = getenv(name);
+        if (!value || !value[0]) {
+            return am_error_set(err, AM_ECONFIG, "store env:%s: the environment variable %s is "
+                                "not set; export it with the store URI (postgresql://... or "
+                                "dir:PATH)", name, name);
+        }
+        if (strncmp(value, "env:", 4) == 0) {
+            return am_error_set(err, AM_ECONFIG, "store env:%s: the variable names another "
+                                "variable; give it the store URI itself", name);
+        }
+        rc = am_store_open_schema(out, value, base_dir, schema, err);
+        if (rc == AM_ECONFIG && strncmp(err->msg, "store \"", 7) == 0) {
+            /* Not the value (it may be a URI with a password): only where it came from. */
+            am_error_set(err, AM_ECONFIG, "store env:%s: the variable's value is not a store; "
+                         "give it \"dir:PATH\" or a postgresql:// URI", name);
+        }
+        return rc;
+    }
     for (i = 0; i < sizeof(backends) / sizeof(backends[0]); i++) {
         size_t n = strlen(backends[i]->scheme);
         if (strncmp(uri, backends[i]->scheme, n) == 0) {
@@ -238,22 +284,24 @@ am_status am_store_open(am_store **out, const char *uri, const char *base_dir, a
                 return am_error_set(err, AM_ENOMEM, "out of memory opening the store");
             }
             st->ops = backends[i];
-            snprintf(st->display, sizeof(st->display), "%s", uri);
-            rc = st->ops->open(&st->state, uri + n, base_dir, err);
+            rc = st->ops->open(&st->state, uri + n, base_dir, schema, err);
             if (rc) {
                 free(st);
                 return rc;
             }
+            snprintf(st->display, sizeof(st->display), "%s",
+                     st->ops->describe ? st->ops->describe(st->state) : uri);
             *out = st;
             return AM_OK;
         }
     }
-    if (strncmp(uri, "postgresql://", 13) == 0 || strncmp(uri, "postgres://", 11) == 0) {
-        return am_error_set(err, AM_ECONFIG,
-                            "store: the PostgreSQL store is not available in this version; "
-                            "use \"dir:PATH\"");
-    }
-    return am_error_set(err, AM_ECONFIG, "store \"%.64s\": unknown kind; use \"dir:PATH\"", uri);
+    return am_error_set(err, AM_ECONFIG, "store \"%.64s\": unknown kind; use \"dir:PATH\" or a "
+                        "postgresql:// URI", uri);
+}
+
+am_status am_store_open(am_store **out, const char *uri, const char *base_dir, am_error *err)
+{
+    return am_store_open_schema(out, uri, base_dir, NULL, err);
 }
 
 void am_store_close(am_store *st)

@@ -1,7 +1,7 @@
 /*
  * Store backends: a run is a set of named parts (run.json, records, index);
  * src/store.c encodes them and a backend only keeps bytes. One ops struct
- * per backend: src/store_dir.c now, src/store_pg.c later.
+ * per backend: src/store_dir.c and src/store_pg.c.
  */
 #ifndef AM_STORE_BACKEND_H
 #define AM_STORE_BACKEND_H
@@ -12,11 +12,17 @@
 #include "acctmap/store.h"
 
 typedef struct am_store_ops {
-    const char *scheme; /* URI prefix: "dir:" */
+    const char *scheme; /* URI prefix: "dir:", "postgresql://" */
 
-    /* Called once by am_store_open with the URI after the scheme; creates nothing. */
+    /*
+     * Called once by am_store_open with the URI after the scheme, the config's
+     * directory and the schema (PostgreSQL; NULL: AM_STORE_SCHEMA_DEFAULT);
+     * creates nothing.
+     */
     am_status (*open)(void **state_out, const char *location, const char *base_dir,
-                      am_error *err);
+                      const char *schema, am_error *err);
+    /* What am_store_describe shows: never a password. NULL: the URI as written. */
+    const char *(*describe)(const void *state);
     void (*close)(void *state);
 
     /* Create or migrate the layout; idempotent. */
@@ -58,6 +64,8 @@ typedef struct am_store_ops {
 } am_store_ops;
 
 extern const am_store_ops am_store_dir_ops;
+extern const am_store_ops am_store_pg_ops;
+extern const am_store_ops am_store_pg_short_ops; /* "postgres://" */
 
 /*
  * Decoders of untrusted stored bytes, for store.c and the fuzz target.

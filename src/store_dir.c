@@ -60,11 +60,12 @@ static am_status join_path(char *out, size_t cap, am_error *err, const char *a, 
 }
 
 static am_status dir_open(void **state_out, const char *location, const char *base_dir,
-                          am_error *err)
+                          const char *schema, am_error *err)
 {
     dir_store *st;
     int n;
 
+    (void)schema; /* a directory is its own namespace */
     *state_out = NULL;
     st = calloc(1, sizeof(*st));
     if (!st) {

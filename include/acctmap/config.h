@@ -59,8 +59,13 @@ am_status am_config_parse(am_config **out, const char *text, size_t len, const c
 
 void am_config_free(am_config *cfg);
 
-/* The store URI as written ("dir:./acctmap-data" or "postgresql://..."). */
+/*
+ * The store URI as written ("dir:./acctmap-data", "postgresql://..." or
+ * "env:VARIABLE", which am_store_open_schema reads).
+ */
 const char *am_config_store(const am_config *cfg);
+/* `store_schema`: the PostgreSQL schema of the store (default "acctmap"). */
+const char *am_config_store_schema(const am_config *cfg);
 /* Directory of the config file, against which relative paths are resolved. */
 const char *am_config_base_dir(const am_config *cfg);
 /* The config file name as given, for messages. */

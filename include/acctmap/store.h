@@ -1,7 +1,7 @@
 /*
  * Store: committed runs, immutable once written. `dir:PATH` (the embedded
- * default) keeps each run in its own directory; the backend is chosen by the
- * store URI.
+ * default) keeps each run in its own directory, `postgresql://...` in a schema
+ * of a PostgreSQL database; the backend is chosen by the store URI.
  */
 #ifndef AM_STORE_H
 #define AM_STORE_H
@@ -21,6 +21,8 @@ typedef struct am_run_writer am_run_writer;
 
 #define AM_RUN_ID_MAX 40
 #define AM_SECRET_NAME_MAX 128
+/* The PostgreSQL schema a store lives in unless the config says otherwise. */
+#define AM_STORE_SCHEMA_DEFAULT "acctmap"
 
 /* One source of an org as it was read in a run. */
 typedef struct am_run_source {
@@ -74,9 +76,20 @@ int am_run_org_find(const am_run *run, const char *id);
  * am_store_init or the first commit creates it.
  */
 am_status am_store_open(am_store **out, const char *uri, const char *base_dir, am_error *err);
+/*
+ * The same in a PostgreSQL schema (NULL: AM_STORE_SCHEMA_DEFAULT; ignored by
+ * dir:). "env:NAME" for `uri` takes the URI from environment variable NAME.
+ * A PostgreSQL store connects here: AM_ESTORE when the server cannot be
+ * reached, AM_ECONFIG when the URI or the schema name is not right.
+ */
+am_status am_store_open_schema(am_store **out, const char *uri, const char *base_dir,
+                               const char *schema, am_error *err);
 void am_store_close(am_store *st);
 
-/* Where the store is, for messages ("dir:./acctmap-data"); never secrets. */
+/*
+ * Where the store is, for messages ("dir:./acctmap-data",
+ * "postgresql://user@host:5432/db"); never a password or a full connection string.
+ */
 const char *am_store_describe(const am_store *st);
 
 /* Create or migrate the store's layout. Idempotent. */
