@@ -400,6 +400,15 @@ static void format_count(char *out, size_t cap, uint64_t n)
     snprintf(out, cap, "%llu", (unsigned long long)n);
 }
 
+/* An amount in cents as the CSVs write it: "15000.50", "-3.05". */
+static void format_cents(char *out, size_t cap, int64_t cents)
+{
+    uint64_t v = cents < 0 ? 0 - (uint64_t)cents : (uint64_t)cents;
+
+    snprintf(out, cap, "%s%llu.%02llu", cents < 0 ? "-" : "", (unsigned long long)(v / 100),
+             (unsigned long long)(v % 100));
+}
+
 static void format_time(char *out, size_t cap, int64_t ms)
 {
     time_t t = (time_t)(ms / 1000);
@@ -718,13 +727,13 @@ static json_t *string_array(const char *const *items, size_t n)
     return a;
 }
 
-static void print_matrix_table(const am_run *run, const am_run_org *o)
+/* The matrix, or with `pipeline` each cell's open pipeline value. */
+static void print_matrix_cells(const am_run *run, const am_run_org *o, bool pipeline)
 {
     const am_run_org *self = &run->orgs[0];
     table t;
     size_t i, j;
 
-    printf("%s (%s): %llu shared entities\n", o->id, o->name, (unsigned long long)o->overlap);
     if (table_init(&t, o->population_count + 1) != 0) {
         return;
     }
@@ -745,14 +754,29 @@ static void print_matrix_table(const am_run *run, const am_run_org *o)
         snprintf(label, sizeof(label), "our %s", self->populations[i]);
         row[0] = label;
         for (j = 0; j < o->population_count; j++) {
-            format_count(counts[j], sizeof(counts[j]),
-                         o->matrix.cells[i * o->matrix.cols + j]);
+            if (pipeline) {
+                format_cents(counts[j], sizeof(counts[j]),
+                             o->pipeline.cents[i * o->pipeline.cols + j]);
+            } else {
+                format_count(counts[j], sizeof(counts[j]),
+                             o->matrix.cells[i * o->matrix.cols + j]);
+            }
             row[j + 1] = counts[j];
         }
         table_add(&t, row);
     }
     table_print(&t, stdout);
     table_dispose(&t);
+}
+
+static void print_matrix_table(const am_run *run, const am_run_org *o)
+{
+    printf("%s (%s): %llu shared entities\n", o->id, o->name, (unsigned long long)o->overlap);
+    print_matrix_cells(run, o, false);
+    if (o->pipeline.cents) {
+        printf("open pipeline (amounts of our opportunities in each cell):\n");
+        print_matrix_cells(run, o, true);
+    }
 }
 
 static int verb_matrix(cli *c, int argc, char **argv)
@@ -807,6 +831,18 @@ static int verb_matrix(cli *c, int argc, char **argv)
                 json_array_append_new(rows, row);
             }
             json_object_set_new(p, "matrix", rows);
+            if (o->pipeline.cents) {
+                rows = json_array();
+                for (j = 0; j < o->pipeline.rows; j++) {
+                    json_t *row = json_array();
+                    for (k = 0; k < o->pipeline.cols; k++) {
+                        json_array_append_new(row, json_integer((json_int_t)o->pipeline
+                                                                    .cents[j * o->pipeline.cols + k]));
+                    }
+                    json_array_append_new(rows, row);
+                }
+                json_object_set_new(p, "pipeline_cents", rows);
+            }
             json_array_append_new(partners, p);
         }
         json_object_set_new(doc, "partners", partners);

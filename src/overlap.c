@@ -40,6 +40,88 @@ void am_matrix_dispose(am_matrix *m)
     }
 }
 
+void am_pipeline_dispose(am_pipeline *p)
+{
+    if (p) {
+        free(p->cents);
+        memset(p, 0, sizeof(*p));
+    }
+}
+
+am_status am_overlap_pipeline_compute(am_pipeline *out, const am_index *ix, size_t ours,
+                                      size_t theirs, size_t open_pop,
+                                      const int64_t *amount_cents, am_error *err)
+{
+    const roaring_bitmap_t *open = am_index__bitmap(ix, ours, open_pop);
+    uint32_t open_bit = (uint32_t)1 << open_pop;
+    roaring_bitmap_t *cell = NULL;
+    roaring_uint32_iterator_t *it = NULL;
+    size_t j;
+    am_status rc = AM_OK;
+
+    memset(out, 0, sizeof(*out));
+    AM_ASSERT(ours < am_index_org_count(ix) && theirs < am_index_org_count(ix) &&
+                  open_pop < am_index_population_count(ix, ours),
+              err);
+    out->rows = am_index_population_count(ix, ours);
+    out->cols = am_index_population_count(ix, theirs);
+    out->cents = calloc(out->rows * out->cols + 1, sizeof(*out->cents));
+    if (!out->cents) {
+        return am_error_set(err, AM_ENOMEM, "out of memory for a %zux%zu pipeline", out->rows,
+                            out->cols);
+    }
+    /*
+     * Only entities with an open opportunity of ours can add to a cell:
+     * walk those in each of their populations, then our records of each.
+     */
+    for (j = 0; j < out->cols; j++) {
+        const roaring_bitmap_t *b = am_index__bitmap(ix, theirs, j);
+        if (!open || !b) {
+            continue;
+        }
+        cell = roaring_bitmap_and(open, b);
+        it = cell ? roaring_create_iterator(cell) : NULL;
+        if (!it) {
+            rc = am_error_set(err, AM_ENOMEM, "out of memory summing the open pipeline");
+            goto cleanup;
+        }
+        for (; it->has_value; roaring_advance_uint32_iterator(it)) {
+            const uint32_t *recs;
+            size_t n = am_index_entity_records(&recs, ix, ours, it->current_value), r, i;
+
+            for (r = 0; r < n; r++) {
+                uint32_t mask = am_index_record_populations(ix, ours, recs[r]);
+                if (!(mask & open_bit) || amount_cents[recs[r]] == 0) {
+                    continue;
+                }
+                for (i = 0; i < out->rows; i++) {
+                    int64_t *c = &out->cents[i * out->cols + j];
+                    if ((mask & ((uint32_t)1 << i)) &&
+                        __builtin_add_overflow(*c, amount_cents[recs[r]], c)) {
+                        rc = am_error_set(err, AM_ELIMIT, "the open pipeline of a cell does "
+                                          "not fit in 64 bits; check the amounts of the "
+                                          "opportunities");
+                        goto cleanup;
+                    }
+                }
+            }
+        }
+        roaring_free_uint32_iterator(it);
+        it = NULL;
+        am_index__bitmap_free(cell);
+        cell = NULL;
+    }
+cleanup:
+    if (it) {
+        roaring_free_uint32_iterator(it);
+    }
+    am_index__bitmap_free(cell);
+    if (rc) {
+        am_pipeline_dispose(out);
+    }
+    return rc;
+}
+
 uint64_t am_overlap_cell_count(const am_index *ix, size_t ours, size_t our_pop, size_t theirs,
                                size_t their_pop)
 {

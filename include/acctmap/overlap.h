@@ -18,6 +18,19 @@ typedef struct am_matrix {
     uint64_t *cells; /* rows * cols, row-major; malloc'd */
 } am_matrix;
 
+/*
+ * Open pipeline per cell, same shape as a matrix: cell (i, j) sums the
+ * amounts, in cents, of our records that are in our population i and in our
+ * `opportunities` population, and whose entity is in their population j.
+ * Each of our records counts once per cell, however many of their records
+ * it matches. `cents` is NULL when the run has no amounts. Caller's storage.
+ */
+typedef struct am_pipeline {
+    size_t rows;
+    size_t cols;
+    int64_t *cents; /* rows * cols, row-major; malloc'd */
+} am_pipeline;
+
 /* Any population: every entity the org has. */
 #define AM_POP_ANY (-1)
 
@@ -28,6 +41,18 @@ typedef struct am_matrix {
 am_status am_overlap_matrix_compute(am_matrix *out, const am_index *ix, size_t ours,
                                     size_t theirs, am_error *err);
 void am_matrix_dispose(am_matrix *m);
+
+/*
+ * Fill `out` with the open pipeline between org `ours` and org `theirs`:
+ * `open_pop` is our opportunities population, `amount_cents[r]` the amount
+ * of our record r (0 when it has none). Needs am_index_prepare_lookup on
+ * `ours`. AM_ELIMIT when a cell's sum does not fit in 64 bits. Free with
+ * am_pipeline_dispose.
+ */
+am_status am_overlap_pipeline_compute(am_pipeline *out, const am_index *ix, size_t ours,
+                                      size_t theirs, size_t open_pop,
+                                      const int64_t *amount_cents, am_error *err);
+void am_pipeline_dispose(am_pipeline *p);
 
 /* One cell's count, without allocation. */
 uint64_t am_overlap_cell_count(const am_index *ix, size_t ours, size_t our_pop, size_t theirs,

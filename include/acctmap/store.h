@@ -45,6 +45,12 @@ typedef struct am_run_org {
     uint64_t warnings;
     uint64_t overlap; /* partners only: entities shared with self, any population */
     am_matrix matrix; /* partners only: ours (self's populations) x theirs */
+    /*
+     * Partners only: the open pipeline of each cell (see am_pipeline), same
+     * shape as `matrix`. `pipeline.cents` is NULL when none of our
+     * opportunities carries an amount, and in runs stored before amounts were.
+     */
+    am_pipeline pipeline;
 } am_run_org;
 
 /*
