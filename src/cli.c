@@ -15,6 +15,7 @@
 #include <utf8proc.h>
 
 #include "acctmap.h"
+#include "acctmap/diff.h"
 #include "acctmap/index.h"
 #include "acctmap/overlap.h"
 #include "acctmap/run.h"
@@ -80,6 +81,7 @@ static const char main_help[] =
     "  explain PARTNER OUR_ID THEIR_ID\n"
     "                           why two records are, or are not, one company\n"
     "  store init               create or migrate the store\n"
+    "  diff [RUN_A RUN_B]       overlaps gained and lost between two runs\n"
     "\n"
     "options:\n"
     "  -c FILE                  config file (default: acctmap.json)\n"
@@ -125,6 +127,15 @@ static const char explain_help[] =
     "company in the latest run (or --run ID): the keys of both records, then the\n"
     "evidence that linked them (the key they share, or the chain of records and\n"
     "keys between them), or the reason they were kept apart.\n";
+
+static const char diff_help[] =
+    "usage: acctmap [-c FILE] diff [RUN_A RUN_B] [--format table|csv|json | --json]\n"
+    "\n"
+    "Overlaps gained and lost between two stored runs (default: the last two), per\n"
+    "partner and cell. A pair is named by its records' source and id on both sides\n"
+    "(entity ids are per run). Columns: partner, ours, theirs, change (gained or\n"
+    "lost), our_source, our_id, our_name, their_source, their_id, their_name,\n"
+    "open_amount.\n";
 
 static const char store_help[] =
     "usage: acctmap [-c FILE] store init\n"
@@ -514,6 +525,50 @@ static void print_hidden(const run_progress *p)
     }
 }
 
+/*
+ * The summary's last line: per partner, the pairs of records matched now and
+ * not in the previous run. The run is committed already: a failure here is a
+ * warning, not the run's failure.
+ */
+static void print_new_overlaps(cli *c, const am_run *run)
+{
+    am_error err = {AM_OK, ""};
+    char **ids = NULL;
+    size_t count = 0, k, i;
+    am_run *prev = NULL;
+    am_diff *d = NULL;
+    am_status rc = am_store_run_ids(&ids, &count, c->store, &err);
+
+    for (k = 0; !rc && k < count && strcmp(ids[k], run->id) != 0; k++) {
+    }
+    if (!rc && (k == 0 || k == count)) {
+        printf("\nnew overlaps: first run\n");
+        goto cleanup;
+    }
+    if (!rc) {
+        rc = am_store_run_load(&prev, c->store, ids[k - 1], &err);
+    }
+    if (!rc) {
+        rc = am_diff_runs(&d, c->store, prev, run, true, &err);
+    }
+    if (rc) {
+        fprintf(stderr, "acctmap: warning: new overlaps not counted: %s\n", err.msg);
+        goto cleanup;
+    }
+    printf("\nnew overlaps since run %s:", prev->id);
+    for (i = 0; i < d->partner_count; i++) {
+        if (d->partners[i].in_b) {
+            printf("%s %s %llu", i ? "," : "", d->partners[i].partner,
+                   (unsigned long long)d->partners[i].gained);
+        }
+    }
+    fputc('\n', stdout);
+cleanup:
+    am_diff_free(d);
+    am_run_free(prev);
+    am_store_run_ids_free(ids, count);
+}
+
 static int verb_run(cli *c, int argc, char **argv)
 {
     am_error err = {AM_OK, ""};
@@ -577,6 +632,7 @@ static int verb_run(cli *c, int argc, char **argv)
         table_print(&t, stdout);
         table_dispose(&t);
     }
+    print_new_overlaps(c, run);
     printf("\nSee the matrices with `acctmap matrix`.\n");
     am_run_free(run);
     return 0;
@@ -1309,6 +1365,222 @@ cleanup:
     return code;
 }
 
+/* ---- diff ------------------------------------------------------------------ */
+
+/* A record's id for a table: "ID", or "ID (source N)" beyond an org's first source. */
+static void format_record_id(char *out, size_t cap, uint32_t source, const char *id)
+{
+    if (source) {
+        snprintf(out, cap, "%s (source %u)", id, source);
+    } else {
+        snprintf(out, cap, "%s", id);
+    }
+}
+
+static json_t *cents_or_null(bool has, int64_t cents)
+{
+    return has ? json_integer((json_int_t)cents) : json_null();
+}
+
+static json_t *diff_json(const am_diff *d, const am_run *a, const am_run *b)
+{
+    json_t *doc = json_object(), *partners = json_array(), *cells = json_array();
+    json_t *changes = json_array();
+    size_t i;
+
+    json_object_set_new(doc, "run_a", json_string(a->id));
+    json_object_set_new(doc, "run_b", json_string(b->id));
+    for (i = 0; i < d->partner_count; i++) {
+        const am_diff_partner *p = &d->partners[i];
+        json_t *o = json_object();
+        json_object_set_new(o, "partner", json_string(p->partner));
+        json_object_set_new(o, "name", json_string(p->name));
+        json_object_set_new(o, "in_a", json_boolean(p->in_a));
+        json_object_set_new(o, "in_b", json_boolean(p->in_b));
+        json_object_set_new(o, "gained", json_integer((json_int_t)p->gained));
+        json_object_set_new(o, "lost", json_integer((json_int_t)p->lost));
+        json_array_append_new(partners, o);
+    }
+    for (i = 0; i < d->cell_count; i++) {
+        const am_diff_cell *cl = &d->cells[i];
+        json_t *o = json_object();
+        json_object_set_new(o, "partner", json_string(d->partners[cl->partner].partner));
+        json_object_set_new(o, "ours", json_string(cl->ours));
+        json_object_set_new(o, "theirs", json_string(cl->theirs));
+        json_object_set_new(o, "gained", json_integer((json_int_t)cl->gained));
+        json_object_set_new(o, "lost", json_integer((json_int_t)cl->lost));
+        json_object_set_new(o, "pipeline_a_cents",
+                            cents_or_null(cl->has_pipeline_a, cl->pipeline_a_cents));
+        json_object_set_new(o, "pipeline_b_cents",
+                            cents_or_null(cl->has_pipeline_b, cl->pipeline_b_cents));
+        json_array_append_new(cells, o);
+    }
+    for (i = 0; i < d->change_count; i++) {
+        const am_diff_change *ch = &d->changes[i];
+        const am_diff_cell *cl = &d->cells[ch->cell];
+        json_t *o = json_object();
+        json_object_set_new(o, "partner", json_string(d->partners[cl->partner].partner));
+        json_object_set_new(o, "ours", json_string(cl->ours));
+        json_object_set_new(o, "theirs", json_string(cl->theirs));
+        json_object_set_new(o, "change", json_string(ch->gained ? "gained" : "lost"));
+        json_object_set_new(o, "our_source", json_integer(ch->our_source));
+        json_object_set_new(o, "our_id", json_string(ch->our_id));
+        json_object_set_new(o, "our_name", json_string(ch->our_name));
+        json_object_set_new(o, "their_source", json_integer(ch->their_source));
+        json_object_set_new(o, "their_id", json_string(ch->their_id));
+        json_object_set_new(o, "their_name", json_string(ch->their_name));
+        json_object_set_new(o, "open_amount_cents",
+                            cents_or_null(ch->has_open_amount, ch->open_amount_cents));
+        json_array_append_new(changes, o);
+    }
+    json_object_set_new(doc, "partners", partners);
+    json_object_set_new(doc, "cells", cells);
+    json_object_set_new(doc, "changes", changes);
+    return doc;
+}
+
+static void diff_csv(const am_diff *d)
+{
+    const char *head[] = {"partner",    "ours",     "theirs",       "change",
+                          "our_source", "our_id",   "our_name",     "their_source",
+                          "their_id",   "their_name", "open_amount"};
+    size_t i;
+
+    csv_row(stdout, head, 11);
+    for (i = 0; i < d->change_count; i++) {
+        const am_diff_change *ch = &d->changes[i];
+        const am_diff_cell *cl = &d->cells[ch->cell];
+        char os[16], ts[16], amount[32] = "";
+        snprintf(os, sizeof(os), "%u", ch->our_source);
+        snprintf(ts, sizeof(ts), "%u", ch->their_source);
+        if (ch->has_open_amount) {
+            format_cents(amount, sizeof(amount), ch->open_amount_cents);
+        }
+        const char *row[] = {d->partners[cl->partner].partner, cl->ours, cl->theirs,
+                             ch->gained ? "gained" : "lost", os, ch->our_id, ch->our_name, ts,
+                             ch->their_id, ch->their_name, amount};
+        csv_row(stdout, row, 11);
+    }
+}
+
+static void diff_table(const am_diff *d, const am_run *a, const am_run *b)
+{
+    size_t p, i;
+
+    printf("diff %s -> %s: pairs of records matched in one run and not the other\n", a->id,
+           b->id);
+    for (p = 0; p < d->partner_count; p++) {
+        const am_diff_partner *dp = &d->partners[p];
+        table t;
+        bool any = false;
+
+        printf("\n%s (%s): %llu gained, %llu lost%s\n", dp->partner, dp->name,
+               (unsigned long long)dp->gained, (unsigned long long)dp->lost,
+               !dp->in_a ? " (not in the first run)" : !dp->in_b ? " (not in the second run)"
+                                                                 : "");
+        if (table_init(&t, 7) != 0) {
+            return;
+        }
+        {
+            const char *head[] = {"CHANGE", "CELL", "OUR ID", "OUR NAME", "THEIR ID",
+                                  "THEIR NAME", "OPEN AMOUNT"};
+            t.right[6] = true;
+            table_add(&t, head);
+        }
+        for (i = 0; i < d->change_count; i++) {
+            const am_diff_change *ch = &d->changes[i];
+            const am_diff_cell *cl = &d->cells[ch->cell];
+            char cell[160], ours[160], theirs[160], amount[32] = "";
+            if (cl->partner != p) {
+                continue;
+            }
+            snprintf(cell, sizeof(cell), "our %s x their %s", cl->ours, cl->theirs);
+            format_record_id(ours, sizeof(ours), ch->our_source, ch->our_id);
+            format_record_id(theirs, sizeof(theirs), ch->their_source, ch->their_id);
+            if (ch->has_open_amount) {
+                format_cents(amount, sizeof(amount), ch->open_amount_cents);
+            }
+            const char *row[] = {ch->gained ? "gained" : "lost", cell, ours, ch->our_name,
+                                 theirs, ch->their_name, amount};
+            table_add(&t, row);
+            any = true;
+        }
+        if (any) {
+            table_print(&t, stdout);
+        }
+        table_dispose(&t);
+        for (i = 0; i < d->cell_count; i++) {
+            const am_diff_cell *cl = &d->cells[i];
+            char was[32] = "-", now[32] = "-";
+            if (cl->partner != p || (!cl->has_pipeline_a && !cl->has_pipeline_b) ||
+                (cl->has_pipeline_a && cl->has_pipeline_b &&
+                 cl->pipeline_a_cents == cl->pipeline_b_cents)) {
+                continue;
+            }
+            if (cl->has_pipeline_a) {
+                format_cents(was, sizeof(was), cl->pipeline_a_cents);
+            }
+            if (cl->has_pipeline_b) {
+                format_cents(now, sizeof(now), cl->pipeline_b_cents);
+            }
+            printf("open pipeline of our %s x their %s: %s -> %s\n", cl->ours, cl->theirs, was,
+                   now);
+        }
+    }
+}
+
+static int verb_diff(cli *c, int argc, char **argv)
+{
+    am_error err = {AM_OK, ""};
+    am_run *a = NULL, *b = NULL;
+    am_diff *d = NULL;
+    char **ids = NULL;
+    size_t count = 0;
+    verb_args args;
+    am_status rc;
+    int code = parse_verb_args(&args, "diff", diff_help, argc, argv, "format csv json", 2);
+
+    if (code || args.help) {
+        return code;
+    }
+    if (args.positional_count == 1) {
+        return usage_error("diff: name two runs or none: `acctmap diff [RUN_A RUN_B]`; "
+                           "`acctmap runs` lists them");
+    }
+    rc = open_store(c, &err);
+    if (!rc && args.positional_count == 0) {
+        rc = am_store_run_ids(&ids, &count, c->store, &err);
+        if (!rc && count < 2) {
+            rc = am_error_set(&err, AM_ENOTFOUND, "diff: %s holds %zu run%s; a diff needs two, "
+                              "run `acctmap run` again", am_store_describe(c->store), count,
+                              count == 1 ? "" : "s");
+        }
+    }
+    if (!rc) {
+        rc = am_store_run_load(&a, c->store, count ? ids[count - 2] : args.positional[0], &err);
+    }
+    if (!rc) {
+        rc = am_store_run_load(&b, c->store, count ? ids[count - 1] : args.positional[1], &err);
+    }
+    if (!rc) {
+        rc = am_diff_runs(&d, c->store, a, b, false, &err);
+    }
+    if (rc) {
+        code = fail(&err);
+    } else if (args.format == FORMAT_JSON) {
+        code = print_json(diff_json(d, a, b));
+    } else if (args.format == FORMAT_CSV) {
+        diff_csv(d);
+    } else {
+        diff_table(d, a, b);
+    }
+    am_diff_free(d);
+    am_run_free(a);
+    am_run_free(b);
+    am_store_run_ids_free(ids, count);
+    return code;
+}
+
 /* ---- store ----------------------------------------------------------------- */
 
 static int verb_store(cli *c, int argc, char **argv)
@@ -1350,6 +1622,7 @@ static const verb verbs[] = {
     {"accounts", verb_accounts},
     {"explain", verb_explain},
     {"store", verb_store},
+    {"diff", verb_diff},
 };
 
 int am_cli_main(int argc, char **argv)

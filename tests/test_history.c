@@ -1,0 +1,404 @@
+/*
+ * History and co-selling, end to end: two runs of fixtures/history/ whose
+ * inputs differ (companies added, removed, re-keyed, rows reordered, so the
+ * entity ids shift while the record ids stay), then diff, the run summary's
+ * new overlaps, targets, who and the open pipeline of each cell.
+ */
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "acctmap.h"
+#include "acctmap/store.h"
+#include "helpers.h"
+#include "store_backend.h"
+
+#define RUN(out, cwd, ...)                                                     \
+    do {                                                                       \
+        const char *args_[] = {__VA_ARGS__, NULL};                             \
+        am_test_run((out), (cwd), args_);                                      \
+    } while (0)
+
+static const char *const next_files[] = {"acme.csv", "acme-deals.csv", "globex.csv",
+                                         "initech.csv", "umbrella.csv"};
+
+/* The sandbox's history/ (am_test_path's buffers are reused: keep a copy). */
+static const char *history_dir(void)
+{
+    static char dir[4096];
+
+    snprintf(dir, sizeof(dir), "%s", am_test_path("history"));
+    return dir;
+}
+
+/* stderr holds exactly one line, starting "acctmap: " and containing `part`. */
+static void assert_one_error_line(const am_test_output *o, const char *part)
+{
+    if (am_test_count_lines(o->err) != 1 || strncmp(o->err, "acctmap: ", 9) != 0 ||
+        !strstr(o->err, part)) {
+        fail_msg("want one error line with \"%s\", got:\n%s", part, o->err);
+    }
+}
+
+static void assert_output(const am_test_output *o, const char *want)
+{
+    if (o->exit_code != 0 || strcmp(o->out, want) != 0) {
+        fail_msg("exit %d, want:\n%s\nhave:\n%s\nstderr:\n%s", o->exit_code, want, o->out,
+                 o->err);
+    }
+}
+
+/* Replace the inputs with fixtures/history/next/ for the second run. */
+static void use_next_inputs(void)
+{
+    size_t i;
+
+    for (i = 0; i < sizeof(next_files) / sizeof(next_files[0]); i++) {
+        char from[256], to[256];
+        size_t len = 0;
+        char *text;
+        snprintf(from, sizeof(from), "history/next/%s", next_files[i]);
+        snprintf(to, sizeof(to), "history/data/%s", next_files[i]);
+        text = am_test_read_file(am_test_path(from), &len);
+        assert_non_null(text);
+        am_test_write_file(am_test_path(to), text, len);
+        free(text);
+    }
+}
+
+/* Run once on data/, once on next/; return both run ids (static storage). */
+static void two_runs(char *first, char *second, size_t cap)
+{
+    const char *dir = history_dir();
+    am_test_output o;
+    const char *p;
+
+    RUN(&o, dir, "run");
+    assert_int_equal(o.exit_code, 0);
+    /* The summary ends with the new overlaps: none before a first run. */
+    assert_non_null(strstr(o.out, "\nnew overlaps: first run\n"));
+    p = strstr(o.out, "run ");
+    assert_non_null(p);
+    snprintf(first, cap, "%.*s", (int)strcspn(p + 4, " "), p + 4);
+    am_test_output_dispose(&o);
+
+    use_next_inputs();
+    RUN(&o, dir, "run");
+    assert_int_equal(o.exit_code, 0);
+    p = strstr(o.out, "run ");
+    snprintf(second, cap, "%.*s", (int)strcspn(p + 4, " "), p + 4);
+    {
+        char want[200];
+        /* globex gains Aardvark; initech Abacus and Hotel (the pair of Golf Partners that
+         * only moved to another of umbrella's cells is not new). */
+        snprintf(want, sizeof(want),
+                 "\nnew overlaps since run %s: globex 1, initech 2, umbrella 0\n", first);
+        if (!strstr(o.out, want)) {
+            fail_msg("want \"%s\" in:\n%s", want, o.out);
+        }
+    }
+    am_test_output_dispose(&o);
+}
+
+/* The entity of the pair (our_id, their_id) in `partner`'s accounts of run `run`. */
+static long entity_of_pair(const char *run, const char *partner, const char *ours,
+                           const char *theirs)
+{
+    am_test_output o;
+    json_t *doc, *pairs;
+    size_t i;
+    long entity = -1;
+
+    RUN(&o, history_dir(), "accounts", partner, "--format", "json", "--run", run);
+    assert_int_equal(o.exit_code, 0);
+    doc = json_loads(o.out, 0, NULL);
+    assert_non_null(doc);
+    pairs = json_object_get(doc, "pairs");
+    for (i = 0; i < json_array_size(pairs); i++) {
+        json_t *p = json_array_get(pairs, i);
+        if (strcmp(json_string_value(json_object_get(p, "our_id")), ours) == 0 &&
+            strcmp(json_string_value(json_object_get(p, "their_id")), theirs) == 0) {
+            entity = (long)json_integer_value(json_object_get(p, "entity"));
+        }
+    }
+    json_decref(doc);
+    am_test_output_dispose(&o);
+    return entity;
+}
+
+static void test_history__diff_names_pairs_by_record_ids(void **state)
+{
+    (void)state;
+    const char *dir = history_dir();
+    char a[64], b[64];
+    am_test_output o;
+    json_t *doc, *cells;
+    size_t i;
+    bool seen = false;
+
+    two_runs(a, b, sizeof(a));
+    /* The inputs shift entity ids: a diff by entity would be wrong. */
+    assert_true(entity_of_pair(a, "globex", "1", "g1") >= 0);
+    assert_true(entity_of_pair(a, "globex", "1", "g1") != entity_of_pair(b, "globex", "1", "g1"));
+
+    RUN(&o, dir, "diff", "--format", "csv");
+    assert_output(&o, "partner,ours,theirs,change,our_source,our_id,our_name,their_source,"
+                      "their_id,their_name,open_amount\n"
+                      "globex,prospects,customers,gained,0,0,Aardvark Co,0,g0,Aardvark,\n"
+                      "globex,prospects,customers,lost,0,4,Delta Air,0,g5,Delta Air,\n"
+                      "initech,customers,customers,gained,0,00,Abacus Works,0,i0,Abacus "
+                      "Works,\n"
+                      "initech,opportunities,customers,gained,1,3,Hotel Group,0,i5,Hotel "
+                      "Group,300.00\n"
+                      "initech,opportunities,customers,lost,0,5,Echo Labs,0,i4,Echo Labs,"
+                      "250.00\n"
+                      "umbrella,prospects,customers,gained,1,2,Golf Partners,0,u3,Golf "
+                      "Partners,\n"
+                      "umbrella,prospects,opportunities,lost,1,2,Golf Partners,0,u3,Golf "
+                      "Partners,\n");
+    am_test_output_dispose(&o);
+
+    /* The same runs named explicitly, the other way round: gains and losses swap. */
+    RUN(&o, dir, "diff", b, a, "--json");
+    assert_int_equal(o.exit_code, 0);
+    doc = json_loads(o.out, 0, NULL);
+    assert_non_null(doc);
+    assert_string_equal(json_string_value(json_object_get(doc, "run_a")), b);
+    assert_string_equal(json_string_value(json_object_get(doc, "run_b")), a);
+    {
+        json_t *p = json_array_get(json_object_get(doc, "partners"), 1);
+        assert_string_equal(json_string_value(json_object_get(p, "partner")), "initech");
+        assert_int_equal(json_integer_value(json_object_get(p, "gained")), 1);
+        assert_int_equal(json_integer_value(json_object_get(p, "lost")), 2);
+    }
+    assert_int_equal(json_array_size(json_object_get(doc, "changes")), 7);
+    cells = json_object_get(doc, "cells");
+    assert_int_equal(json_array_size(cells), 27); /* 3 partners x 3 x 3 */
+    for (i = 0; i < json_array_size(cells); i++) {
+        json_t *c = json_array_get(cells, i);
+        if (strcmp(json_string_value(json_object_get(c, "partner")), "initech") == 0 &&
+            strcmp(json_string_value(json_object_get(c, "ours")), "opportunities") == 0 &&
+            strcmp(json_string_value(json_object_get(c, "theirs")), "customers") == 0) {
+            /* Foxtrot 5000 + Echo 250 before; Foxtrot + Hotel 300 after. */
+            assert_int_equal(json_integer_value(json_object_get(c, "pipeline_a_cents")),
+                             530000);
+            assert_int_equal(json_integer_value(json_object_get(c, "pipeline_b_cents")),
+                             525000);
+            assert_int_equal(json_integer_value(json_object_get(c, "gained")), 1);
+            assert_int_equal(json_integer_value(json_object_get(c, "lost")), 1);
+            seen = true;
+        }
+    }
+    assert_true(seen);
+    json_decref(doc);
+    am_test_output_dispose(&o);
+
+    /* The table says the same for people. */
+    RUN(&o, dir, "diff");
+    assert_int_equal(o.exit_code, 0);
+    assert_non_null(strstr(o.out, "globex (Globex): 1 gained, 1 lost\n"));
+    assert_non_null(strstr(o.out, "umbrella (Umbrella): 0 gained, 0 lost\n"));
+    assert_non_null(strstr(o.out, "3 (source 1)"));
+    assert_non_null(strstr(o.out, "open pipeline of our opportunities x their customers: "
+                                  "5250.00 -> 5300.00\n"));
+    am_test_output_dispose(&o);
+
+    /* A run against itself: nothing changed. */
+    RUN(&o, dir, "diff", a, a, "--format", "csv");
+    assert_int_equal(o.exit_code, 0);
+    assert_int_equal(am_test_count_lines(o.out), 1);
+    am_test_output_dispose(&o);
+}
+
+static void test_history__diff_errors(void **state)
+{
+    (void)state;
+    const char *dir = history_dir();
+    am_test_output o;
+
+    RUN(&o, dir, "diff");
+    assert_int_equal(o.exit_code, 1);
+    assert_one_error_line(&o, "holds 0 runs; a diff needs two");
+    am_test_output_dispose(&o);
+
+    RUN(&o, dir, "run");
+    assert_int_equal(o.exit_code, 0);
+    am_test_output_dispose(&o);
+    RUN(&o, dir, "diff");
+    assert_int_equal(o.exit_code, 1);
+    assert_one_error_line(&o, "holds 1 run; a diff needs two");
+    am_test_output_dispose(&o);
+
+    RUN(&o, dir, "diff", "20200101T000000Z", "20200101T000001Z");
+    assert_int_equal(o.exit_code, 1);
+    assert_one_error_line(&o, "no run 20200101T000000Z");
+    am_test_output_dispose(&o);
+
+    RUN(&o, dir, "diff", "../../etc", "20200101T000001Z");
+    assert_int_equal(o.exit_code, 1);
+    assert_one_error_line(&o, "is not a run id");
+    am_test_output_dispose(&o);
+
+    RUN(&o, dir, "diff", "20200101T000000Z");
+    assert_int_equal(o.exit_code, 2);
+    assert_one_error_line(&o, "name two runs or none");
+    am_test_output_dispose(&o);
+
+    RUN(&o, dir, "diff", "--format", "xml");
+    assert_int_equal(o.exit_code, 2);
+    assert_one_error_line(&o, "--format 'xml'");
+    am_test_output_dispose(&o);
+}
+
+/* Each of our opportunities counts once per cell, whatever it matches. */
+static void test_history__pipeline_sums_each_record_once(void **state)
+{
+    (void)state;
+    const char *dir = history_dir();
+    am_test_output o;
+    json_t *doc, *globex, *want;
+    char *text;
+    size_t i;
+    char path[512];
+    char id[64];
+    const char *p;
+
+    RUN(&o, dir, "run");
+    assert_int_equal(o.exit_code, 0);
+    p = strstr(o.out, "run ");
+    snprintf(id, sizeof(id), "%.*s", (int)strcspn(p + 4, " "), p + 4);
+    am_test_output_dispose(&o);
+
+    RUN(&o, dir, "matrix", "globex", "--json");
+    assert_int_equal(o.exit_code, 0);
+    doc = json_loads(o.out, 0, NULL);
+    assert_non_null(doc);
+    globex = json_array_get(json_object_get(doc, "partners"), 0);
+    /* Bravo Foods (1000.50) matches two of globex's customers: counted once. Charlie
+     * Mining (700) is our customer and opportunity: in both rows. Foxtrot 5000. */
+    want = json_loads("[[0,70000,0],[0,0,0],[100050,570000,0]]", 0, NULL);
+    if (!json_equal(want, json_object_get(globex, "pipeline_cents"))) {
+        char *have = json_dumps(json_object_get(globex, "pipeline_cents"), JSON_COMPACT);
+        fail_msg("pipeline_cents: %s", have);
+    }
+    /* The matrix itself is unchanged by amounts. */
+    json_decref(want);
+    want = json_loads("[[0,1,0],[2,0,0],[1,2,0]]", 0, NULL);
+    assert_true(json_equal(want, json_object_get(globex, "matrix")));
+    json_decref(want);
+    json_decref(doc);
+    am_test_output_dispose(&o);
+
+    RUN(&o, dir, "matrix", "globex");
+    assert_int_equal(o.exit_code, 0);
+    assert_non_null(strstr(o.out, "open pipeline (amounts of our opportunities in each cell):\n"));
+    assert_non_null(strstr(o.out, "1000.50"));
+    assert_non_null(strstr(o.out, "5700.00"));
+    am_test_output_dispose(&o);
+
+    /* A run stored before amounts (no pipeline_cents) renders as it did: no pipeline. */
+    snprintf(path, sizeof(path), "history/acctmap-data/runs/%s/run.json", id);
+    doc = json_load_file(am_test_path(path), 0, NULL);
+    assert_non_null(doc);
+    for (i = 0; i < json_array_size(json_object_get(doc, "orgs")); i++) {
+        json_object_del(json_array_get(json_object_get(doc, "orgs"), i), "pipeline_cents");
+    }
+    text = json_dumps(doc, JSON_INDENT(1) | JSON_PRESERVE_ORDER);
+    assert_non_null(text);
+    assert_null(strstr(text, "pipeline"));
+    am_test_write_file(am_test_path(path), text, strlen(text));
+    free(text);
+    json_decref(doc);
+    RUN(&o, dir, "matrix", "globex", "--json");
+    assert_int_equal(o.exit_code, 0);
+    assert_null(strstr(o.out, "pipeline"));
+    assert_non_null(strstr(o.out, "\"matrix\""));
+    am_test_output_dispose(&o);
+    RUN(&o, dir, "matrix", "globex");
+    assert_int_equal(o.exit_code, 0);
+    assert_null(strstr(o.out, "open pipeline"));
+    am_test_output_dispose(&o);
+}
+
+/* A record part of version 1 (runs stored before records kept their source) still loads. */
+static void append_u32(unsigned char *b, size_t *n, uint32_t v)
+{
+    b[(*n)++] = (unsigned char)v;
+    b[(*n)++] = (unsigned char)(v >> 8);
+    b[(*n)++] = (unsigned char)(v >> 16);
+    b[(*n)++] = (unsigned char)(v >> 24);
+}
+
+static size_t record_part(unsigned char *b, bool v2, uint32_t source)
+{
+    const char *strings[7] = {"r1", "Acme", "acme.com", "", "US", "", "Ann"};
+    size_t n = 0, i;
+
+    memcpy(b, v2 ? "AMREC02\n" : "AMREC01\n", 8);
+    n = 8;
+    append_u32(b, &n, 7);          /* line */
+    append_u32(b, &n, 4);          /* populations */
+    if (v2) {
+        append_u32(b, &n, source);
+    }
+    append_u32(b, &n, 12345);      /* amount, low half */
+    append_u32(b, &n, 0);
+    b[n++] = 1;                    /* has an amount */
+    for (i = 0; i < 7; i++) {
+        append_u32(b, &n, (uint32_t)strlen(strings[i]));
+        memcpy(b + n, strings[i], strlen(strings[i]));
+        n += strlen(strings[i]);
+    }
+    memcpy(b + n, "AMRECEND", 8);
+    n += 8;
+    append_u32(b, &n, 1);
+    append_u32(b, &n, 0);
+    return n;
+}
+
+static void test_history__old_record_parts_load_as_source_0(void **state)
+{
+    (void)state;
+    unsigned char buf[256];
+    am_record_batch batch;
+    am_error err = {AM_OK, ""};
+    size_t n;
+
+    am_record_batch_init(&batch);
+    n = record_part(buf, false, 0);
+    assert_int_equal(am_store__records_decode(&batch, (const char *)buf, n, 1, "v1", &err),
+                     AM_OK);
+    assert_int_equal(batch.count, 1);
+    assert_string_equal(batch.records[0].id, "r1");
+    assert_string_equal(batch.records[0].owner, "Ann");
+    assert_int_equal(batch.records[0].source, 0);
+    assert_int_equal(batch.records[0].amount_cents, 12345);
+
+    n = record_part(buf, true, 3);
+    assert_int_equal(am_store__records_decode(&batch, (const char *)buf, n, 1, "v2", &err),
+                     AM_OK);
+    assert_int_equal(batch.records[0].source, 3);
+    assert_string_equal(batch.records[0].name, "Acme");
+
+    /* A version 1 part read as if it had sources is malformed, not misread. */
+    n = record_part(buf, false, 0);
+    memcpy(buf, "AMREC02\n", 8);
+    assert_int_equal(am_store__records_decode(&batch, (const char *)buf, n, 1, "bad", &err),
+                     AM_ESTORE);
+    assert_non_null(strstr(err.msg, "bad is malformed"));
+    am_record_batch_dispose(&batch);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        AM_TEST_SANDBOXED(test_history__diff_names_pairs_by_record_ids),
+        AM_TEST_SANDBOXED(test_history__diff_errors),
+        AM_TEST_SANDBOXED(test_history__pipeline_sums_each_record_once),
+        cmocka_unit_test(test_history__old_record_parts_load_as_source_0),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
