@@ -82,6 +82,8 @@ static const char main_help[] =
     "                           why two records are, or are not, one company\n"
     "  store init               create or migrate the store\n"
     "  diff [RUN_A RUN_B]       overlaps gained and lost between two runs\n"
+    "  targets                  our records ranked by how many partners hold them\n"
+    "  who OUR_ID               every partner that has one of our records\n"
     "\n"
     "options:\n"
     "  -c FILE                  config file (default: acctmap.json)\n"
@@ -136,6 +138,24 @@ static const char diff_help[] =
     "(entity ids are per run). Columns: partner, ours, theirs, change (gained or\n"
     "lost), our_source, our_id, our_name, their_source, their_id, their_name,\n"
     "open_amount.\n";
+
+static const char targets_help[] =
+    "usage: acctmap [-c FILE] targets [--ours POPS] [--theirs POPS]\n"
+    "                        [--format table|csv|json | --json] [--run ID]\n"
+    "\n"
+    "The co-sell list: our records in populations --ours (default:\n"
+    "prospects,opportunities) ranked by how many partners hold them in their\n"
+    "populations --theirs (default: customers), with the partners named. POPS is\n"
+    "one population or several joined with ','. Columns: rank, our_source, our_id,\n"
+    "our_name, our_populations, open_amount, partner_count, partners, their_ids.\n";
+
+static const char who_help[] =
+    "usage: acctmap [-c FILE] who OUR_ID [--format table|csv|json | --json] [--run ID]\n"
+    "\n"
+    "Every partner that has one of our records (every record with that id, in any\n"
+    "of our sources), with their records and the populations they hold them in.\n"
+    "Columns: our_source, our_id, our_name, our_populations, partner, partner_name,\n"
+    "their_source, their_id, their_name, their_owner, their_populations.\n";
 
 static const char store_help[] =
     "usage: acctmap [-c FILE] store init\n"
@@ -1581,6 +1601,406 @@ static int verb_diff(cli *c, int argc, char **argv)
     return code;
 }
 
+/* ---- targets and who: every partner at once --------------------------------- */
+
+/* The run's index, ready for listings, and every org's records. */
+static am_status load_everything(am_index **ix_out, am_record_batch **recs_out, cli *c,
+                                 const am_run *run, am_error *err)
+{
+    am_record_batch *recs = calloc(run->org_count, sizeof(*recs));
+    am_index *ix = NULL;
+    size_t org;
+    am_status rc;
+
+    *ix_out = NULL;
+    *recs_out = NULL;
+    if (!recs) {
+        return am_error_set(err, AM_ENOMEM, "out of memory");
+    }
+    for (org = 0; org < run->org_count; org++) {
+        am_record_batch_init(&recs[org]);
+    }
+    rc = am_store_run_load_index(&ix, c->store, run, err);
+    for (org = 0; !rc && org < run->org_count; org++) {
+        rc = am_index_prepare_lookup(ix, org, err);
+        if (!rc) {
+            rc = am_store_run_load_records(&recs[org], c->store, run, org, err);
+        }
+    }
+    if (rc) {
+        for (org = 0; org < run->org_count; org++) {
+            am_record_batch_dispose(&recs[org]);
+        }
+        free(recs);
+        am_index_free(ix);
+        return rc;
+    }
+    *ix_out = ix;
+    *recs_out = recs;
+    return AM_OK;
+}
+
+static void free_everything(am_index *ix, am_record_batch *recs, const am_run *run)
+{
+    size_t org;
+
+    for (org = 0; recs && run && org < run->org_count; org++) {
+        am_record_batch_dispose(&recs[org]);
+    }
+    free(recs);
+    am_index_free(ix);
+}
+
+/*
+ * The mask of the populations of `o` named in `list` ("a,b"). Sets *missing
+ * to the first name `o` does not have (NULL when none), in `missing_buf`.
+ */
+static uint32_t population_mask(const am_run_org *o, const char *list, char *missing_buf,
+                                size_t cap, const char **missing)
+{
+    uint32_t mask = 0;
+    const char *p = list;
+
+    *missing = NULL;
+    while (*p) {
+        size_t n = strcspn(p, ",");
+        char name[80];
+        int pop;
+        snprintf(name, sizeof(name), "%.*s", (int)n, p);
+        pop = find_population(o, name);
+        if (pop >= 0) {
+            mask |= (uint32_t)1 << pop;
+        } else if (!*missing) {
+            snprintf(missing_buf, cap, "%s", name);
+            *missing = missing_buf;
+        }
+        p += n;
+        if (*p == ',') {
+            p++;
+        }
+    }
+    return mask;
+}
+
+static json_t *string_list_json(const char *list)
+{
+    json_t *a = json_array();
+    const char *p = list;
+
+    while (*p) {
+        size_t n = strcspn(p, ",");
+        json_array_append_new(a, json_stringn(p, n));
+        p += n + (p[n] == ',');
+    }
+    return a;
+}
+
+static int verb_targets(cli *c, int argc, char **argv)
+{
+    am_error err = {AM_OK, ""};
+    am_run *run = NULL;
+    am_index *ix = NULL;
+    am_record_batch *recs = NULL;
+    am_targets *tg = NULL;
+    uint32_t *their_masks = NULL, our_mask;
+    json_t *doc = NULL, *list = NULL;
+    table t;
+    bool table_ready = false, any_theirs = false;
+    const char *ours_list, *theirs_list, *missing;
+    char missing_buf[80];
+    int64_t open_total = 0;
+    size_t i, k, org;
+    verb_args a;
+    am_status rc;
+    int code = parse_verb_args(&a, "targets", targets_help, argc, argv,
+                               "ours theirs format csv json run", 0);
+
+    if (code || a.help) {
+        return code;
+    }
+    ours_list = a.ours ? a.ours : "prospects,opportunities";
+    theirs_list = a.theirs ? a.theirs : "customers";
+    if (load_run(&run, c, a.run_id, &err)) {
+        return fail(&err);
+    }
+    our_mask = population_mask(&run->orgs[0], ours_list, missing_buf, sizeof(missing_buf),
+                               &missing);
+    if (missing || !our_mask) {
+        code = usage_error("targets: --ours \"%s\" is not one of our populations (%s); see "
+                           "`acctmap matrix`", missing ? missing : ours_list,
+                           run->orgs[0].id);
+        goto cleanup;
+    }
+    their_masks = calloc(run->org_count, sizeof(*their_masks));
+    if (!their_masks) {
+        code = usage_error("out of memory");
+        goto cleanup;
+    }
+    for (org = 1; org < run->org_count; org++) {
+        their_masks[org] = population_mask(&run->orgs[org], theirs_list, missing_buf,
+                                           sizeof(missing_buf), &missing);
+        any_theirs = any_theirs || their_masks[org];
+    }
+    if (!any_theirs) {
+        code = usage_error("targets: --theirs \"%s\" is not a population of any partner in run "
+                           "%s; see `acctmap matrix`", theirs_list, run->id);
+        goto cleanup;
+    }
+    rc = load_everything(&ix, &recs, c, run, &err);
+    if (!rc) {
+        rc = am_overlap_targets(&tg, ix, &recs[0], our_mask, their_masks, &err);
+    }
+    if (rc) {
+        code = fail(&err);
+        goto cleanup;
+    }
+    if (a.format == FORMAT_JSON) {
+        doc = json_object();
+        list = json_array();
+        json_object_set_new(doc, "run", json_string(run->id));
+        json_object_set_new(doc, "ours", string_list_json(ours_list));
+        json_object_set_new(doc, "theirs", string_list_json(theirs_list));
+    } else if (a.format == FORMAT_CSV) {
+        const char *head[] = {"rank",           "our_source",  "our_id",        "our_name",
+                              "our_populations", "open_amount", "partner_count", "partners",
+                              "their_ids"};
+        csv_row(stdout, head, 9);
+    } else if (table_init(&t, 7) == 0) {
+        const char *head[] = {"RANK",        "OUR ID",   "OUR NAME",     "OUR POPULATIONS",
+                              "OPEN AMOUNT", "PARTNERS", "HELD BY"};
+        table_ready = true;
+        t.right[0] = t.right[4] = t.right[5] = true;
+        table_add(&t, head);
+    }
+    for (i = 0; i < tg->count; i++) {
+        const am_target *it = &tg->items[i];
+        const am_record *o = &recs[0].records[it->our_record];
+        bool open = o->has_amount && (o->populations & ((uint32_t)1 << AM_POP_OPPORTUNITIES));
+        char rank[24], source[16], pops[256], amount[32] = "", count[24];
+        char partners[1024] = "", their_ids[2048] = "";
+        size_t pl = 0, tl = 0;
+        json_t *jp = a.format == FORMAT_JSON ? json_array() : NULL, *jcur = NULL;
+
+        snprintf(rank, sizeof(rank), "%zu", i + 1);
+        snprintf(source, sizeof(source), "%u", o->source);
+        join_populations(pops, sizeof(pops), &run->orgs[0], o->populations);
+        if (open) {
+            format_cents(amount, sizeof(amount), o->amount_cents);
+            open_total += o->amount_cents;
+        }
+        format_count(count, sizeof(count), it->partner_count);
+        for (k = it->first; k < it->first + it->match_count; k++) {
+            const am_target_match *m = &tg->matches[k];
+            const am_run_org *po = &run->orgs[m->partner];
+            const am_record *r = &recs[m->partner].records[m->their_record];
+            bool new_partner = k == it->first || tg->matches[k - 1].partner != m->partner;
+            int n;
+            if (new_partner) {
+                n = snprintf(partners + pl, sizeof(partners) - pl, "%s%s",
+                             a.format == FORMAT_TABLE ? (pl ? ", " : "") : (pl ? ";" : ""),
+                             po->id);
+                pl += n > 0 && (size_t)n < sizeof(partners) - pl ? (size_t)n : 0;
+            }
+            n = snprintf(their_ids + tl, sizeof(their_ids) - tl, "%s%s/%s", tl ? ";" : "",
+                         po->id, r->id);
+            tl += n > 0 && (size_t)n < sizeof(their_ids) - tl ? (size_t)n : 0;
+            if (jp) {
+                json_t *rec = json_object();
+                if (new_partner) {
+                    jcur = json_array();
+                    json_t *p = json_object();
+                    json_object_set_new(p, "partner", json_string(po->id));
+                    json_object_set_new(p, "name", json_string(po->name));
+                    json_object_set_new(p, "records", jcur);
+                    json_array_append_new(jp, p);
+                }
+                json_object_set_new(rec, "their_source", json_integer(r->source));
+                json_object_set_new(rec, "their_id", json_string(r->id));
+                json_object_set_new(rec, "their_name", json_string(r->name));
+                json_array_append_new(jcur, rec);
+            }
+        }
+        if (a.format == FORMAT_JSON) {
+            json_t *row = json_object();
+            json_object_set_new(row, "rank", json_integer((json_int_t)(i + 1)));
+            json_object_set_new(row, "our_source", json_integer(o->source));
+            json_object_set_new(row, "our_id", json_string(o->id));
+            json_object_set_new(row, "our_name", json_string(o->name));
+            json_object_set_new(row, "our_populations", json_string(pops));
+            json_object_set_new(row, "open_amount_cents", cents_or_null(open, o->amount_cents));
+            json_object_set_new(row, "partner_count", json_integer((json_int_t)it->partner_count));
+            json_object_set_new(row, "partners", jp);
+            json_array_append_new(list, row);
+        } else if (a.format == FORMAT_CSV) {
+            const char *row[] = {rank, source, o->id, o->name, pops, amount, count, partners,
+                                 their_ids};
+            csv_row(stdout, row, 9);
+        } else if (table_ready) {
+            char id[160];
+            format_record_id(id, sizeof(id), o->source, o->id);
+            const char *row[] = {rank, id, o->name, pops, amount, count, partners};
+            table_add(&t, row);
+        }
+    }
+    if (a.format == FORMAT_JSON) {
+        json_object_set_new(doc, "targets", list);
+        list = NULL;
+        code = print_json(doc);
+        doc = NULL;
+    } else if (table_ready) {
+        char total[32];
+        format_cents(total, sizeof(total), open_total);
+        printf("run %s: our %s held by partners as %s\n\n", run->id, ours_list, theirs_list);
+        table_print(&t, stdout);
+        printf("%zu targets, open pipeline %s\n", tg->count, total);
+    }
+cleanup:
+    if (table_ready) {
+        table_dispose(&t);
+    }
+    json_decref(list);
+    json_decref(doc);
+    am_targets_free(tg);
+    free(their_masks);
+    free_everything(ix, recs, run);
+    am_run_free(run);
+    return code;
+}
+
+static int verb_who(cli *c, int argc, char **argv)
+{
+    am_error err = {AM_OK, ""};
+    am_run *run = NULL;
+    am_index *ix = NULL;
+    am_record_batch *recs = NULL;
+    am_target_match *matches = NULL;
+    json_t *doc = NULL, *list = NULL;
+    size_t i, k, found = 0;
+    verb_args a;
+    am_status rc = AM_OK;
+    int code = parse_verb_args(&a, "who", who_help, argc, argv, "format csv json run", 1);
+
+    if (code || a.help) {
+        return code;
+    }
+    if (a.positional_count != 1) {
+        return usage_error("who: name one of our record ids: `acctmap who OUR_ID`");
+    }
+    if (load_run(&run, c, a.run_id, &err) || load_everything(&ix, &recs, c, run, &err)) {
+        code = fail(&err);
+        goto cleanup;
+    }
+    for (i = 0; i < recs[0].count && !found; i++) {
+        found = strcmp(recs[0].records[i].id, a.positional[0]) == 0;
+    }
+    if (!found) {
+        code = usage_error("who: no record \"%s\" in %s's records of run %s; `acctmap targets` "
+                           "or `acctmap accounts PARTNER` list ids", a.positional[0],
+                           run->orgs[0].id, run->id);
+        goto cleanup;
+    }
+    found = 0;
+    if (a.format == FORMAT_JSON) {
+        doc = json_object();
+        list = json_array();
+        json_object_set_new(doc, "run", json_string(run->id));
+        json_object_set_new(doc, "our_id", json_string(a.positional[0]));
+    } else if (a.format == FORMAT_CSV) {
+        const char *head[] = {"our_source",   "our_id",       "our_name",  "our_populations",
+                              "partner",      "partner_name", "their_source", "their_id",
+                              "their_name",   "their_owner",  "their_populations"};
+        csv_row(stdout, head, 11);
+    }
+    for (i = 0; !rc && i < recs[0].count; i++) {
+        const am_record *o = &recs[0].records[i];
+        char our_pops[256], our_source[16], amount[32] = "-", id[160];
+        size_t count = 0;
+        table t;
+
+        if (strcmp(o->id, a.positional[0]) != 0) {
+            continue;
+        }
+        found++;
+        free(matches);
+        matches = NULL;
+        rc = am_overlap_record_matches(&matches, &count, ix, (uint32_t)i, &err);
+        if (rc) {
+            break;
+        }
+        join_populations(our_pops, sizeof(our_pops), &run->orgs[0], o->populations);
+        snprintf(our_source, sizeof(our_source), "%u", o->source);
+        if (o->has_amount && (o->populations & ((uint32_t)1 << AM_POP_OPPORTUNITIES))) {
+            format_cents(amount, sizeof(amount), o->amount_cents);
+        }
+        format_record_id(id, sizeof(id), o->source, o->id);
+        if (a.format == FORMAT_TABLE) {
+            printf("%s%s/%s  %s  (our %s; open amount %s; owner %s)\n", found > 1 ? "\n" : "",
+                   run->orgs[0].id, id, o->name, our_pops, amount,
+                   o->owner[0] ? o->owner : "-");
+            if (count == 0) {
+                printf("no partner has it in run %s\n", run->id);
+                continue;
+            }
+            if (table_init(&t, 5) != 0) {
+                continue;
+            }
+            const char *head[] = {"PARTNER", "THEIR ID", "THEIR NAME", "OWNER",
+                                  "THEIR POPULATIONS"};
+            table_add(&t, head);
+        }
+        for (k = 0; k < count; k++) {
+            const am_run_org *po = &run->orgs[matches[k].partner];
+            const am_record *r = &recs[matches[k].partner].records[matches[k].their_record];
+            char their_pops[256], their_source[16], their_id[160];
+            join_populations(their_pops, sizeof(their_pops), po, r->populations);
+            snprintf(their_source, sizeof(their_source), "%u", r->source);
+            if (a.format == FORMAT_JSON) {
+                json_t *row = json_object();
+                json_object_set_new(row, "our_source", json_integer(o->source));
+                json_object_set_new(row, "our_id", json_string(o->id));
+                json_object_set_new(row, "our_name", json_string(o->name));
+                json_object_set_new(row, "our_populations", json_string(our_pops));
+                json_object_set_new(row, "partner", json_string(po->id));
+                json_object_set_new(row, "partner_name", json_string(po->name));
+                json_object_set_new(row, "their_source", json_integer(r->source));
+                json_object_set_new(row, "their_id", json_string(r->id));
+                json_object_set_new(row, "their_name", json_string(r->name));
+                json_object_set_new(row, "their_owner", json_string(r->owner));
+                json_object_set_new(row, "their_populations", json_string(their_pops));
+                json_array_append_new(list, row);
+            } else if (a.format == FORMAT_CSV) {
+                const char *row[] = {our_source, o->id,   o->name,  our_pops,
+                                     po->id,     po->name, their_source, r->id,
+                                     r->name,    r->owner, their_pops};
+                csv_row(stdout, row, 11);
+            } else {
+                format_record_id(their_id, sizeof(their_id), r->source, r->id);
+                const char *row[] = {po->id, their_id, r->name, r->owner, their_pops};
+                table_add(&t, row);
+            }
+        }
+        if (a.format == FORMAT_TABLE) {
+            table_print(&t, stdout);
+            table_dispose(&t);
+        }
+    }
+    if (rc) {
+        code = fail(&err);
+    } else if (a.format == FORMAT_JSON) {
+        json_object_set_new(doc, "matches", list);
+        list = NULL;
+        code = print_json(doc);
+        doc = NULL;
+    }
+cleanup:
+    free(matches);
+    json_decref(list);
+    json_decref(doc);
+    free_everything(ix, recs, run);
+    am_run_free(run);
+    return code;
+}
+
 /* ---- store ----------------------------------------------------------------- */
 
 static int verb_store(cli *c, int argc, char **argv)
@@ -1623,6 +2043,8 @@ static const verb verbs[] = {
     {"explain", verb_explain},
     {"store", verb_store},
     {"diff", verb_diff},
+    {"targets", verb_targets},
+    {"who", verb_who},
 };
 
 int am_cli_main(int argc, char **argv)

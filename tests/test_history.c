@@ -391,12 +391,143 @@ static void test_history__old_record_parts_load_as_source_0(void **state)
     am_record_batch_dispose(&batch);
 }
 
+static void test_history__targets_rank_by_partners(void **state)
+{
+    (void)state;
+    const char *dir = history_dir();
+    am_test_output o;
+    json_t *doc, *first, *partners;
+
+    RUN(&o, dir, "run");
+    assert_int_equal(o.exit_code, 0);
+    am_test_output_dispose(&o);
+
+    /* Default: our prospects and opportunities that partners have as customers; count
+     * first, then id, then source (two records are "1": one per source of ours). */
+    RUN(&o, dir, "targets", "--format", "csv");
+    assert_output(&o, "rank,our_source,our_id,our_name,our_populations,open_amount,"
+                      "partner_count,partners,their_ids\n"
+                      "1,0,1,Alpha Robotics,prospects,,3,globex;initech;umbrella,"
+                      "globex/g1;initech/i1;umbrella/u1\n"
+                      "2,1,1,Foxtrot Steel,opportunities,5000.00,2,initech;umbrella,"
+                      "initech/i3;umbrella/u2\n"
+                      "3,0,2,Bravo Foods,opportunities,1000.50,1,globex,globex/g2;globex/g3\n"
+                      "4,0,4,Delta Air,prospects,,1,globex,globex/g5\n"
+                      "5,0,5,Echo Labs,opportunities,250.00,1,initech,initech/i4\n");
+    am_test_output_dispose(&o);
+
+    /* Other populations: our opportunities the partners have as prospects. */
+    RUN(&o, dir, "targets", "--ours", "opportunities", "--theirs", "prospects", "--format",
+        "csv");
+    assert_output(&o, "rank,our_source,our_id,our_name,our_populations,open_amount,"
+                      "partner_count,partners,their_ids\n"
+                      "1,1,1,Foxtrot Steel,opportunities,5000.00,1,globex,globex/g4\n"
+                      "2,0,2,Bravo Foods,opportunities,1000.50,1,initech,initech/i2\n"
+                      "3,0,3,Charlie Mining,customers;opportunities,700.00,1,globex,"
+                      "globex/g6\n");
+    am_test_output_dispose(&o);
+
+    RUN(&o, dir, "targets", "--json");
+    assert_int_equal(o.exit_code, 0);
+    doc = json_loads(o.out, 0, NULL);
+    assert_non_null(doc);
+    assert_int_equal(json_array_size(json_object_get(doc, "targets")), 5);
+    first = json_array_get(json_object_get(doc, "targets"), 1);
+    assert_string_equal(json_string_value(json_object_get(first, "our_name")), "Foxtrot Steel");
+    assert_int_equal(json_integer_value(json_object_get(first, "our_source")), 1);
+    assert_int_equal(json_integer_value(json_object_get(first, "open_amount_cents")), 500000);
+    partners = json_object_get(first, "partners");
+    assert_int_equal(json_array_size(partners), 2);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(partners, 1), "name")),
+                        "Umbrella");
+    json_decref(doc);
+    am_test_output_dispose(&o);
+
+    RUN(&o, dir, "targets");
+    assert_int_equal(o.exit_code, 0);
+    assert_non_null(strstr(o.out, "globex, initech, umbrella"));
+    assert_non_null(strstr(o.out, "5 targets, open pipeline 6250.50\n"));
+    am_test_output_dispose(&o);
+
+    RUN(&o, dir, "targets", "--ours", "prospects,vips");
+    assert_int_equal(o.exit_code, 2);
+    assert_one_error_line(&o, "--ours \"vips\" is not one of our populations");
+    am_test_output_dispose(&o);
+    RUN(&o, dir, "targets", "--theirs", "vips");
+    assert_int_equal(o.exit_code, 2);
+    assert_one_error_line(&o, "--theirs \"vips\" is not a population of any partner");
+    am_test_output_dispose(&o);
+}
+
+static void test_history__who_lists_every_partner(void **state)
+{
+    (void)state;
+    const char *dir = history_dir();
+    am_test_output o;
+    json_t *doc;
+
+    RUN(&o, dir, "run");
+    assert_int_equal(o.exit_code, 0);
+    am_test_output_dispose(&o);
+
+    /* Two of our records are "1" (one per source): both, each with every partner. */
+    RUN(&o, dir, "who", "1", "--format", "csv");
+    assert_output(&o, "our_source,our_id,our_name,our_populations,partner,partner_name,"
+                      "their_source,their_id,their_name,their_owner,their_populations\n"
+                      "0,1,Alpha Robotics,prospects,globex,Globex,0,g1,Alpha Robotics Inc,"
+                      "Gia Park,customers\n"
+                      "0,1,Alpha Robotics,prospects,initech,Initech,0,i1,Alpha Robotics,"
+                      "Ida Wu,customers\n"
+                      "0,1,Alpha Robotics,prospects,umbrella,Umbrella,0,u1,Alpha Robotics,,"
+                      "customers\n"
+                      "1,1,Foxtrot Steel,opportunities,globex,Globex,0,g4,Foxtrot Steel,"
+                      "Gus Hale,prospects\n"
+                      "1,1,Foxtrot Steel,opportunities,initech,Initech,0,i3,Foxtrot Steel "
+                      "Corp,Ida Wu,customers\n"
+                      "1,1,Foxtrot Steel,opportunities,umbrella,Umbrella,0,u2,Foxtrot Steel,"
+                      "Uma Roy,customers\n");
+    am_test_output_dispose(&o);
+
+    /* "2": Bravo Foods (two records at globex, one at initech), Golf Partners (umbrella). */
+    RUN(&o, dir, "who", "2", "--json");
+    assert_int_equal(o.exit_code, 0);
+    doc = json_loads(o.out, 0, NULL);
+    assert_non_null(doc);
+    assert_int_equal(json_array_size(json_object_get(doc, "matches")), 4);
+    json_decref(doc);
+    am_test_output_dispose(&o);
+
+    RUN(&o, dir, "who", "3");
+    assert_int_equal(o.exit_code, 0);
+    assert_non_null(strstr(o.out, "acme/3  Charlie Mining  (our customers;opportunities; open "
+                                  "amount 700.00; owner Ann Lee)\n"));
+    assert_non_null(strstr(o.out, "globex   g6        Charlie Mining"));
+    am_test_output_dispose(&o);
+    RUN(&o, dir, "who", "2");
+    assert_int_equal(o.exit_code, 0);
+    assert_non_null(strstr(o.out, "\nacme/2 (source 1)  Golf Partners"));
+    am_test_output_dispose(&o);
+
+    RUN(&o, dir, "who", "nope");
+    assert_int_equal(o.exit_code, 2);
+    assert_string_equal(o.out, "");
+    assert_one_error_line(&o, "who: no record \"nope\" in acme's records of run");
+    am_test_output_dispose(&o);
+
+    RUN(&o, dir, "who");
+    assert_int_equal(o.exit_code, 2);
+    assert_one_error_line(&o, "name one of our record ids");
+    am_test_output_dispose(&o);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         AM_TEST_SANDBOXED(test_history__diff_names_pairs_by_record_ids),
         AM_TEST_SANDBOXED(test_history__diff_errors),
         AM_TEST_SANDBOXED(test_history__pipeline_sums_each_record_once),
+        AM_TEST_SANDBOXED(test_history__targets_rank_by_partners),
+        AM_TEST_SANDBOXED(test_history__who_lists_every_partner),
         cmocka_unit_test(test_history__old_record_parts_load_as_source_0),
     };
 

@@ -10,6 +10,7 @@
 
 #include "acctmap/error.h"
 #include "acctmap/index.h"
+#include "acctmap/record.h"
 
 /* Row i = our population i, column j = their population j. Caller's storage. */
 typedef struct am_matrix {
@@ -78,5 +79,48 @@ typedef struct am_pair {
 am_status am_overlap_cell_pairs(am_pair **out, size_t *count_out, const am_index *ix,
                                 size_t ours, int our_pop, size_t theirs, int their_pop,
                                 am_error *err);
+
+/* A partner's record that is the same entity as one of ours. */
+typedef struct am_target_match {
+    size_t partner;        /* org index */
+    uint32_t their_record; /* index into the partner's records */
+} am_target_match;
+
+/* One of our records and the partners that hold it. */
+typedef struct am_target {
+    uint32_t our_record;  /* index into our (org 0's) records */
+    size_t partner_count; /* partners that hold it */
+    size_t first;         /* its matches: matches[first, first + match_count) */
+    size_t match_count;
+} am_target;
+
+typedef struct am_targets {
+    am_target *items; /* ranked */
+    size_t count;
+    am_target_match *matches; /* per item, by partner (org order), then their record */
+    size_t match_count;
+} am_targets;
+
+/*
+ * The co-sell list: our records (org 0) in any population of `our_mask`,
+ * ranked by how many partners hold their entity in any population of
+ * `their_masks[org]` (one mask per org of the index; 0 leaves a partner
+ * out), most first, then by id and source (`ours`: org 0's records, for
+ * the ids). Records no partner holds are left out. Only their records in
+ * those populations are listed. Needs am_index_prepare_lookup on every org.
+ * Free with am_targets_free.
+ */
+am_status am_overlap_targets(am_targets **out, const am_index *ix, const am_record_batch *ours,
+                             uint32_t our_mask, const uint32_t *their_masks, am_error *err);
+void am_targets_free(am_targets *t);
+
+/*
+ * Every record of every partner (org 1 on) that is the same entity as our
+ * record `our_record`, whatever its populations: by partner, then record.
+ * `*out` is malloc'd (the caller frees it). Needs am_index_prepare_lookup
+ * on every org.
+ */
+am_status am_overlap_record_matches(am_target_match **out, size_t *count_out,
+                                    const am_index *ix, uint32_t our_record, am_error *err);
 
 #endif
