@@ -831,8 +831,10 @@ am_status am_store_run_load_index(am_index **out, am_store *st, const am_run *ru
     return AM_OK;
 }
 
-am_status am_store__records_decode(am_record_batch *out, const char *data, size_t len,
-                                   uint64_t expected, const char *where, am_error *err)
+/* With `ids_only`, every string but the id is left "" (a diff needs no more). */
+static am_status records_decode(am_record_batch *out, const char *data, size_t len,
+                                uint64_t expected, const char *where, bool ids_only,
+                                am_error *err)
 {
     in_buf in;
     uint64_t count, i;
@@ -887,6 +889,9 @@ am_status am_store__records_decode(am_record_batch *out, const char *data, size_
             if (!text) {
                 break;
             }
+            if (ids_only && f > 0) {
+                continue;
+            }
             *fields[f] = am_arena_strndup(&out->arena, (const char *)text, n);
             if (!*fields[f]) {
                 rc = am_error_set(err, AM_ENOMEM, "out of memory loading records");
@@ -905,8 +910,14 @@ cleanup:
     return rc;
 }
 
-am_status am_store_run_load_records(am_record_batch *out, am_store *st, const am_run *run,
-                                    size_t org, am_error *err)
+am_status am_store__records_decode(am_record_batch *out, const char *data, size_t len,
+                                   uint64_t expected, const char *where, am_error *err)
+{
+    return records_decode(out, data, len, expected, where, false, err);
+}
+
+static am_status load_records(am_record_batch *out, am_store *st, const am_run *run,
+                              size_t org, bool ids_only, am_error *err)
 {
     char part[64], where[384];
     char *data = NULL;
@@ -921,9 +932,21 @@ am_status am_store_run_load_records(am_record_batch *out, am_store *st, const am
         return rc;
     }
     snprintf(where, sizeof(where), "%s: run %s: %s", st->display, run->id, part);
-    rc = am_store__records_decode(out, data, len, run->orgs[org].records, where, err);
+    rc = records_decode(out, data, len, run->orgs[org].records, where, ids_only, err);
     free(data);
     return rc;
+}
+
+am_status am_store_run_load_records(am_record_batch *out, am_store *st, const am_run *run,
+                                    size_t org, am_error *err)
+{
+    return load_records(out, st, run, org, false, err);
+}
+
+am_status am_store_run_load_record_ids(am_record_batch *out, am_store *st, const am_run *run,
+                                       size_t org, am_error *err)
+{
+    return load_records(out, st, run, org, true, err);
 }
 
 am_status am_store_run_messages(char **text_out, size_t *len_out, am_store *st,

@@ -107,6 +107,13 @@ am_status am_store_run_load_records(am_record_batch *out, am_store *st, const am
                                     size_t org, am_error *err);
 
 /*
+ * The same, lighter: only each record's id, source, line, populations and
+ * amount; every other string is "".
+ */
+am_status am_store_run_load_record_ids(am_record_batch *out, am_store *st, const am_run *run,
+                                       size_t org, am_error *err);
+
+/*
  * Writing a run: begin (takes the store's lock, creates a hidden temporary
  * run), add records and messages as they come, then commit (makes it visible
  * atomically) or abort. Nothing is visible to readers before commit.
