@@ -1682,6 +1682,39 @@ static uint32_t population_mask(const am_run_org *o, const char *list, char *mis
     return mask;
 }
 
+/* A growing string for lists of any length (a record held by 100 partners). */
+typedef struct text_buf {
+    char *s;
+    size_t len;
+    size_t cap;
+    bool failed;
+} text_buf;
+
+static void text_add(text_buf *b, const char *part)
+{
+    size_t n = strlen(part);
+
+    if (b->failed) {
+        return;
+    }
+    if (b->cap - b->len <= n) {
+        size_t cap = b->cap ? b->cap : 256;
+        char *grown;
+        while (cap - b->len <= n) {
+            cap *= 2;
+        }
+        grown = realloc(b->s, cap);
+        if (!grown) {
+            b->failed = true;
+            return;
+        }
+        b->s = grown;
+        b->cap = cap;
+    }
+    memcpy(b->s + b->len, part, n + 1);
+    b->len += n;
+}
+
 static json_t *string_list_json(const char *list)
 {
     json_t *a = json_array();
@@ -1777,8 +1810,7 @@ static int verb_targets(cli *c, int argc, char **argv)
         const am_record *o = &recs[0].records[it->our_record];
         bool open = o->has_amount && (o->populations & ((uint32_t)1 << AM_POP_OPPORTUNITIES));
         char rank[24], source[16], pops[256], amount[32] = "", count[24];
-        char partners[1024] = "", their_ids[2048] = "";
-        size_t pl = 0, tl = 0;
+        text_buf partners = {NULL, 0, 0, false}, their_ids = {NULL, 0, 0, false};
         json_t *jp = a.format == FORMAT_JSON ? json_array() : NULL, *jcur = NULL;
 
         snprintf(rank, sizeof(rank), "%zu", i + 1);
@@ -1794,16 +1826,18 @@ static int verb_targets(cli *c, int argc, char **argv)
             const am_run_org *po = &run->orgs[m->partner];
             const am_record *r = &recs[m->partner].records[m->their_record];
             bool new_partner = k == it->first || tg->matches[k - 1].partner != m->partner;
-            int n;
             if (new_partner) {
-                n = snprintf(partners + pl, sizeof(partners) - pl, "%s%s",
-                             a.format == FORMAT_TABLE ? (pl ? ", " : "") : (pl ? ";" : ""),
-                             po->id);
-                pl += n > 0 && (size_t)n < sizeof(partners) - pl ? (size_t)n : 0;
+                if (partners.len) {
+                    text_add(&partners, a.format == FORMAT_TABLE ? ", " : ";");
+                }
+                text_add(&partners, po->id);
             }
-            n = snprintf(their_ids + tl, sizeof(their_ids) - tl, "%s%s/%s", tl ? ";" : "",
-                         po->id, r->id);
-            tl += n > 0 && (size_t)n < sizeof(their_ids) - tl ? (size_t)n : 0;
+            if (their_ids.len) {
+                text_add(&their_ids, ";");
+            }
+            text_add(&their_ids, po->id);
+            text_add(&their_ids, "/");
+            text_add(&their_ids, r->id);
             if (jp) {
                 json_t *rec = json_object();
                 if (new_partner) {
@@ -1831,15 +1865,23 @@ static int verb_targets(cli *c, int argc, char **argv)
             json_object_set_new(row, "partner_count", json_integer((json_int_t)it->partner_count));
             json_object_set_new(row, "partners", jp);
             json_array_append_new(list, row);
+        } else if (partners.failed || their_ids.failed) {
+            rc = am_error_set(&err, AM_ENOMEM, "out of memory listing targets");
         } else if (a.format == FORMAT_CSV) {
-            const char *row[] = {rank, source, o->id, o->name, pops, amount, count, partners,
-                                 their_ids};
+            const char *row[] = {rank,  source, o->id,      o->name,    pops,
+                                 amount, count, partners.s, their_ids.s};
             csv_row(stdout, row, 9);
         } else if (table_ready) {
             char id[160];
             format_record_id(id, sizeof(id), o->source, o->id);
-            const char *row[] = {rank, id, o->name, pops, amount, count, partners};
+            const char *row[] = {rank, id, o->name, pops, amount, count, partners.s};
             table_add(&t, row);
+        }
+        free(partners.s);
+        free(their_ids.s);
+        if (rc) {
+            code = fail(&err);
+            goto cleanup;
         }
     }
     if (a.format == FORMAT_JSON) {
@@ -1867,6 +1909,24 @@ cleanup:
     return code;
 }
 
+/* Our records with one id, by source: sources are read side by side, so store order varies. */
+static size_t records_with_id(uint32_t *out, const am_record_batch *b, const char *id)
+{
+    size_t i, j, n = 0;
+
+    for (i = 0; i < b->count; i++) {
+        if (strcmp(b->records[i].id, id) != 0) {
+            continue;
+        }
+        for (j = n; j > 0 && b->records[out[j - 1]].source > b->records[i].source; j--) {
+            out[j] = out[j - 1];
+        }
+        out[j] = (uint32_t)i;
+        n++;
+    }
+    return n;
+}
+
 static int verb_who(cli *c, int argc, char **argv)
 {
     am_error err = {AM_OK, ""};
@@ -1875,7 +1935,8 @@ static int verb_who(cli *c, int argc, char **argv)
     am_record_batch *recs = NULL;
     am_target_match *matches = NULL;
     json_t *doc = NULL, *list = NULL;
-    size_t i, k, found = 0;
+    uint32_t *ours = NULL;
+    size_t i, k, found = 0, n_ours = 0;
     verb_args a;
     am_status rc = AM_OK;
     int code = parse_verb_args(&a, "who", who_help, argc, argv, "format csv json run", 1);
@@ -1890,16 +1951,18 @@ static int verb_who(cli *c, int argc, char **argv)
         code = fail(&err);
         goto cleanup;
     }
-    for (i = 0; i < recs[0].count && !found; i++) {
-        found = strcmp(recs[0].records[i].id, a.positional[0]) == 0;
+    ours = malloc((recs[0].count ? recs[0].count : 1) * sizeof(*ours));
+    if (!ours) {
+        code = usage_error("out of memory");
+        goto cleanup;
     }
-    if (!found) {
+    n_ours = records_with_id(ours, &recs[0], a.positional[0]);
+    if (!n_ours) {
         code = usage_error("who: no record \"%s\" in %s's records of run %s; `acctmap targets` "
                            "or `acctmap accounts PARTNER` list ids", a.positional[0],
                            run->orgs[0].id, run->id);
         goto cleanup;
     }
-    found = 0;
     if (a.format == FORMAT_JSON) {
         doc = json_object();
         list = json_array();
@@ -1911,19 +1974,16 @@ static int verb_who(cli *c, int argc, char **argv)
                               "their_name",   "their_owner",  "their_populations"};
         csv_row(stdout, head, 11);
     }
-    for (i = 0; !rc && i < recs[0].count; i++) {
-        const am_record *o = &recs[0].records[i];
+    for (i = 0; !rc && i < n_ours; i++) {
+        const am_record *o = &recs[0].records[ours[i]];
         char our_pops[256], our_source[16], amount[32] = "-", id[160];
         size_t count = 0;
         table t;
 
-        if (strcmp(o->id, a.positional[0]) != 0) {
-            continue;
-        }
         found++;
         free(matches);
         matches = NULL;
-        rc = am_overlap_record_matches(&matches, &count, ix, (uint32_t)i, &err);
+        rc = am_overlap_record_matches(&matches, &count, ix, ours[i], &err);
         if (rc) {
             break;
         }
@@ -1993,6 +2053,7 @@ static int verb_who(cli *c, int argc, char **argv)
         doc = NULL;
     }
 cleanup:
+    free(ours);
     free(matches);
     json_decref(list);
     json_decref(doc);

@@ -318,6 +318,7 @@ static bool pull_source(run_state *st, size_t job_index, am_normalizer *norm, am
     const job *j = &st->jobs[job_index];
     am_source *src = NULL;
     slot *s = queue_pop(&st->free_slots, &st->cancelled);
+    size_t i;
     am_status rc;
 
     if (!s) {
@@ -339,8 +340,8 @@ static bool pull_source(run_state *st, size_t job_index, am_normalizer *norm, am
         if (rc) {
             break;
         }
-        for (size_t r = 0; r < s->records.count; r++) {
-            s->records.records[r].source = j->source;
+        for (i = 0; i < s->records.count; i++) {
+            s->records.records[i].source = j->source;
         }
         if (s->records.count == 0 && s->records.reject_count == 0) {
             finish_fingerprint(j->out->fingerprint, fp);

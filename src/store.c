@@ -711,9 +711,11 @@ static am_status read_checked(char **data_out, size_t *len_out, am_store *st, co
                                                  part)
                                   : rc;
     }
+    /* A records part may be of version 1: older runs stay readable. */
     if (len < MAGIC_LEN + HASH_LEN ||
         (memcmp(data, magic, MAGIC_LEN) != 0 &&
-         !(strcmp(magic, RECORDS_MAGIC) == 0 && memcmp(data, RECORDS_MAGIC_V1, MAGIC_LEN) == 0)) ||
+         !(strcmp(magic, RECORDS_MAGIC) == 0 &&
+           memcmp(data, RECORDS_MAGIC_V1, MAGIC_LEN) == 0)) ||
         !hash_matches(data, len - HASH_LEN, (unsigned char *)data + len - HASH_LEN)) {
         free(data);
         return am_error_set(err, AM_ESTORE, "%s: run %s: %s fails its checksum; the run is "

@@ -11,6 +11,8 @@
 #include <string.h>
 
 #include "acctmap.h"
+#include "acctmap/index.h"
+#include "acctmap/overlap.h"
 #include "acctmap/store.h"
 #include "helpers.h"
 #include "store_backend.h"
@@ -520,6 +522,101 @@ static void test_history__who_lists_every_partner(void **state)
     am_test_output_dispose(&o);
 }
 
+/* A partner that left the config: every pair it had is lost, and it says so. */
+static void test_history__diff_partner_in_one_run_only(void **state)
+{
+    (void)state;
+    const char *dir = history_dir();
+    char path[4096];
+    am_test_output o;
+    json_t *doc, *cfg, *umbrella;
+    size_t i;
+
+    RUN(&o, dir, "run");
+    assert_int_equal(o.exit_code, 0);
+    am_test_output_dispose(&o);
+    snprintf(path, sizeof(path), "%s/acctmap.json", dir);
+    cfg = json_load_file(path, 0, NULL);
+    assert_non_null(cfg);
+    json_array_remove(json_object_get(cfg, "orgs"), 3);
+    assert_int_equal(json_dump_file(cfg, path, JSON_INDENT(2)), 0);
+    json_decref(cfg);
+
+    RUN(&o, dir, "run");
+    assert_int_equal(o.exit_code, 0);
+    assert_non_null(strstr(o.out, ": globex 0, initech 0\n"));
+    am_test_output_dispose(&o);
+
+    RUN(&o, dir, "diff", "--json");
+    assert_int_equal(o.exit_code, 0);
+    doc = json_loads(o.out, 0, NULL);
+    assert_non_null(doc);
+    umbrella = json_array_get(json_object_get(doc, "partners"), 2);
+    assert_string_equal(json_string_value(json_object_get(umbrella, "partner")), "umbrella");
+    assert_true(json_is_true(json_object_get(umbrella, "in_a")));
+    assert_true(json_is_false(json_object_get(umbrella, "in_b")));
+    assert_int_equal(json_integer_value(json_object_get(umbrella, "lost")), 3);
+    assert_int_equal(json_integer_value(json_object_get(umbrella, "gained")), 0);
+    for (i = 0; i < json_array_size(json_object_get(doc, "changes")); i++) {
+        json_t *c = json_array_get(json_object_get(doc, "changes"), i);
+        assert_string_equal(json_string_value(json_object_get(c, "partner")), "umbrella");
+        assert_string_equal(json_string_value(json_object_get(c, "change")), "lost");
+    }
+    assert_int_equal(json_array_size(json_object_get(doc, "changes")), 3);
+    json_decref(doc);
+    am_test_output_dispose(&o);
+
+    RUN(&o, dir, "diff");
+    assert_int_equal(o.exit_code, 0);
+    assert_non_null(strstr(o.out, "umbrella (Umbrella): 0 gained, 3 lost (not in the second "
+                                  "run)\n"));
+    am_test_output_dispose(&o);
+}
+
+/* The library's sums, on a hand-made index: negative amounts, and a sum that overflows. */
+static void test_history__pipeline_sums_and_limits(void **state)
+{
+    (void)state;
+    am_error err = {AM_OK, ""};
+    am_index *ix = NULL;
+    am_pipeline p;
+    uint32_t *ent0 = malloc(3 * sizeof(uint32_t)), *pop0 = malloc(3 * sizeof(uint32_t));
+    uint32_t *ent1 = malloc(2 * sizeof(uint32_t)), *pop1 = malloc(2 * sizeof(uint32_t));
+    int64_t amounts[3] = {500, -200, 7};
+
+    assert_non_null(ent0);
+    assert_non_null(pop0);
+    assert_non_null(ent1);
+    assert_non_null(pop1);
+    /* Ours: records 0 and 1 are entity 4 (opportunities; 1 also a customer), record 2
+     * entity 5 (a prospect: not open pipeline). Theirs: two customers of entity 4, one
+     * prospect of entity 5. */
+    ent0[0] = 4, pop0[0] = 1u << 2;
+    ent0[1] = 4, pop0[1] = (1u << 2) | 1u;
+    ent0[2] = 5, pop0[2] = 1u << 1;
+    ent1[0] = 4, pop1[0] = 1u;
+    ent1[1] = 5, pop1[1] = 1u << 1;
+    assert_int_equal(am_index_new(&ix, 2, &err), AM_OK);
+    assert_int_equal(am_index_add_org(ix, 0, 3, ent0, pop0, 3, &err), AM_OK);
+    assert_int_equal(am_index_add_org(ix, 1, 3, ent1, pop1, 2, &err), AM_OK);
+    assert_int_equal(am_index_prepare_lookup(ix, 0, &err), AM_OK);
+    assert_int_equal(am_overlap_pipeline_compute(&p, ix, 0, 1, 2, amounts, &err), AM_OK);
+    assert_int_equal(p.rows, 3);
+    assert_int_equal(p.cols, 3);
+    assert_int_equal(p.cents[0 * 3 + 0], -200);   /* customers x customers: record 1 */
+    assert_int_equal(p.cents[2 * 3 + 0], 300);    /* opportunities x customers: 0 and 1 */
+    assert_int_equal(p.cents[1 * 3 + 1], 0);      /* a prospect is no open pipeline */
+    assert_int_equal(p.cents[2 * 3 + 1], 0);
+    am_pipeline_dispose(&p);
+
+    amounts[0] = INT64_MAX;
+    amounts[1] = 1;
+    assert_int_equal(am_overlap_pipeline_compute(&p, ix, 0, 1, 2, amounts, &err), AM_ELIMIT);
+    assert_non_null(strstr(err.msg, "does not fit in 64 bits"));
+    assert_null(p.cents);
+    am_index_free(ix);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -528,6 +625,8 @@ int main(void)
         AM_TEST_SANDBOXED(test_history__pipeline_sums_each_record_once),
         AM_TEST_SANDBOXED(test_history__targets_rank_by_partners),
         AM_TEST_SANDBOXED(test_history__who_lists_every_partner),
+        AM_TEST_SANDBOXED(test_history__diff_partner_in_one_run_only),
+        cmocka_unit_test(test_history__pipeline_sums_and_limits),
         cmocka_unit_test(test_history__old_record_parts_load_as_source_0),
     };
 
