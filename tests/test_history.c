@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <xxhash.h>
 
 #include "acctmap.h"
 #include "acctmap/index.h"
@@ -617,6 +618,101 @@ static void test_history__pipeline_sums_and_limits(void **state)
     am_index_free(ix);
 }
 
+/* Rewrite a stored records part as version 1 (no sources), with its checksum. */
+static void downgrade_records_part(const char *path)
+{
+    size_t len = 0, in, out, f;
+    unsigned char *d = (unsigned char *)am_test_read_file(path, &len);
+    XXH128_canonical_t c;
+
+    assert_non_null(d);
+    assert_true(len > 40 && memcmp(d, "AMREC02\n", 8) == 0);
+    memcpy(d, "AMREC01\n", 8);
+    len -= 16; /* the checksum */
+    in = out = 8;
+    while (in < len - 16) {
+        /* line, populations, [source], amount, flag, then 7 strings */
+        memmove(d + out, d + in, 8);
+        in += 12;
+        out += 8;
+        memmove(d + out, d + in, 9);
+        in += 9;
+        out += 9;
+        for (f = 0; f < 7; f++) {
+            uint32_t n = (uint32_t)d[in] | (uint32_t)d[in + 1] << 8 |
+                         (uint32_t)d[in + 2] << 16 | (uint32_t)d[in + 3] << 24;
+            memmove(d + out, d + in, 4 + n);
+            in += 4 + n;
+            out += 4 + n;
+        }
+    }
+    assert_int_equal(in, len - 16);
+    memmove(d + out, d + in, 16); /* AMRECEND and the count */
+    out += 16;
+    XXH128_canonicalFromHash(&c, XXH3_128bits(d, out));
+    memcpy(d + out, c.digest, 16);
+    am_test_write_file(path, (const char *)d, out + 16);
+    free(d);
+}
+
+/*
+ * A run stored by the previous version (records without sources, no pipeline)
+ * still reads: listings work and a diff against a new run names its records
+ * as source 0.
+ */
+static void test_history__runs_of_the_previous_version_still_read(void **state)
+{
+    (void)state;
+    const char *dir = history_dir();
+    char path[4096], a[64];
+    am_test_output o;
+    json_t *doc;
+    size_t org;
+    const char *p;
+
+    RUN(&o, dir, "run");
+    assert_int_equal(o.exit_code, 0);
+    p = strstr(o.out, "run ");
+    snprintf(a, sizeof(a), "%.*s", (int)strcspn(p + 4, " "), p + 4);
+    am_test_output_dispose(&o);
+    for (org = 0; org < 4; org++) {
+        snprintf(path, sizeof(path), "%s/acctmap-data/runs/%s/records-%zu.bin", dir, a, org);
+        downgrade_records_part(path);
+    }
+    snprintf(path, sizeof(path), "%s/acctmap-data/runs/%s/run.json", dir, a);
+    doc = json_load_file(path, 0, NULL);
+    assert_non_null(doc);
+    for (org = 0; org < 4; org++) {
+        json_object_del(json_array_get(json_object_get(doc, "orgs"), org), "pipeline_cents");
+    }
+    assert_int_equal(json_dump_file(doc, path, JSON_INDENT(1) | JSON_PRESERVE_ORDER), 0);
+    json_decref(doc);
+
+    RUN(&o, dir, "who", "2", "--format", "csv", "--run", a);
+    assert_int_equal(o.exit_code, 0);
+    /* Golf Partners came from our second source; the old run cannot say so. */
+    assert_non_null(strstr(o.out, "\n0,2,Golf Partners,prospects,umbrella,"));
+    am_test_output_dispose(&o);
+
+    /* Against a new run, our second source's records are new records (source 1 now). */
+    RUN(&o, dir, "run");
+    assert_int_equal(o.exit_code, 0);
+    assert_non_null(strstr(o.out, ": globex 1, initech 1, umbrella 2\n"));
+    am_test_output_dispose(&o);
+    RUN(&o, dir, "diff", "--format", "csv");
+    assert_int_equal(o.exit_code, 0);
+    assert_non_null(strstr(o.out, "\numbrella,prospects,opportunities,lost,0,2,Golf Partners,"));
+    assert_non_null(strstr(o.out, "\numbrella,prospects,opportunities,gained,1,2,Golf "
+                                  "Partners,"));
+    am_test_output_dispose(&o);
+    RUN(&o, dir, "diff");
+    assert_int_equal(o.exit_code, 0);
+    /* The old run has no pipeline: a cell's value appears, it did not change. */
+    assert_non_null(strstr(o.out, "open pipeline of our opportunities x their customers: - -> "
+                                  "1000.50\n"));
+    am_test_output_dispose(&o);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -626,6 +722,7 @@ int main(void)
         AM_TEST_SANDBOXED(test_history__targets_rank_by_partners),
         AM_TEST_SANDBOXED(test_history__who_lists_every_partner),
         AM_TEST_SANDBOXED(test_history__diff_partner_in_one_run_only),
+        AM_TEST_SANDBOXED(test_history__runs_of_the_previous_version_still_read),
         cmocka_unit_test(test_history__pipeline_sums_and_limits),
         cmocka_unit_test(test_history__old_record_parts_load_as_source_0),
     };
