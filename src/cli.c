@@ -2002,7 +2002,8 @@ static int verb_who(cli *c, int argc, char **argv)
                 continue;
             }
             if (table_init(&t, 5) != 0) {
-                continue;
+                rc = am_error_set(&err, AM_ENOMEM, "out of memory");
+                break;
             }
             const char *head[] = {"PARTNER", "THEIR ID", "THEIR NAME", "OWNER",
                                   "THEIR POPULATIONS"};

@@ -208,6 +208,18 @@ static void test_history__diff_names_pairs_by_record_ids(void **state)
                                   "5250.00 -> 5300.00\n"));
     am_test_output_dispose(&o);
 
+    /* Delta Air changed its website: no partner has it any more. */
+    RUN(&o, dir, "who", "4");
+    assert_int_equal(o.exit_code, 0);
+    assert_non_null(strstr(o.out, "acme/4  Delta Air  (our prospects; open amount -; owner Bob "
+                                  "Stone)\nno partner has it in run "));
+    am_test_output_dispose(&o);
+    RUN(&o, dir, "who", "4", "--run", a, "--format", "csv");
+    assert_int_equal(o.exit_code, 0);
+    assert_non_null(strstr(o.out, "\n0,4,Delta Air,prospects,globex,Globex,0,g5,Delta Air,Gus "
+                                  "Hale,customers\n"));
+    am_test_output_dispose(&o);
+
     /* A run against itself: nothing changed. */
     RUN(&o, dir, "diff", a, a, "--format", "csv");
     assert_int_equal(o.exit_code, 0);
