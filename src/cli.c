@@ -15,6 +15,7 @@
 #include <utf8proc.h>
 
 #include "acctmap.h"
+#include "acctmap/diff.h"
 #include "acctmap/index.h"
 #include "acctmap/overlap.h"
 #include "acctmap/run.h"
@@ -80,6 +81,9 @@ static const char main_help[] =
     "  explain PARTNER OUR_ID THEIR_ID\n"
     "                           why two records are, or are not, one company\n"
     "  store init               create or migrate the store\n"
+    "  diff [RUN_A RUN_B]       overlaps gained and lost between two runs\n"
+    "  targets                  our records ranked by how many partners hold them\n"
+    "  who OUR_ID               every partner that has one of our records\n"
     "\n"
     "options:\n"
     "  -c FILE                  config file (default: acctmap.json)\n"
@@ -125,6 +129,33 @@ static const char explain_help[] =
     "company in the latest run (or --run ID): the keys of both records, then the\n"
     "evidence that linked them (the key they share, or the chain of records and\n"
     "keys between them), or the reason they were kept apart.\n";
+
+static const char diff_help[] =
+    "usage: acctmap [-c FILE] diff [RUN_A RUN_B] [--format table|csv|json | --json]\n"
+    "\n"
+    "Overlaps gained and lost between two stored runs (default: the last two), per\n"
+    "partner and cell. A pair is named by its records' source and id on both sides\n"
+    "(entity ids are per run). Columns: partner, ours, theirs, change (gained or\n"
+    "lost), our_source, our_id, our_name, their_source, their_id, their_name,\n"
+    "open_amount.\n";
+
+static const char targets_help[] =
+    "usage: acctmap [-c FILE] targets [--ours POPS] [--theirs POPS]\n"
+    "                        [--format table|csv|json | --json] [--run ID]\n"
+    "\n"
+    "The co-sell list: our records in populations --ours (default:\n"
+    "prospects,opportunities) ranked by how many partners hold them in their\n"
+    "populations --theirs (default: customers), with the partners named. POPS is\n"
+    "one population or several joined with ','. Columns: rank, our_source, our_id,\n"
+    "our_name, our_populations, open_amount, partner_count, partners, their_ids.\n";
+
+static const char who_help[] =
+    "usage: acctmap [-c FILE] who OUR_ID [--format table|csv|json | --json] [--run ID]\n"
+    "\n"
+    "Every partner that has one of our records (every record with that id, in any\n"
+    "of our sources), with their records and the populations they hold them in.\n"
+    "Columns: our_source, our_id, our_name, our_populations, partner, partner_name,\n"
+    "their_source, their_id, their_name, their_owner, their_populations.\n";
 
 static const char store_help[] =
     "usage: acctmap [-c FILE] store init\n"
@@ -400,6 +431,15 @@ static void format_count(char *out, size_t cap, uint64_t n)
     snprintf(out, cap, "%llu", (unsigned long long)n);
 }
 
+/* An amount in cents as the CSVs write it: "15000.50", "-3.05". */
+static void format_cents(char *out, size_t cap, int64_t cents)
+{
+    uint64_t v = cents < 0 ? 0 - (uint64_t)cents : (uint64_t)cents;
+
+    snprintf(out, cap, "%s%llu.%02llu", cents < 0 ? "-" : "", (unsigned long long)(v / 100),
+             (unsigned long long)(v % 100));
+}
+
 static void format_time(char *out, size_t cap, int64_t ms)
 {
     time_t t = (time_t)(ms / 1000);
@@ -506,6 +546,50 @@ static void print_hidden(const run_progress *p)
     }
 }
 
+/*
+ * The summary's last line: per partner, the pairs of records matched now and
+ * not in the previous run. The run is committed already: a failure here is a
+ * warning, not the run's failure.
+ */
+static void print_new_overlaps(cli *c, const am_run *run)
+{
+    am_error err = {AM_OK, ""};
+    char **ids = NULL;
+    size_t count = 0, k, i;
+    am_run *prev = NULL;
+    am_diff *d = NULL;
+    am_status rc = am_store_run_ids(&ids, &count, c->store, &err);
+
+    for (k = 0; !rc && k < count && strcmp(ids[k], run->id) != 0; k++) {
+    }
+    if (!rc && (k == 0 || k == count)) {
+        printf("\nnew overlaps: first run\n");
+        goto cleanup;
+    }
+    if (!rc) {
+        rc = am_store_run_load(&prev, c->store, ids[k - 1], &err);
+    }
+    if (!rc) {
+        rc = am_diff_runs(&d, c->store, prev, run, true, &err);
+    }
+    if (rc) {
+        fprintf(stderr, "acctmap: warning: new overlaps not counted: %s\n", err.msg);
+        goto cleanup;
+    }
+    printf("\nnew overlaps since run %s:", prev->id);
+    for (i = 0; i < d->partner_count; i++) {
+        if (d->partners[i].in_b) {
+            printf("%s %s %llu", i ? "," : "", d->partners[i].partner,
+                   (unsigned long long)d->partners[i].gained);
+        }
+    }
+    fputc('\n', stdout);
+cleanup:
+    am_diff_free(d);
+    am_run_free(prev);
+    am_store_run_ids_free(ids, count);
+}
+
 static int verb_run(cli *c, int argc, char **argv)
 {
     am_error err = {AM_OK, ""};
@@ -569,6 +653,7 @@ static int verb_run(cli *c, int argc, char **argv)
         table_print(&t, stdout);
         table_dispose(&t);
     }
+    print_new_overlaps(c, run);
     printf("\nSee the matrices with `acctmap matrix`.\n");
     am_run_free(run);
     return 0;
@@ -719,13 +804,13 @@ static json_t *string_array(const char *const *items, size_t n)
     return a;
 }
 
-static void print_matrix_table(const am_run *run, const am_run_org *o)
+/* The matrix, or with `pipeline` each cell's open pipeline value. */
+static void print_matrix_cells(const am_run *run, const am_run_org *o, bool pipeline)
 {
     const am_run_org *self = &run->orgs[0];
     table t;
     size_t i, j;
 
-    printf("%s (%s): %llu shared entities\n", o->id, o->name, (unsigned long long)o->overlap);
     if (table_init(&t, o->population_count + 1) != 0) {
         return;
     }
@@ -746,14 +831,29 @@ static void print_matrix_table(const am_run *run, const am_run_org *o)
         snprintf(label, sizeof(label), "our %s", self->populations[i]);
         row[0] = label;
         for (j = 0; j < o->population_count; j++) {
-            format_count(counts[j], sizeof(counts[j]),
-                         o->matrix.cells[i * o->matrix.cols + j]);
+            if (pipeline) {
+                format_cents(counts[j], sizeof(counts[j]),
+                             o->pipeline.cents[i * o->pipeline.cols + j]);
+            } else {
+                format_count(counts[j], sizeof(counts[j]),
+                             o->matrix.cells[i * o->matrix.cols + j]);
+            }
             row[j + 1] = counts[j];
         }
         table_add(&t, row);
     }
     table_print(&t, stdout);
     table_dispose(&t);
+}
+
+static void print_matrix_table(const am_run *run, const am_run_org *o)
+{
+    printf("%s (%s): %llu shared entities\n", o->id, o->name, (unsigned long long)o->overlap);
+    print_matrix_cells(run, o, false);
+    if (o->pipeline.cents) {
+        printf("open pipeline (amounts of our opportunities in each cell):\n");
+        print_matrix_cells(run, o, true);
+    }
 }
 
 static int verb_matrix(cli *c, int argc, char **argv)
@@ -808,6 +908,18 @@ static int verb_matrix(cli *c, int argc, char **argv)
                 json_array_append_new(rows, row);
             }
             json_object_set_new(p, "matrix", rows);
+            if (o->pipeline.cents) {
+                rows = json_array();
+                for (j = 0; j < o->pipeline.rows; j++) {
+                    json_t *row = json_array();
+                    for (k = 0; k < o->pipeline.cols; k++) {
+                        json_array_append_new(row, json_integer((json_int_t)o->pipeline
+                                                                    .cents[j * o->pipeline.cols + k]));
+                    }
+                    json_array_append_new(rows, row);
+                }
+                json_object_set_new(p, "pipeline_cents", rows);
+            }
             json_array_append_new(partners, p);
         }
         json_object_set_new(doc, "partners", partners);
@@ -1274,6 +1386,684 @@ cleanup:
     return code;
 }
 
+/* ---- diff ------------------------------------------------------------------ */
+
+/* A record's id for a table: "ID", or "ID (source N)" beyond an org's first source. */
+static void format_record_id(char *out, size_t cap, uint32_t source, const char *id)
+{
+    if (source) {
+        snprintf(out, cap, "%s (source %u)", id, source);
+    } else {
+        snprintf(out, cap, "%s", id);
+    }
+}
+
+static json_t *cents_or_null(bool has, int64_t cents)
+{
+    return has ? json_integer((json_int_t)cents) : json_null();
+}
+
+static json_t *diff_json(const am_diff *d, const am_run *a, const am_run *b)
+{
+    json_t *doc = json_object(), *partners = json_array(), *cells = json_array();
+    json_t *changes = json_array();
+    size_t i;
+
+    json_object_set_new(doc, "run_a", json_string(a->id));
+    json_object_set_new(doc, "run_b", json_string(b->id));
+    for (i = 0; i < d->partner_count; i++) {
+        const am_diff_partner *p = &d->partners[i];
+        json_t *o = json_object();
+        json_object_set_new(o, "partner", json_string(p->partner));
+        json_object_set_new(o, "name", json_string(p->name));
+        json_object_set_new(o, "in_a", json_boolean(p->in_a));
+        json_object_set_new(o, "in_b", json_boolean(p->in_b));
+        json_object_set_new(o, "gained", json_integer((json_int_t)p->gained));
+        json_object_set_new(o, "lost", json_integer((json_int_t)p->lost));
+        json_array_append_new(partners, o);
+    }
+    for (i = 0; i < d->cell_count; i++) {
+        const am_diff_cell *cl = &d->cells[i];
+        json_t *o = json_object();
+        json_object_set_new(o, "partner", json_string(d->partners[cl->partner].partner));
+        json_object_set_new(o, "ours", json_string(cl->ours));
+        json_object_set_new(o, "theirs", json_string(cl->theirs));
+        json_object_set_new(o, "gained", json_integer((json_int_t)cl->gained));
+        json_object_set_new(o, "lost", json_integer((json_int_t)cl->lost));
+        json_object_set_new(o, "pipeline_a_cents",
+                            cents_or_null(cl->has_pipeline_a, cl->pipeline_a_cents));
+        json_object_set_new(o, "pipeline_b_cents",
+                            cents_or_null(cl->has_pipeline_b, cl->pipeline_b_cents));
+        json_array_append_new(cells, o);
+    }
+    for (i = 0; i < d->change_count; i++) {
+        const am_diff_change *ch = &d->changes[i];
+        const am_diff_cell *cl = &d->cells[ch->cell];
+        json_t *o = json_object();
+        json_object_set_new(o, "partner", json_string(d->partners[cl->partner].partner));
+        json_object_set_new(o, "ours", json_string(cl->ours));
+        json_object_set_new(o, "theirs", json_string(cl->theirs));
+        json_object_set_new(o, "change", json_string(ch->gained ? "gained" : "lost"));
+        json_object_set_new(o, "our_source", json_integer(ch->our_source));
+        json_object_set_new(o, "our_id", json_string(ch->our_id));
+        json_object_set_new(o, "our_name", json_string(ch->our_name));
+        json_object_set_new(o, "their_source", json_integer(ch->their_source));
+        json_object_set_new(o, "their_id", json_string(ch->their_id));
+        json_object_set_new(o, "their_name", json_string(ch->their_name));
+        json_object_set_new(o, "open_amount_cents",
+                            cents_or_null(ch->has_open_amount, ch->open_amount_cents));
+        json_array_append_new(changes, o);
+    }
+    json_object_set_new(doc, "partners", partners);
+    json_object_set_new(doc, "cells", cells);
+    json_object_set_new(doc, "changes", changes);
+    return doc;
+}
+
+static void diff_csv(const am_diff *d)
+{
+    const char *head[] = {"partner",    "ours",     "theirs",       "change",
+                          "our_source", "our_id",   "our_name",     "their_source",
+                          "their_id",   "their_name", "open_amount"};
+    size_t i;
+
+    csv_row(stdout, head, 11);
+    for (i = 0; i < d->change_count; i++) {
+        const am_diff_change *ch = &d->changes[i];
+        const am_diff_cell *cl = &d->cells[ch->cell];
+        char os[16], ts[16], amount[32] = "";
+        snprintf(os, sizeof(os), "%u", ch->our_source);
+        snprintf(ts, sizeof(ts), "%u", ch->their_source);
+        if (ch->has_open_amount) {
+            format_cents(amount, sizeof(amount), ch->open_amount_cents);
+        }
+        const char *row[] = {d->partners[cl->partner].partner, cl->ours, cl->theirs,
+                             ch->gained ? "gained" : "lost", os, ch->our_id, ch->our_name, ts,
+                             ch->their_id, ch->their_name, amount};
+        csv_row(stdout, row, 11);
+    }
+}
+
+static void diff_table(const am_diff *d, const am_run *a, const am_run *b)
+{
+    size_t p, i;
+
+    printf("diff %s -> %s: pairs of records matched in one run and not the other\n", a->id,
+           b->id);
+    for (p = 0; p < d->partner_count; p++) {
+        const am_diff_partner *dp = &d->partners[p];
+        table t;
+        bool any = false;
+
+        printf("\n%s (%s): %llu gained, %llu lost%s\n", dp->partner, dp->name,
+               (unsigned long long)dp->gained, (unsigned long long)dp->lost,
+               !dp->in_a ? " (not in the first run)" : !dp->in_b ? " (not in the second run)"
+                                                                 : "");
+        if (table_init(&t, 7) != 0) {
+            return;
+        }
+        {
+            const char *head[] = {"CHANGE", "CELL", "OUR ID", "OUR NAME", "THEIR ID",
+                                  "THEIR NAME", "OPEN AMOUNT"};
+            t.right[6] = true;
+            table_add(&t, head);
+        }
+        for (i = 0; i < d->change_count; i++) {
+            const am_diff_change *ch = &d->changes[i];
+            const am_diff_cell *cl = &d->cells[ch->cell];
+            char cell[160], ours[160], theirs[160], amount[32] = "";
+            if (cl->partner != p) {
+                continue;
+            }
+            snprintf(cell, sizeof(cell), "our %s x their %s", cl->ours, cl->theirs);
+            format_record_id(ours, sizeof(ours), ch->our_source, ch->our_id);
+            format_record_id(theirs, sizeof(theirs), ch->their_source, ch->their_id);
+            if (ch->has_open_amount) {
+                format_cents(amount, sizeof(amount), ch->open_amount_cents);
+            }
+            const char *row[] = {ch->gained ? "gained" : "lost", cell, ours, ch->our_name,
+                                 theirs, ch->their_name, amount};
+            table_add(&t, row);
+            any = true;
+        }
+        if (any) {
+            table_print(&t, stdout);
+        }
+        table_dispose(&t);
+        for (i = 0; i < d->cell_count; i++) {
+            const am_diff_cell *cl = &d->cells[i];
+            char was[32] = "-", now[32] = "-";
+            if (cl->partner != p || (!cl->has_pipeline_a && !cl->has_pipeline_b) ||
+                (cl->has_pipeline_a && cl->has_pipeline_b &&
+                 cl->pipeline_a_cents == cl->pipeline_b_cents)) {
+                continue;
+            }
+            if (cl->has_pipeline_a) {
+                format_cents(was, sizeof(was), cl->pipeline_a_cents);
+            }
+            if (cl->has_pipeline_b) {
+                format_cents(now, sizeof(now), cl->pipeline_b_cents);
+            }
+            printf("open pipeline of our %s x their %s: %s -> %s\n", cl->ours, cl->theirs, was,
+                   now);
+        }
+    }
+}
+
+static int verb_diff(cli *c, int argc, char **argv)
+{
+    am_error err = {AM_OK, ""};
+    am_run *a = NULL, *b = NULL;
+    am_diff *d = NULL;
+    char **ids = NULL;
+    size_t count = 0;
+    verb_args args;
+    am_status rc;
+    int code = parse_verb_args(&args, "diff", diff_help, argc, argv, "format csv json", 2);
+
+    if (code || args.help) {
+        return code;
+    }
+    if (args.positional_count == 1) {
+        return usage_error("diff: name two runs or none: `acctmap diff [RUN_A RUN_B]`; "
+                           "`acctmap runs` lists them");
+    }
+    rc = open_store(c, &err);
+    if (!rc && args.positional_count == 0) {
+        rc = am_store_run_ids(&ids, &count, c->store, &err);
+        if (!rc && count < 2) {
+            rc = am_error_set(&err, AM_ENOTFOUND, "diff: %s holds %zu run%s; a diff needs two, "
+                              "run `acctmap run` again", am_store_describe(c->store), count,
+                              count == 1 ? "" : "s");
+        }
+    }
+    if (!rc) {
+        rc = am_store_run_load(&a, c->store, count ? ids[count - 2] : args.positional[0], &err);
+    }
+    if (!rc) {
+        rc = am_store_run_load(&b, c->store, count ? ids[count - 1] : args.positional[1], &err);
+    }
+    if (!rc) {
+        rc = am_diff_runs(&d, c->store, a, b, false, &err);
+    }
+    if (rc) {
+        code = fail(&err);
+    } else if (args.format == FORMAT_JSON) {
+        code = print_json(diff_json(d, a, b));
+    } else if (args.format == FORMAT_CSV) {
+        diff_csv(d);
+    } else {
+        diff_table(d, a, b);
+    }
+    am_diff_free(d);
+    am_run_free(a);
+    am_run_free(b);
+    am_store_run_ids_free(ids, count);
+    return code;
+}
+
+/* ---- targets and who: every partner at once --------------------------------- */
+
+/* The run's index, ready for listings, and every org's records. */
+static am_status load_everything(am_index **ix_out, am_record_batch **recs_out, cli *c,
+                                 const am_run *run, am_error *err)
+{
+    am_record_batch *recs = calloc(run->org_count, sizeof(*recs));
+    am_index *ix = NULL;
+    size_t org;
+    am_status rc;
+
+    *ix_out = NULL;
+    *recs_out = NULL;
+    if (!recs) {
+        return am_error_set(err, AM_ENOMEM, "out of memory");
+    }
+    for (org = 0; org < run->org_count; org++) {
+        am_record_batch_init(&recs[org]);
+    }
+    rc = am_store_run_load_index(&ix, c->store, run, err);
+    for (org = 0; !rc && org < run->org_count; org++) {
+        rc = am_index_prepare_lookup(ix, org, err);
+        if (!rc) {
+            rc = am_store_run_load_records(&recs[org], c->store, run, org, err);
+        }
+    }
+    if (rc) {
+        for (org = 0; org < run->org_count; org++) {
+            am_record_batch_dispose(&recs[org]);
+        }
+        free(recs);
+        am_index_free(ix);
+        return rc;
+    }
+    *ix_out = ix;
+    *recs_out = recs;
+    return AM_OK;
+}
+
+static void free_everything(am_index *ix, am_record_batch *recs, const am_run *run)
+{
+    size_t org;
+
+    for (org = 0; recs && run && org < run->org_count; org++) {
+        am_record_batch_dispose(&recs[org]);
+    }
+    free(recs);
+    am_index_free(ix);
+}
+
+/*
+ * The mask of the populations of `o` named in `list` ("a,b"). Sets *missing
+ * to the first name `o` does not have (NULL when none), in `missing_buf`.
+ */
+static uint32_t population_mask(const am_run_org *o, const char *list, char *missing_buf,
+                                size_t cap, const char **missing)
+{
+    uint32_t mask = 0;
+    const char *p = list;
+
+    *missing = NULL;
+    while (*p) {
+        size_t n = strcspn(p, ",");
+        char name[80];
+        int pop;
+        snprintf(name, sizeof(name), "%.*s", (int)n, p);
+        pop = find_population(o, name);
+        if (pop >= 0) {
+            mask |= (uint32_t)1 << pop;
+        } else if (!*missing) {
+            snprintf(missing_buf, cap, "%s", name);
+            *missing = missing_buf;
+        }
+        p += n;
+        if (*p == ',') {
+            p++;
+        }
+    }
+    return mask;
+}
+
+/* A growing string for lists of any length (a record held by 100 partners). */
+typedef struct text_buf {
+    char *s;
+    size_t len;
+    size_t cap;
+    bool failed;
+} text_buf;
+
+static void text_add(text_buf *b, const char *part)
+{
+    size_t n = strlen(part);
+
+    if (b->failed) {
+        return;
+    }
+    if (b->cap - b->len <= n) {
+        size_t cap = b->cap ? b->cap : 256;
+        char *grown;
+        while (cap - b->len <= n) {
+            cap *= 2;
+        }
+        grown = realloc(b->s, cap);
+        if (!grown) {
+            b->failed = true;
+            return;
+        }
+        b->s = grown;
+        b->cap = cap;
+    }
+    memcpy(b->s + b->len, part, n + 1);
+    b->len += n;
+}
+
+static json_t *string_list_json(const char *list)
+{
+    json_t *a = json_array();
+    const char *p = list;
+
+    while (*p) {
+        size_t n = strcspn(p, ",");
+        json_array_append_new(a, json_stringn(p, n));
+        p += n + (p[n] == ',');
+    }
+    return a;
+}
+
+static int verb_targets(cli *c, int argc, char **argv)
+{
+    am_error err = {AM_OK, ""};
+    am_run *run = NULL;
+    am_index *ix = NULL;
+    am_record_batch *recs = NULL;
+    am_targets *tg = NULL;
+    uint32_t *their_masks = NULL, our_mask;
+    json_t *doc = NULL, *list = NULL;
+    table t;
+    bool table_ready = false, any_theirs = false;
+    const char *ours_list, *theirs_list, *missing;
+    char missing_buf[80];
+    int64_t open_total = 0;
+    size_t i, k, org;
+    verb_args a;
+    am_status rc;
+    int code = parse_verb_args(&a, "targets", targets_help, argc, argv,
+                               "ours theirs format csv json run", 0);
+
+    if (code || a.help) {
+        return code;
+    }
+    ours_list = a.ours ? a.ours : "prospects,opportunities";
+    theirs_list = a.theirs ? a.theirs : "customers";
+    if (load_run(&run, c, a.run_id, &err)) {
+        return fail(&err);
+    }
+    our_mask = population_mask(&run->orgs[0], ours_list, missing_buf, sizeof(missing_buf),
+                               &missing);
+    if (missing || !our_mask) {
+        code = usage_error("targets: --ours \"%s\" is not one of our populations (%s); see "
+                           "`acctmap matrix`", missing ? missing : ours_list,
+                           run->orgs[0].id);
+        goto cleanup;
+    }
+    their_masks = calloc(run->org_count, sizeof(*their_masks));
+    if (!their_masks) {
+        code = usage_error("out of memory");
+        goto cleanup;
+    }
+    for (org = 1; org < run->org_count; org++) {
+        their_masks[org] = population_mask(&run->orgs[org], theirs_list, missing_buf,
+                                           sizeof(missing_buf), &missing);
+        any_theirs = any_theirs || their_masks[org];
+    }
+    if (!any_theirs) {
+        code = usage_error("targets: --theirs \"%s\" is not a population of any partner in run "
+                           "%s; see `acctmap matrix`", theirs_list, run->id);
+        goto cleanup;
+    }
+    rc = load_everything(&ix, &recs, c, run, &err);
+    if (!rc) {
+        rc = am_overlap_targets(&tg, ix, &recs[0], our_mask, their_masks, &err);
+    }
+    if (rc) {
+        code = fail(&err);
+        goto cleanup;
+    }
+    if (a.format == FORMAT_JSON) {
+        doc = json_object();
+        list = json_array();
+        json_object_set_new(doc, "run", json_string(run->id));
+        json_object_set_new(doc, "ours", string_list_json(ours_list));
+        json_object_set_new(doc, "theirs", string_list_json(theirs_list));
+    } else if (a.format == FORMAT_CSV) {
+        const char *head[] = {"rank",           "our_source",  "our_id",        "our_name",
+                              "our_populations", "open_amount", "partner_count", "partners",
+                              "their_ids"};
+        csv_row(stdout, head, 9);
+    } else if (table_init(&t, 7) == 0) {
+        const char *head[] = {"RANK",        "OUR ID",   "OUR NAME",     "OUR POPULATIONS",
+                              "OPEN AMOUNT", "PARTNERS", "HELD BY"};
+        table_ready = true;
+        t.right[0] = t.right[4] = t.right[5] = true;
+        table_add(&t, head);
+    }
+    for (i = 0; i < tg->count; i++) {
+        const am_target *it = &tg->items[i];
+        const am_record *o = &recs[0].records[it->our_record];
+        bool open = o->has_amount && (o->populations & ((uint32_t)1 << AM_POP_OPPORTUNITIES));
+        char rank[24], source[16], pops[256], amount[32] = "", count[24];
+        text_buf partners = {NULL, 0, 0, false}, their_ids = {NULL, 0, 0, false};
+        json_t *jp = a.format == FORMAT_JSON ? json_array() : NULL, *jcur = NULL;
+
+        snprintf(rank, sizeof(rank), "%zu", i + 1);
+        snprintf(source, sizeof(source), "%u", o->source);
+        join_populations(pops, sizeof(pops), &run->orgs[0], o->populations);
+        if (open) {
+            format_cents(amount, sizeof(amount), o->amount_cents);
+            open_total += o->amount_cents;
+        }
+        format_count(count, sizeof(count), it->partner_count);
+        for (k = it->first; k < it->first + it->match_count; k++) {
+            const am_target_match *m = &tg->matches[k];
+            const am_run_org *po = &run->orgs[m->partner];
+            const am_record *r = &recs[m->partner].records[m->their_record];
+            bool new_partner = k == it->first || tg->matches[k - 1].partner != m->partner;
+            if (new_partner) {
+                if (partners.len) {
+                    text_add(&partners, a.format == FORMAT_TABLE ? ", " : ";");
+                }
+                text_add(&partners, po->id);
+            }
+            if (their_ids.len) {
+                text_add(&their_ids, ";");
+            }
+            text_add(&their_ids, po->id);
+            text_add(&their_ids, "/");
+            text_add(&their_ids, r->id);
+            if (jp) {
+                json_t *rec = json_object();
+                if (new_partner) {
+                    jcur = json_array();
+                    json_t *p = json_object();
+                    json_object_set_new(p, "partner", json_string(po->id));
+                    json_object_set_new(p, "name", json_string(po->name));
+                    json_object_set_new(p, "records", jcur);
+                    json_array_append_new(jp, p);
+                }
+                json_object_set_new(rec, "their_source", json_integer(r->source));
+                json_object_set_new(rec, "their_id", json_string(r->id));
+                json_object_set_new(rec, "their_name", json_string(r->name));
+                json_array_append_new(jcur, rec);
+            }
+        }
+        if (a.format == FORMAT_JSON) {
+            json_t *row = json_object();
+            json_object_set_new(row, "rank", json_integer((json_int_t)(i + 1)));
+            json_object_set_new(row, "our_source", json_integer(o->source));
+            json_object_set_new(row, "our_id", json_string(o->id));
+            json_object_set_new(row, "our_name", json_string(o->name));
+            json_object_set_new(row, "our_populations", json_string(pops));
+            json_object_set_new(row, "open_amount_cents", cents_or_null(open, o->amount_cents));
+            json_object_set_new(row, "partner_count", json_integer((json_int_t)it->partner_count));
+            json_object_set_new(row, "partners", jp);
+            json_array_append_new(list, row);
+        } else if (partners.failed || their_ids.failed) {
+            rc = am_error_set(&err, AM_ENOMEM, "out of memory listing targets");
+        } else if (a.format == FORMAT_CSV) {
+            const char *row[] = {rank,  source, o->id,      o->name,    pops,
+                                 amount, count, partners.s, their_ids.s};
+            csv_row(stdout, row, 9);
+        } else if (table_ready) {
+            char id[160];
+            format_record_id(id, sizeof(id), o->source, o->id);
+            const char *row[] = {rank, id, o->name, pops, amount, count, partners.s};
+            table_add(&t, row);
+        }
+        free(partners.s);
+        free(their_ids.s);
+        if (rc) {
+            code = fail(&err);
+            goto cleanup;
+        }
+    }
+    if (a.format == FORMAT_JSON) {
+        json_object_set_new(doc, "targets", list);
+        list = NULL;
+        code = print_json(doc);
+        doc = NULL;
+    } else if (table_ready) {
+        char total[32];
+        format_cents(total, sizeof(total), open_total);
+        printf("run %s: our %s held by partners as %s\n\n", run->id, ours_list, theirs_list);
+        table_print(&t, stdout);
+        printf("%zu targets, open pipeline %s\n", tg->count, total);
+    }
+cleanup:
+    if (table_ready) {
+        table_dispose(&t);
+    }
+    json_decref(list);
+    json_decref(doc);
+    am_targets_free(tg);
+    free(their_masks);
+    free_everything(ix, recs, run);
+    am_run_free(run);
+    return code;
+}
+
+/* Our records with one id, by source: sources are read side by side, so store order varies. */
+static size_t records_with_id(uint32_t *out, const am_record_batch *b, const char *id)
+{
+    size_t i, j, n = 0;
+
+    for (i = 0; i < b->count; i++) {
+        if (strcmp(b->records[i].id, id) != 0) {
+            continue;
+        }
+        for (j = n; j > 0 && b->records[out[j - 1]].source > b->records[i].source; j--) {
+            out[j] = out[j - 1];
+        }
+        out[j] = (uint32_t)i;
+        n++;
+    }
+    return n;
+}
+
+static int verb_who(cli *c, int argc, char **argv)
+{
+    am_error err = {AM_OK, ""};
+    am_run *run = NULL;
+    am_index *ix = NULL;
+    am_record_batch *recs = NULL;
+    am_target_match *matches = NULL;
+    json_t *doc = NULL, *list = NULL;
+    uint32_t *ours = NULL;
+    size_t i, k, found = 0, n_ours = 0;
+    verb_args a;
+    am_status rc = AM_OK;
+    int code = parse_verb_args(&a, "who", who_help, argc, argv, "format csv json run", 1);
+
+    if (code || a.help) {
+        return code;
+    }
+    if (a.positional_count != 1) {
+        return usage_error("who: name one of our record ids: `acctmap who OUR_ID`");
+    }
+    if (load_run(&run, c, a.run_id, &err) || load_everything(&ix, &recs, c, run, &err)) {
+        code = fail(&err);
+        goto cleanup;
+    }
+    ours = malloc((recs[0].count ? recs[0].count : 1) * sizeof(*ours));
+    if (!ours) {
+        code = usage_error("out of memory");
+        goto cleanup;
+    }
+    n_ours = records_with_id(ours, &recs[0], a.positional[0]);
+    if (!n_ours) {
+        code = usage_error("who: no record \"%s\" in %s's records of run %s; `acctmap targets` "
+                           "or `acctmap accounts PARTNER` list ids", a.positional[0],
+                           run->orgs[0].id, run->id);
+        goto cleanup;
+    }
+    if (a.format == FORMAT_JSON) {
+        doc = json_object();
+        list = json_array();
+        json_object_set_new(doc, "run", json_string(run->id));
+        json_object_set_new(doc, "our_id", json_string(a.positional[0]));
+    } else if (a.format == FORMAT_CSV) {
+        const char *head[] = {"our_source",   "our_id",       "our_name",  "our_populations",
+                              "partner",      "partner_name", "their_source", "their_id",
+                              "their_name",   "their_owner",  "their_populations"};
+        csv_row(stdout, head, 11);
+    }
+    for (i = 0; !rc && i < n_ours; i++) {
+        const am_record *o = &recs[0].records[ours[i]];
+        char our_pops[256], our_source[16], amount[32] = "-", id[160];
+        size_t count = 0;
+        table t;
+
+        found++;
+        free(matches);
+        matches = NULL;
+        rc = am_overlap_record_matches(&matches, &count, ix, ours[i], &err);
+        if (rc) {
+            break;
+        }
+        join_populations(our_pops, sizeof(our_pops), &run->orgs[0], o->populations);
+        snprintf(our_source, sizeof(our_source), "%u", o->source);
+        if (o->has_amount && (o->populations & ((uint32_t)1 << AM_POP_OPPORTUNITIES))) {
+            format_cents(amount, sizeof(amount), o->amount_cents);
+        }
+        format_record_id(id, sizeof(id), o->source, o->id);
+        if (a.format == FORMAT_TABLE) {
+            printf("%s%s/%s  %s  (our %s; open amount %s; owner %s)\n", found > 1 ? "\n" : "",
+                   run->orgs[0].id, id, o->name, our_pops, amount,
+                   o->owner[0] ? o->owner : "-");
+            if (count == 0) {
+                printf("no partner has it in run %s\n", run->id);
+                continue;
+            }
+            if (table_init(&t, 5) != 0) {
+                rc = am_error_set(&err, AM_ENOMEM, "out of memory");
+                break;
+            }
+            const char *head[] = {"PARTNER", "THEIR ID", "THEIR NAME", "OWNER",
+                                  "THEIR POPULATIONS"};
+            table_add(&t, head);
+        }
+        for (k = 0; k < count; k++) {
+            const am_run_org *po = &run->orgs[matches[k].partner];
+            const am_record *r = &recs[matches[k].partner].records[matches[k].their_record];
+            char their_pops[256], their_source[16], their_id[160];
+            join_populations(their_pops, sizeof(their_pops), po, r->populations);
+            snprintf(their_source, sizeof(their_source), "%u", r->source);
+            if (a.format == FORMAT_JSON) {
+                json_t *row = json_object();
+                json_object_set_new(row, "our_source", json_integer(o->source));
+                json_object_set_new(row, "our_id", json_string(o->id));
+                json_object_set_new(row, "our_name", json_string(o->name));
+                json_object_set_new(row, "our_populations", json_string(our_pops));
+                json_object_set_new(row, "partner", json_string(po->id));
+                json_object_set_new(row, "partner_name", json_string(po->name));
+                json_object_set_new(row, "their_source", json_integer(r->source));
+                json_object_set_new(row, "their_id", json_string(r->id));
+                json_object_set_new(row, "their_name", json_string(r->name));
+                json_object_set_new(row, "their_owner", json_string(r->owner));
+                json_object_set_new(row, "their_populations", json_string(their_pops));
+                json_array_append_new(list, row);
+            } else if (a.format == FORMAT_CSV) {
+                const char *row[] = {our_source, o->id,   o->name,  our_pops,
+                                     po->id,     po->name, their_source, r->id,
+                                     r->name,    r->owner, their_pops};
+                csv_row(stdout, row, 11);
+            } else {
+                format_record_id(their_id, sizeof(their_id), r->source, r->id);
+                const char *row[] = {po->id, their_id, r->name, r->owner, their_pops};
+                table_add(&t, row);
+            }
+        }
+        if (a.format == FORMAT_TABLE) {
+            table_print(&t, stdout);
+            table_dispose(&t);
+        }
+    }
+    if (rc) {
+        code = fail(&err);
+    } else if (a.format == FORMAT_JSON) {
+        json_object_set_new(doc, "matches", list);
+        list = NULL;
+        code = print_json(doc);
+        doc = NULL;
+    }
+cleanup:
+    free(ours);
+    free(matches);
+    json_decref(list);
+    json_decref(doc);
+    free_everything(ix, recs, run);
+    am_run_free(run);
+    return code;
+}
+
 /* ---- store ----------------------------------------------------------------- */
 
 static int verb_store(cli *c, int argc, char **argv)
@@ -1315,6 +2105,9 @@ static const verb verbs[] = {
     {"accounts", verb_accounts},
     {"explain", verb_explain},
     {"store", verb_store},
+    {"diff", verb_diff},
+    {"targets", verb_targets},
+    {"who", verb_who},
 };
 
 int am_cli_main(int argc, char **argv)

@@ -40,6 +40,88 @@ void am_matrix_dispose(am_matrix *m)
     }
 }
 
+void am_pipeline_dispose(am_pipeline *p)
+{
+    if (p) {
+        free(p->cents);
+        memset(p, 0, sizeof(*p));
+    }
+}
+
+am_status am_overlap_pipeline_compute(am_pipeline *out, const am_index *ix, size_t ours,
+                                      size_t theirs, size_t open_pop,
+                                      const int64_t *amount_cents, am_error *err)
+{
+    const roaring_bitmap_t *open = am_index__bitmap(ix, ours, open_pop);
+    uint32_t open_bit = (uint32_t)1 << open_pop;
+    roaring_bitmap_t *cell = NULL;
+    roaring_uint32_iterator_t *it = NULL;
+    size_t j;
+    am_status rc = AM_OK;
+
+    memset(out, 0, sizeof(*out));
+    AM_ASSERT(ours < am_index_org_count(ix) && theirs < am_index_org_count(ix) &&
+                  open_pop < am_index_population_count(ix, ours),
+              err);
+    out->rows = am_index_population_count(ix, ours);
+    out->cols = am_index_population_count(ix, theirs);
+    out->cents = calloc(out->rows * out->cols + 1, sizeof(*out->cents));
+    if (!out->cents) {
+        return am_error_set(err, AM_ENOMEM, "out of memory for a %zux%zu pipeline", out->rows,
+                            out->cols);
+    }
+    /*
+     * Only entities with an open opportunity of ours can add to a cell:
+     * walk those in each of their populations, then our records of each.
+     */
+    for (j = 0; j < out->cols; j++) {
+        const roaring_bitmap_t *b = am_index__bitmap(ix, theirs, j);
+        if (!open || !b) {
+            continue;
+        }
+        cell = roaring_bitmap_and(open, b);
+        it = cell ? roaring_create_iterator(cell) : NULL;
+        if (!it) {
+            rc = am_error_set(err, AM_ENOMEM, "out of memory summing the open pipeline");
+            goto cleanup;
+        }
+        for (; it->has_value; roaring_advance_uint32_iterator(it)) {
+            const uint32_t *recs;
+            size_t n = am_index_entity_records(&recs, ix, ours, it->current_value), r, i;
+
+            for (r = 0; r < n; r++) {
+                uint32_t mask = am_index_record_populations(ix, ours, recs[r]);
+                if (!(mask & open_bit) || amount_cents[recs[r]] == 0) {
+                    continue;
+                }
+                for (i = 0; i < out->rows; i++) {
+                    int64_t *c = &out->cents[i * out->cols + j];
+                    if ((mask & ((uint32_t)1 << i)) &&
+                        __builtin_add_overflow(*c, amount_cents[recs[r]], c)) {
+                        rc = am_error_set(err, AM_ELIMIT, "the open pipeline of a cell does "
+                                          "not fit in 64 bits; check the amounts of the "
+                                          "opportunities");
+                        goto cleanup;
+                    }
+                }
+            }
+        }
+        roaring_free_uint32_iterator(it);
+        it = NULL;
+        am_index__bitmap_free(cell);
+        cell = NULL;
+    }
+cleanup:
+    if (it) {
+        roaring_free_uint32_iterator(it);
+    }
+    am_index__bitmap_free(cell);
+    if (rc) {
+        am_pipeline_dispose(out);
+    }
+    return rc;
+}
+
 uint64_t am_overlap_cell_count(const am_index *ix, size_t ours, size_t our_pop, size_t theirs,
                                size_t their_pop)
 {
@@ -160,4 +242,209 @@ cleanup:
     am_index__bitmap_free(b);
     free(list.pairs);
     return rc;
+}
+
+/* ---- across partners: the co-sell list and who holds a record ----------------- */
+
+static roaring_bitmap_t *populations_of_mask(const am_index *ix, size_t org, uint32_t mask)
+{
+    const roaring_bitmap_t *some[32];
+    size_t n = 0, p;
+
+    for (p = 0; p < am_index_population_count(ix, org); p++) {
+        if (mask & ((uint32_t)1 << p)) {
+            some[n++] = am_index__bitmap(ix, org, p);
+        }
+    }
+    return n ? roaring_bitmap_or_many(n, some) : roaring_bitmap_create();
+}
+
+typedef struct ranked {
+    const char *id;
+    uint32_t source;
+    am_target t;
+} ranked;
+
+static int compare_ranked(const void *pa, const void *pb)
+{
+    const ranked *a = pa, *b = pb;
+    int c;
+
+    if (a->t.partner_count != b->t.partner_count) {
+        return a->t.partner_count > b->t.partner_count ? -1 : 1;
+    }
+    c = strcmp(a->id, b->id);
+    if (c) {
+        return c;
+    }
+    if (a->source != b->source) {
+        return a->source < b->source ? -1 : 1;
+    }
+    return a->t.our_record < b->t.our_record ? -1 : a->t.our_record > b->t.our_record;
+}
+
+void am_targets_free(am_targets *t)
+{
+    if (t) {
+        free(t->items);
+        free(t->matches);
+        free(t);
+    }
+}
+
+/*
+ * One pass over every partner's shared entities. Without `t->matches` it
+ * counts partners and matches per record; with it, it writes the matches at
+ * each record's `fill` position.
+ */
+static void targets_pass(am_targets *t, size_t *partners, size_t *matches, size_t *fill,
+                         const am_index *ix, roaring_bitmap_t **shared, uint32_t our_mask,
+                         const uint32_t *their_masks)
+{
+    size_t org;
+
+    for (org = 1; org < am_index_org_count(ix); org++) {
+        roaring_uint32_iterator_t *it;
+        if (!shared[org]) {
+            continue;
+        }
+        it = roaring_create_iterator(shared[org]);
+        for (; it && it->has_value; roaring_advance_uint32_iterator(it)) {
+            const uint32_t *ours, *theirs;
+            size_t n_ours = am_index_entity_records(&ours, ix, 0, it->current_value);
+            size_t n_theirs = am_index_entity_records(&theirs, ix, org, it->current_value);
+            size_t i, j;
+            for (i = 0; i < n_ours; i++) {
+                if (!(am_index_record_populations(ix, 0, ours[i]) & our_mask)) {
+                    continue;
+                }
+                if (!fill) {
+                    partners[ours[i]]++;
+                }
+                for (j = 0; j < n_theirs; j++) {
+                    if (!(am_index_record_populations(ix, org, theirs[j]) & their_masks[org])) {
+                        continue;
+                    }
+                    if (fill) {
+                        t->matches[fill[ours[i]]++] = (am_target_match){org, theirs[j]};
+                    } else {
+                        matches[ours[i]]++;
+                    }
+                }
+            }
+        }
+        if (it) {
+            roaring_free_uint32_iterator(it);
+        }
+    }
+}
+
+am_status am_overlap_targets(am_targets **out, const am_index *ix, const am_record_batch *ours,
+                             uint32_t our_mask, const uint32_t *their_masks, am_error *err)
+{
+    size_t orgs = am_index_org_count(ix), n = am_index_record_count(ix, 0), org, r, k;
+    roaring_bitmap_t **shared = calloc(orgs + 1, sizeof(*shared));
+    size_t *partners = calloc(n + 1, sizeof(*partners));
+    size_t *matches = calloc(n + 1, sizeof(*matches));
+    size_t *fill = calloc(n + 1, sizeof(*fill));
+    roaring_bitmap_t *mine = NULL;
+    ranked *order = NULL;
+    am_targets *t = calloc(1, sizeof(*t));
+    am_status rc = AM_OK;
+
+    *out = NULL;
+    if (!shared || !partners || !matches || !fill || !t || ours->count != n) {
+        rc = ours->count != n ? am_error_set(err, AM_EINTERNAL, "targets: the records are not "
+                                             "the index's; please report this bug")
+                              : am_error_set(err, AM_ENOMEM, "out of memory ranking targets");
+        goto cleanup;
+    }
+    mine = populations_of_mask(ix, 0, our_mask);
+    for (org = 1; mine && org < orgs; org++) {
+        if (their_masks[org]) {
+            shared[org] = populations_of_mask(ix, org, their_masks[org]);
+            if (!shared[org]) {
+                break;
+            }
+            roaring_bitmap_and_inplace(shared[org], mine);
+        }
+    }
+    if (!mine || org < orgs) {
+        rc = am_error_set(err, AM_ENOMEM, "out of memory ranking targets");
+        goto cleanup;
+    }
+    targets_pass(t, partners, matches, NULL, ix, shared, our_mask, their_masks);
+    for (r = 0; r < n; r++) {
+        if (partners[r]) {
+            fill[r] = t->match_count;
+            t->match_count += matches[r];
+            t->count++;
+        }
+    }
+    t->items = calloc(t->count + 1, sizeof(*t->items));
+    t->matches = calloc(t->match_count + 1, sizeof(*t->matches));
+    order = calloc(t->count + 1, sizeof(*order));
+    if (!t->items || !t->matches || !order) {
+        rc = am_error_set(err, AM_ENOMEM, "out of memory ranking targets");
+        goto cleanup;
+    }
+    for (r = 0, k = 0; r < n; r++) {
+        if (partners[r]) {
+            order[k].id = ours->records[r].id;
+            order[k].source = ours->records[r].source;
+            order[k].t = (am_target){(uint32_t)r, partners[r], fill[r], matches[r]};
+            k++;
+        }
+    }
+    targets_pass(t, partners, matches, fill, ix, shared, our_mask, their_masks);
+    qsort(order, t->count, sizeof(*order), compare_ranked);
+    for (k = 0; k < t->count; k++) {
+        t->items[k] = order[k].t;
+    }
+    *out = t;
+    t = NULL;
+cleanup:
+    for (org = 0; shared && org < orgs; org++) {
+        am_index__bitmap_free(shared[org]);
+    }
+    am_index__bitmap_free(mine);
+    free(shared);
+    free(partners);
+    free(matches);
+    free(fill);
+    free(order);
+    am_targets_free(t);
+    return rc;
+}
+
+am_status am_overlap_record_matches(am_target_match **out, size_t *count_out,
+                                    const am_index *ix, uint32_t our_record, am_error *err)
+{
+    am_target_match *matches;
+    uint32_t entity;
+    size_t org, i, n = 0;
+
+    *out = NULL;
+    *count_out = 0;
+    AM_ASSERT(our_record < am_index_record_count(ix, 0), err);
+    entity = am_index_record_entity(ix, 0, our_record);
+    for (org = 1; org < am_index_org_count(ix); org++) {
+        const uint32_t *theirs;
+        n += am_index_entity_records(&theirs, ix, org, entity);
+    }
+    matches = calloc(n + 1, sizeof(*matches));
+    if (!matches) {
+        return am_error_set(err, AM_ENOMEM, "out of memory listing %zu matches", n);
+    }
+    n = 0;
+    for (org = 1; org < am_index_org_count(ix); org++) {
+        const uint32_t *theirs;
+        size_t count = am_index_entity_records(&theirs, ix, org, entity);
+        for (i = 0; i < count; i++) {
+            matches[n++] = (am_target_match){org, theirs[i]};
+        }
+    }
+    *out = matches;
+    *count_out = n;
+    return AM_OK;
 }

@@ -151,6 +151,7 @@ static slot *queue_pop(slot_queue *q, const bool *cancelled)
 
 typedef struct job {
     size_t org;
+    uint32_t source;    /* position in the org's sources: each record's `source` */
     const am_source_config *cfg;
     am_run_source *out; /* the worker sets label and fingerprint; this thread the counts */
     char *label;        /* out->label's buffer, in the run's arena */
@@ -166,6 +167,10 @@ typedef struct run_state {
     am_index *index;
     u32_vec *populations; /* per org: population mask of each record, in store order */
     u32_vec *resolver_ids; /* per org: resolver number of each record, in store order */
+    int64_t *self_amounts; /* self's records' amounts in cents (0: none), in store order */
+    size_t self_amount_count;
+    size_t self_amount_cap;
+    bool open_amounts;     /* one of self's opportunities carries an amount */
     job *jobs;
     size_t job_count;
     size_t next_job; /* under jobs_mu */
@@ -313,6 +318,7 @@ static bool pull_source(run_state *st, size_t job_index, am_normalizer *norm, am
     const job *j = &st->jobs[job_index];
     am_source *src = NULL;
     slot *s = queue_pop(&st->free_slots, &st->cancelled);
+    size_t i;
     am_status rc;
 
     if (!s) {
@@ -333,6 +339,9 @@ static bool pull_source(run_state *st, size_t job_index, am_normalizer *norm, am
         s->read_s = t1 - t0;
         if (rc) {
             break;
+        }
+        for (i = 0; i < s->records.count; i++) {
+            s->records.records[i].source = j->source;
         }
         if (s->records.count == 0 && s->records.reject_count == 0) {
             finish_fingerprint(j->out->fingerprint, fp);
@@ -417,6 +426,34 @@ static uint8_t self_group(uint32_t populations)
     return g;
 }
 
+/* Self's amounts, kept for the open pipeline of each cell (8 bytes a record). */
+static am_status keep_self_amounts(run_state *st, const am_record *recs, size_t n,
+                                   am_error *err)
+{
+    size_t i;
+
+    if (st->self_amount_cap - st->self_amount_count < n) {
+        size_t cap = st->self_amount_cap ? st->self_amount_cap : 4096;
+        int64_t *grown;
+        while (cap - st->self_amount_count < n) {
+            cap *= 2;
+        }
+        grown = realloc(st->self_amounts, cap * sizeof(*grown));
+        if (!grown) {
+            return am_error_set(err, AM_ENOMEM, "out of memory: %zu records' amounts", cap);
+        }
+        st->self_amounts = grown;
+        st->self_amount_cap = cap;
+    }
+    for (i = 0; i < n; i++) {
+        bool open = recs[i].has_amount && recs[i].amount_cents != 0 &&
+                    (recs[i].populations & ((uint32_t)1 << AM_POP_OPPORTUNITIES));
+        st->self_amounts[st->self_amount_count++] = recs[i].has_amount ? recs[i].amount_cents : 0;
+        st->open_amounts = st->open_amounts || open;
+    }
+    return AM_OK;
+}
+
 static am_status take_batch(run_state *st, slot *s, am_error *err)
 {
     const job *j = &st->jobs[s->job];
@@ -464,6 +501,12 @@ static am_status take_batch(run_state *st, slot *s, am_error *err)
         }
     }
     st->t.resolve += now_s() - t0;
+    if (co->is_self) {
+        rc = keep_self_amounts(st, recs, n, err);
+        if (rc) {
+            return rc;
+        }
+    }
     j->out->records += n;
     ro->records += n;
     return AM_OK;
@@ -631,6 +674,7 @@ static am_status describe_orgs(run_state *st, am_error *err)
             }
             memset(st->jobs[k].label, 0, LABEL_MAX);
             st->jobs[k].org = i;
+            st->jobs[k].source = (uint32_t)s;
             st->jobs[k].cfg = &co->sources[s];
             st->jobs[k].out = rs;
             /* Org ids are [a-z0-9_-], so "<org>.<n>" is a valid secret name. */
@@ -685,6 +729,14 @@ static am_status index_and_intersect(run_state *st, am_error *err)
     for (org = 1; !rc && org < st->run->org_count; org++) {
         rc = am_overlap_matrix_compute(&st->run->orgs[org].matrix, st->index, 0, org, err);
         st->run->orgs[org].overlap = am_overlap_org_count(st->index, 0, org);
+    }
+    /* Without an amount on any open opportunity of ours, the run has no pipeline. */
+    if (!rc && st->open_amounts) {
+        rc = am_index_prepare_lookup(st->index, 0, err);
+    }
+    for (org = 1; !rc && st->open_amounts && org < st->run->org_count; org++) {
+        rc = am_overlap_pipeline_compute(&st->run->orgs[org].pipeline, st->index, 0, org,
+                                         AM_POP_OPPORTUNITIES, st->self_amounts, err);
     }
     st->t.matrix = now_s() - t0;
     return rc;
@@ -828,6 +880,7 @@ cleanup:
     }
     free(st.populations);
     free(st.resolver_ids);
+    free(st.self_amounts);
     free(st.jobs);
     pthread_mutex_destroy(&st.jobs_mu);
     am_index_free(st.index);

@@ -17,7 +17,9 @@
 #include "internal.h"
 #include "store_backend.h"
 
-#define RECORDS_MAGIC "AMREC01\n"
+/* Version 2 adds each record's source; version 1 parts (older runs) still load, as source 0. */
+#define RECORDS_MAGIC "AMREC02\n"
+#define RECORDS_MAGIC_V1 "AMREC01\n"
 #define RECORDS_TRAILER "AMRECEND"
 #define ENTITIES_MAGIC "AMENT01\n"
 #define BITMAPS_MAGIC "AMBMP01\n"
@@ -181,6 +183,7 @@ void am_run_free(am_run *run)
     }
     for (i = 0; i < run->org_count; i++) {
         am_matrix_dispose(&run->orgs[i].matrix);
+        am_pipeline_dispose(&run->orgs[i].pipeline);
     }
     free(run->orgs);
     am_arena_dispose(&run->arena);
@@ -354,6 +357,21 @@ static json_t *matrix_to_json(const am_matrix *m)
     return rows;
 }
 
+static json_t *pipeline_to_json(const am_pipeline *p)
+{
+    json_t *rows = json_array();
+    size_t i, j;
+
+    for (i = 0; rows && i < p->rows; i++) {
+        json_t *row = json_array();
+        for (j = 0; row && j < p->cols; j++) {
+            json_array_append_new(row, json_integer((json_int_t)p->cents[i * p->cols + j]));
+        }
+        json_array_append_new(rows, row);
+    }
+    return rows;
+}
+
 static char *run_to_json(const am_run *run)
 {
     json_t *root = json_object();
@@ -397,6 +415,10 @@ static char *run_to_json(const am_run *run)
         if (!o->is_self) {
             json_object_set_new(org, "overlap", json_integer((json_int_t)o->overlap));
             json_object_set_new(org, "matrix", matrix_to_json(&o->matrix));
+            /* Absent when the run has no amounts, as in runs written before. */
+            if (o->pipeline.cents) {
+                json_object_set_new(org, "pipeline_cents", pipeline_to_json(&o->pipeline));
+            }
         }
         json_array_append_new(orgs, org);
     }
@@ -473,6 +495,40 @@ static am_status read_matrix(am_matrix *m, run_reader *r, const json_t *rows, si
                 return damaged(r, "a matrix cell is not a count");
             }
             m->cells[i * n_cols + j] = (uint64_t)json_integer_value(c);
+        }
+    }
+    return AM_OK;
+}
+
+/* A partner's open pipeline: absent (no amounts) or one signed sum per matrix cell. */
+static am_status read_pipeline(am_pipeline *p, run_reader *r, const json_t *rows, size_t n_rows,
+                               size_t n_cols)
+{
+    size_t i, j;
+
+    if (!rows) {
+        return AM_OK;
+    }
+    if (!json_is_array(rows) || json_array_size(rows) != n_rows) {
+        return damaged(r, "a pipeline does not have one row per population");
+    }
+    p->rows = n_rows;
+    p->cols = n_cols;
+    p->cents = calloc(n_rows * n_cols + 1, sizeof(*p->cents));
+    if (!p->cents) {
+        return am_error_set(r->err, AM_ENOMEM, "out of memory loading a run");
+    }
+    for (i = 0; i < n_rows; i++) {
+        json_t *row = json_array_get(rows, i);
+        if (!json_is_array(row) || json_array_size(row) != n_cols) {
+            return damaged(r, "a pipeline row does not have one cell per population");
+        }
+        for (j = 0; j < n_cols; j++) {
+            json_t *c = json_array_get(row, j);
+            if (!json_is_integer(c)) {
+                return damaged(r, "a pipeline cell is not an amount in cents");
+            }
+            p->cents[i * n_cols + j] = (int64_t)json_integer_value(c);
         }
     }
     return AM_OK;
@@ -623,6 +679,11 @@ am_status am_store__run_from_json(am_run **out, const char *text, size_t len,
                          "matrix"), run->orgs[0].population_count,
                          run->orgs[i].population_count);
     }
+    for (i = 1; !rc && i < run->org_count; i++) {
+        rc = read_pipeline(&run->orgs[i].pipeline, &r,
+                           json_object_get(json_array_get(orgs, i), "pipeline_cents"),
+                           run->orgs[0].population_count, run->orgs[i].population_count);
+    }
     json_decref(root);
     if (rc) {
         am_run_free(run);
@@ -698,7 +759,11 @@ static am_status read_checked(char **data_out, size_t *len_out, am_store *st, co
                                                  part)
                                   : rc;
     }
-    if (len < MAGIC_LEN + HASH_LEN || memcmp(data, magic, MAGIC_LEN) != 0 ||
+    /* A records part may be of version 1: older runs stay readable. */
+    if (len < MAGIC_LEN + HASH_LEN ||
+        (memcmp(data, magic, MAGIC_LEN) != 0 &&
+         !(strcmp(magic, RECORDS_MAGIC) == 0 &&
+           memcmp(data, RECORDS_MAGIC_V1, MAGIC_LEN) == 0)) ||
         !hash_matches(data, len - HASH_LEN, (unsigned char *)data + len - HASH_LEN)) {
         free(data);
         return am_error_set(err, AM_ESTORE, "%s: run %s: %s fails its checksum; the run is "
@@ -816,16 +881,21 @@ am_status am_store_run_load_index(am_index **out, am_store *st, const am_run *ru
     return AM_OK;
 }
 
-am_status am_store__records_decode(am_record_batch *out, const char *data, size_t len,
-                                   uint64_t expected, const char *where, am_error *err)
+/* With `ids_only`, every string but the id is left "" (a diff needs no more). */
+static am_status records_decode(am_record_batch *out, const char *data, size_t len,
+                                uint64_t expected, const char *where, bool ids_only,
+                                am_error *err)
 {
     in_buf in;
     uint64_t count, i;
+    bool with_source;
     am_status rc = AM_OK;
 
     am_record_batch_reset(out);
     /* After the magic: the records, then "AMRECEND" and their count. */
-    if (len < MAGIC_LEN + 16 || memcmp(data, RECORDS_MAGIC, MAGIC_LEN) != 0 ||
+    if (len < MAGIC_LEN + 16 ||
+        (memcmp(data, RECORDS_MAGIC, MAGIC_LEN) != 0 &&
+         memcmp(data, RECORDS_MAGIC_V1, MAGIC_LEN) != 0) ||
         memcmp(data + len - 16, RECORDS_TRAILER, MAGIC_LEN) != 0) {
         return am_error_set(err, AM_ESTORE, "%s has no start or end marker; the run is damaged",
                             where);
@@ -837,6 +907,7 @@ am_status am_store__records_decode(am_record_batch *out, const char *data, size_
                             "is damaged", where, (unsigned long long)count,
                             (unsigned long long)expected);
     }
+    with_source = memcmp(data, RECORDS_MAGIC, MAGIC_LEN) == 0;
     in = (in_buf){(const unsigned char *)data + MAGIC_LEN, len - MAGIC_LEN - 16, false};
     for (i = 0; i < count && !in.bad; i++) {
         am_record *rec;
@@ -856,6 +927,7 @@ am_status am_store__records_decode(am_record_batch *out, const char *data, size_
         fields[6] = &rec->owner;
         rec->line = in_u32(&in);
         rec->populations = in_u32(&in);
+        rec->source = with_source ? in_u32(&in) : 0;
         rec->amount_cents = (int64_t)in_u64(&in);
         {
             const unsigned char *flag = in_take(&in, 1);
@@ -866,6 +938,9 @@ am_status am_store__records_decode(am_record_batch *out, const char *data, size_
             const unsigned char *text = in_take(&in, n);
             if (!text) {
                 break;
+            }
+            if (ids_only && f > 0) {
+                continue;
             }
             *fields[f] = am_arena_strndup(&out->arena, (const char *)text, n);
             if (!*fields[f]) {
@@ -885,8 +960,14 @@ cleanup:
     return rc;
 }
 
-am_status am_store_run_load_records(am_record_batch *out, am_store *st, const am_run *run,
-                                    size_t org, am_error *err)
+am_status am_store__records_decode(am_record_batch *out, const char *data, size_t len,
+                                   uint64_t expected, const char *where, am_error *err)
+{
+    return records_decode(out, data, len, expected, where, false, err);
+}
+
+static am_status load_records(am_record_batch *out, am_store *st, const am_run *run,
+                              size_t org, bool ids_only, am_error *err)
 {
     char part[64], where[384];
     char *data = NULL;
@@ -901,9 +982,21 @@ am_status am_store_run_load_records(am_record_batch *out, am_store *st, const am
         return rc;
     }
     snprintf(where, sizeof(where), "%s: run %s: %s", st->display, run->id, part);
-    rc = am_store__records_decode(out, data, len, run->orgs[org].records, where, err);
+    rc = records_decode(out, data, len, run->orgs[org].records, where, ids_only, err);
     free(data);
     return rc;
+}
+
+am_status am_store_run_load_records(am_record_batch *out, am_store *st, const am_run *run,
+                                    size_t org, am_error *err)
+{
+    return load_records(out, st, run, org, false, err);
+}
+
+am_status am_store_run_load_record_ids(am_record_batch *out, am_store *st, const am_run *run,
+                                       size_t org, am_error *err)
+{
+    return load_records(out, st, run, org, true, err);
 }
 
 am_status am_store_run_messages(char **text_out, size_t *len_out, am_store *st,
@@ -1053,6 +1146,7 @@ am_status am_run_writer_add_records(am_run_writer *w, size_t org, const am_recor
         unsigned char flag = r->has_amount;
         out_u32(&b, r->line);
         out_u32(&b, r->populations);
+        out_u32(&b, r->source);
         out_u64(&b, (uint64_t)r->amount_cents);
         out_bytes(&b, &flag, 1);
         for (f = 0; f < RECORD_STRINGS; f++) {

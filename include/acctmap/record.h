@@ -37,6 +37,12 @@ typedef struct am_record {
     bool has_amount;
     uint32_t populations;
     uint32_t line; /* 1-based line (or row) in the source; 0 when not applicable */
+    /*
+     * Position of the record's source in its org's `sources` (config order).
+     * Set by the run, not by connectors: ids are unique only within a source,
+     * so (source, id) names a record across runs.
+     */
+    uint32_t source;
 } am_record;
 
 /* A row a connector could not use: counted, reported, never silently dropped. */

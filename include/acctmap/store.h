@@ -47,6 +47,12 @@ typedef struct am_run_org {
     uint64_t warnings;
     uint64_t overlap; /* partners only: entities shared with self, any population */
     am_matrix matrix; /* partners only: ours (self's populations) x theirs */
+    /*
+     * Partners only: the open pipeline of each cell (see am_pipeline), same
+     * shape as `matrix`. `pipeline.cents` is NULL when none of our
+     * opportunities carries an amount, and in runs stored before amounts were.
+     */
+    am_pipeline pipeline;
 } am_run_org;
 
 /*
@@ -112,6 +118,13 @@ am_status am_store_run_load_index(am_index **out, am_store *st, const am_run *ru
 /* The records of org `org` of the run, in the order the index numbers them. */
 am_status am_store_run_load_records(am_record_batch *out, am_store *st, const am_run *run,
                                     size_t org, am_error *err);
+
+/*
+ * The same, lighter: only each record's id, source, line, populations and
+ * amount; every other string is "".
+ */
+am_status am_store_run_load_record_ids(am_record_batch *out, am_store *st, const am_run *run,
+                                       size_t org, am_error *err);
 
 /*
  * Writing a run: begin (takes the store's lock, creates a hidden temporary

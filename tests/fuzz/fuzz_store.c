@@ -29,6 +29,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 if (run->orgs[i].matrix.rows != run->orgs[0].population_count) {
                     abort();
                 }
+                if (run->orgs[i].pipeline.cents &&
+                    (run->orgs[i].pipeline.rows != run->orgs[i].matrix.rows ||
+                     run->orgs[i].pipeline.cols != run->orgs[i].matrix.cols)) {
+                    abort();
+                }
             }
             am_run_free(run);
         }
