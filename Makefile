@@ -7,7 +7,7 @@ ifeq ($(WERROR),1)
 WARN += -Werror
 endif
 
-PKGS = libcurl jansson libxxhash libpsl libidn2 libutf8proc
+PKGS = libcurl jansson libxxhash libpsl libidn2 libutf8proc xlsxwriter
 # CRoaring ships no .pc file in Debian 12.
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lroaring -lpthread -lm
