@@ -312,42 +312,35 @@ static json_t *report_json(const am_report *r, const char *run_id)
     json_object_set_new(root, "partner", org_json(r->partner_id, r->partner_name));
     json_object_set_new(root, "ours", names_json(r->ours, r->our_count));
     json_object_set_new(root, "theirs", names_json(r->theirs, r->their_count));
+    for (i = 0; i < r->our_count * r->their_count; i++) {
+        if (r->cells[i].has_pipeline && !pipeline) {
+            pipeline = json_array();
+        }
+    }
     for (i = 0; i < r->our_count; i++) {
         json_t *lrow = json_array(), *mrow = json_array(), *prow = json_array();
         for (j = 0; j < r->their_count; j++) {
             const report_cell *c = cell_at(r, i, j);
+            char v[32];
+            format_cents(v, sizeof(v), c->pipeline_cents);
             json_array_append_new(lrow, json_string(am_share_level_name(c->level)));
             json_array_append_new(mrow, c->level >= AM_SHARE_COUNTS
                                             ? json_integer((json_int_t)c->count)
                                             : json_null());
-            if (c->has_pipeline) {
-                char v[32];
-                format_cents(v, sizeof(v), c->pipeline_cents);
-                json_array_append_new(prow, json_string(v));
-                if (!pipeline) {
-                    pipeline = json_array();
-                }
-            } else {
-                json_array_append_new(prow, json_null());
-            }
+            json_array_append_new(prow, c->has_pipeline ? json_string(v) : json_null());
         }
         json_array_append_new(levels, lrow);
         json_array_append_new(matrix, mrow);
-        json_decref(prow);
+        if (pipeline) {
+            json_array_append_new(pipeline, prow);
+        } else {
+            json_decref(prow);
+        }
     }
     json_object_set_new(root, "levels", levels);
     json_object_set_new(root, "matrix", matrix);
+    /* Only runs that carry per-cell pipeline values have the key (issue #7). */
     if (pipeline) {
-        for (i = 0; i < r->our_count; i++) {
-            json_t *prow = json_array();
-            for (j = 0; j < r->their_count; j++) {
-                const report_cell *c = cell_at(r, i, j);
-                char v[32];
-                format_cents(v, sizeof(v), c->pipeline_cents);
-                json_array_append_new(prow, c->has_pipeline ? json_string(v) : json_null());
-            }
-            json_array_append_new(pipeline, prow);
-        }
         json_object_set_new(root, "pipeline", pipeline);
     }
     for (i = 0; i < r->our_count; i++) {
@@ -451,6 +444,12 @@ static am_status load_names(const char **names, size_t *count, loader *l, const 
     *count = json_array_size(a);
     for (i = 0; !rc && i < *count; i++) {
         rc = load_str(&names[i], l, json_array_get(a, i), what);
+        /* Population names are what the config allows: [a-z0-9_-], 1..32 (sheet names too). */
+        if (!rc && (!names[i][0] || strlen(names[i]) > 32 ||
+                    strspn(names[i], "abcdefghijklmnopqrstuvwxyz0123456789_-") !=
+                        strlen(names[i]))) {
+            rc = bad(l, what);
+        }
     }
     return rc;
 }
@@ -1089,6 +1088,17 @@ static am_status xlsx_write(lxw_workbook *wb, const am_report *r, am_error *err)
         }
     }
     worksheet_set_column(ws, 0, (lxw_col_t)r->their_count, 18, NULL);
+    if (!rc && r->our_count && r->their_count) {
+        /* The heat map: white to the HTML report's blue over the numbers. */
+        lxw_conditional_format scale;
+        memset(&scale, 0, sizeof(scale));
+        scale.type = LXW_CONDITIONAL_2_COLOR_SCALE;
+        scale.min_color = 0xF0F4F8;
+        scale.max_color = 0x2563EB;
+        rc = xlsx_check(worksheet_conditional_format_range(ws, 1, 1, (lxw_row_t)r->our_count,
+                                                           (lxw_col_t)r->their_count, &scale),
+                        "Matrix", err);
+    }
     for (i = 0; !rc && i < r->our_count; i++) {
         for (j = 0; !rc && j < r->their_count; j++) {
             const report_cell *c = cell_at(r, i, j);

@@ -277,6 +277,8 @@ static void test_report__mixed_policy_in_every_format(void **state)
     assert_non_null(strstr(text, "name=\"1 customers x customers\""));
     assert_non_null(strstr(text, "name=\"2 customers x opportunities\""));
     assert_null(strstr(text, "name=\"3 "));
+    /* The matrix sheet is a heat map too (a colour scale over the numbers). */
+    assert_non_null(strstr(text, "<colorScale>"));
     free(text);
 
     /* stdout gets the same bytes as --out (the text formats; html is the default). */
