@@ -935,7 +935,12 @@ static am_status render_html(char **out, size_t *len_out, const am_report *r,
     uint64_t max = 0;
     size_t i, j, k, f, shared_cells = 0;
 
-    format_finished(finished, sizeof(finished), r->finished_ms);
+    {
+        time_t t = (time_t)(r->finished_ms / 1000);
+        struct tm tm;
+        gmtime_r(&t, &tm);
+        strftime(finished, sizeof(finished), "%Y-%m-%d %H:%M UTC", &tm);
+    }
     for (i = 0; i < r->our_count * r->their_count; i++) {
         if (r->cells[i].level >= AM_SHARE_COUNTS && r->cells[i].count > max) {
             max = r->cells[i].count;
@@ -1012,8 +1017,13 @@ static am_status render_html(char **out, size_t *len_out, const am_report *r,
             html_text(&b, r->ours[i]);
             put(&b, " that are your ");
             html_text(&b, r->theirs[j]);
-            putf(&b, " (%zu)</h3>\n<table class=\"accounts\">\n<thead><tr><th>your id</th>",
-                 c->row_count);
+            /* A company the partner holds twice is one in the matrix and two rows here. */
+            putf(&b, ": %llu %s", (unsigned long long)c->count,
+                 c->count == 1 ? "company" : "companies");
+            if (c->row_count != c->count) {
+                putf(&b, " (%zu of your records)", c->row_count);
+            }
+            put(&b, "</h3>\n<table class=\"accounts\">\n<thead><tr><th>your id</th>");
             for (f = 0; f < AM_FIELD_COUNT; f++) {
                 if (c->fields & (1u << f)) {
                     putf(&b, "<th>%s</th>", am_share_field_name(f));
