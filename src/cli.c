@@ -1372,24 +1372,28 @@ static int verb_report(cli *c, int argc, char **argv)
 
     for (i = 0; i < argc; i++) {
         const char *arg = argv[i];
-        const char **slot = NULL;
+        const char *eq = strchr(arg, '=');
+        size_t name_len = eq ? (size_t)(eq - arg) : strlen(arg);
+        const char *value;
         if (is_help(arg)) {
             fputs(report_help, stdout);
             return 0;
         }
-        if (strcmp(arg, "--format") == 0 || strcmp(arg, "--out") == 0 ||
-            strcmp(arg, "--run") == 0) {
-            if (i + 1 >= argc) {
+        if ((name_len == 8 && strncmp(arg, "--format", 8) == 0) ||
+            (name_len == 5 && strncmp(arg, "--out", 5) == 0) ||
+            (name_len == 5 && strncmp(arg, "--run", 5) == 0)) {
+            if (!eq && i + 1 >= argc) {
                 return usage_error("report: option '%s' needs a value", arg);
             }
-            slot = arg[2] == 'f' ? NULL : arg[2] == 'o' ? &out : &run_id;
-            if (!slot && am_report_format_parse(&format, argv[i + 1], &err)) {
+            value = eq ? eq + 1 : argv[++i];
+            if (arg[2] == 'f' && am_report_format_parse(&format, value, &err)) {
                 return fail(&err);
             }
-            if (slot) {
-                *slot = argv[i + 1];
+            if (arg[2] == 'o') {
+                out = value;
+            } else if (arg[2] == 'r') {
+                run_id = value;
             }
-            i++;
         } else if (arg[0] == '-' && arg[1] != '\0') {
             return usage_error("report: unknown option '%s'; see `acctmap report --help`", arg);
         } else if (partner) {
@@ -1401,6 +1405,9 @@ static int verb_report(cli *c, int argc, char **argv)
     }
     if (!partner) {
         return usage_error("report: name a partner: `acctmap report PARTNER`");
+    }
+    if (out && !out[0]) {
+        return usage_error("report: --out needs a file name");
     }
     if (format == AM_REPORT_XLSX && !out && isatty(STDOUT_FILENO)) {
         return usage_error("report: xlsx is binary; give --out FILE or pipe it");

@@ -279,6 +279,14 @@ static void test_report__mixed_policy_in_every_format(void **state)
     assert_null(strstr(text, "name=\"3 "));
     /* The matrix sheet is a heat map too (a colour scale over the numbers). */
     assert_non_null(strstr(text, "<colorScale>"));
+    {
+        /* Created when the run finished (the run id is that time), not when rendered. */
+        char created[96];
+        snprintf(created, sizeof(created), "<dcterms:created xsi:type=\"dcterms:W3CDTF\">"
+                 "%.4s-%.2s-%.2sT%.2s:%.2s:%.2sZ<", run_id, run_id + 4, run_id + 6, run_id + 9,
+                 run_id + 11, run_id + 13);
+        assert_non_null(strstr(text, created));
+    }
     free(text);
 
     /* stdout gets the same bytes as --out (the text formats; html is the default). */
@@ -442,6 +450,20 @@ static void test_report__usage_errors(void **state)
     RUN(&o, dir, "report", "globex", "--out");
     assert_int_equal(o.exit_code, 2);
     assert_string_equal(o.err, "acctmap: report: option '--out' needs a value\n");
+    am_test_output_dispose(&o);
+    RUN(&o, dir, "report", "globex", "--colour");
+    assert_int_equal(o.exit_code, 2);
+    assert_string_equal(o.err, "acctmap: report: unknown option '--colour'; see `acctmap report "
+                               "--help`\n");
+    am_test_output_dispose(&o);
+    /* --opt=value works as in the other verbs. */
+    RUN(&o, dir, "report", "globex", "--format=csv", "--out=");
+    assert_int_equal(o.exit_code, 2);
+    assert_string_equal(o.err, "acctmap: report: --out needs a file name\n");
+    am_test_output_dispose(&o);
+    RUN(&o, dir, "report", "--format=csv", "globex");
+    assert_int_equal(o.exit_code, 0);
+    assert_int_equal(strncmp(o.out, "record,our_population,", 22), 0);
     am_test_output_dispose(&o);
     RUN(&o, dir, "report", "--help");
     assert_int_equal(o.exit_code, 0);
