@@ -549,6 +549,34 @@ static void test_report__pipeline_values_render_when_stored(void **state)
     am_report_free(r);
 }
 
+/* CRM text a spreadsheet would run is written as text; quotes and separators are quoted. */
+static void test_report__csv_guards_formulas(void **state)
+{
+    (void)state;
+    const char *model =
+        "{\"format\": 1, \"finished\": \"2026-11-23T12:10:15Z\","
+        " \"from\": {\"id\": \"acme\", \"name\": \"Acme\"},"
+        " \"partner\": {\"id\": \"globex\", \"name\": \"Globex\"},"
+        " \"ours\": [\"customers\"], \"theirs\": [\"customers\"],"
+        " \"levels\": [[\"accounts\"]], \"matrix\": [[1]],"
+        " \"accounts\": [{\"ours\": \"customers\", \"theirs\": \"customers\","
+        "   \"fields\": [\"name\", \"owner\", \"amount\"],"
+        "   \"rows\": [{\"their_id\": \"@g1\", \"name\": \"=HYPERLINK(\\\"http://x\\\")\","
+        "             \"owner\": \"-2+3, Inc\", \"amount\": \"-15.50\"}]}]}";
+    am_report *r = NULL;
+    am_error err = {0};
+    char *out = NULL;
+    size_t len = 0;
+
+    assert_int_equal(am_report_load(&r, model, strlen(model), "test", &err), AM_OK);
+    assert_int_equal(am_report_render(&out, &len, r, "RUN", AM_REPORT_CSV, &err), AM_OK);
+    assert_non_null(strstr(out, "\r\naccount,customers,customers,accounts,,,\"'@g1\",,"
+                                "\"'=HYPERLINK(\"\"http://x\"\")\",,,,,\"'-2+3, Inc\","
+                                "-15.50\r\n"));
+    free(out);
+    am_report_free(r);
+}
+
 /*
  * Rendering checked where a person sees it: headless Chromium loads the HTML
  * report from disk, and the DOM it built is what it shows.
@@ -631,6 +659,7 @@ int main(void)
         AM_TEST_SANDBOXED(test_report__usage_errors),
         AM_TEST_SANDBOXED(test_report__damaged_store_is_refused),
         cmocka_unit_test(test_report__pipeline_values_render_when_stored),
+        cmocka_unit_test(test_report__csv_guards_formulas),
         AM_TEST_SANDBOXED(test_report__html_in_a_real_browser),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
