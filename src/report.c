@@ -255,6 +255,11 @@ am_status am_report_build(am_report **out, const am_run *run, const am_index *ix
             cell->level = share.level == AM_SHARE_HIDDEN ? AM_SHARE_NONE : share.level;
             if (cell->level >= AM_SHARE_COUNTS) {
                 cell->count = them->matrix.cells[rows[i] * them->matrix.cols + j];
+                /*
+                 * TODO #7: once am_run_org carries each cell's open pipeline
+                 * value, set cell->has_pipeline and cell->pipeline_cents here
+                 * (counts and accounts cells only); the rest is in place.
+                 */
             }
             if (cell->level == AM_SHARE_ACCOUNTS) {
                 cell->fields = share.fields;

@@ -7,6 +7,7 @@
  * quotes, ampersands and Cyrillic. Every format is checked for what must be
  * there and for what must not; the HTML is loaded in headless Chromium.
  */
+#define _XOPEN_SOURCE 600
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
@@ -549,6 +550,50 @@ static void test_report__pipeline_values_render_when_stored(void **state)
     am_report_free(r);
 }
 
+/* XLSX is binary: on a terminal (a pseudo-terminal here) without --out it is refused. */
+static void test_report__xlsx_refused_on_a_terminal(void **state)
+{
+    (void)state;
+    const char *dir = am_test_path("report");
+    char run_id[64], bin[4096], err_path[4096], *err_text;
+    const char *argv[] = {bin, "report", "globex", "--format", "xlsx", NULL};
+    posix_spawn_file_actions_t fa;
+    int master = posix_openpt(O_RDWR | O_NOCTTY), status = 0;
+    char *slave;
+    pid_t pid;
+    size_t len;
+
+    run_ok(dir, run_id, sizeof(run_id));
+    assert_true(master >= 0);
+    assert_int_equal(grantpt(master), 0);
+    assert_int_equal(unlockpt(master), 0);
+    slave = ptsname(master);
+    assert_non_null(slave);
+    /* The binary am_test_run would run (AM_TEST_BIN, default build/san/acctmap). */
+    if (getenv("AM_TEST_BIN") && getenv("AM_TEST_BIN")[0] == '/') {
+        snprintf(bin, sizeof(bin), "%s", getenv("AM_TEST_BIN"));
+    } else {
+        snprintf(bin, sizeof(bin), "%s/%s", am_test_root(),
+                 getenv("AM_TEST_BIN") ? getenv("AM_TEST_BIN") : "build/san/acctmap");
+    }
+    snprintf(err_path, sizeof(err_path), "%s/err.txt", dir);
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 1, slave, O_RDWR | O_NOCTTY, 0);
+    posix_spawn_file_actions_addopen(&fa, 2, err_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    /* The store is found from the config in the fixture's directory. */
+    assert_int_equal(chdir(dir), 0);
+    assert_int_equal(posix_spawn(&pid, bin, &fa, NULL, (char *const *)argv, environ), 0);
+    assert_int_equal(chdir(am_test_root()), 0);
+    posix_spawn_file_actions_destroy(&fa);
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    close(master);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 2);
+    err_text = read_or_fail(err_path, &len);
+    assert_string_equal(err_text, "acctmap: report: xlsx is binary; give --out FILE or pipe it\n");
+    free(err_text);
+}
+
 /* CRM text a spreadsheet would run is written as text; quotes and separators are quoted. */
 static void test_report__csv_guards_formulas(void **state)
 {
@@ -658,6 +703,7 @@ int main(void)
         AM_TEST_SANDBOXED(test_report__config_errors_exit_2),
         AM_TEST_SANDBOXED(test_report__usage_errors),
         AM_TEST_SANDBOXED(test_report__damaged_store_is_refused),
+        AM_TEST_SANDBOXED(test_report__xlsx_refused_on_a_terminal),
         cmocka_unit_test(test_report__pipeline_values_render_when_stored),
         cmocka_unit_test(test_report__csv_guards_formulas),
         AM_TEST_SANDBOXED(test_report__html_in_a_real_browser),
