@@ -7,7 +7,7 @@ ifeq ($(WERROR),1)
 WARN += -Werror
 endif
 
-PKGS = libcurl jansson libxxhash libpsl libidn2 libutf8proc libmicrohttpd libpq
+PKGS = libcurl jansson libxxhash libpsl libidn2 libutf8proc libmicrohttpd libpq xlsxwriter
 # CRoaring ships no .pc file in Debian 12.
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lroaring -lpthread -lm
@@ -40,9 +40,11 @@ SAN_OBJ := $(patsubst %.c,build/san/obj/%.o,$(LIB_SRC))
 DEB_BUILD = build-essential pkg-config libcurl4-openssl-dev libjansson-dev libxxhash-dev \
 	libroaring-dev libpq-dev libpsl-dev publicsuffix libidn2-dev libutf8proc-dev \
 	libxlsxwriter-dev libmicrohttpd-dev libcmocka-dev
+# What the tests drive besides the build: a real browser for the HTML report, unzip for XLSX.
+DEB_TEST = chromium unzip
 DEB_FUZZ = clang libclang-rt-14-dev
 
-.PHONY: all test check deps deps-fuzz demo fuzz bench lint format clean
+.PHONY: all test check deps deps-test deps-fuzz demo fuzz bench lint format clean
 
 all: build/acctmap
 
@@ -86,7 +88,7 @@ build/san/obj/tests/fake_crm.o: tests/fake_crm.c
 	@mkdir -p $(@D)
 	$(CC) $(BASE_CFLAGS) $(SAN_FLAGS) -MMD -MP -c $< -o $@
 
-test check: deps
+test check: deps deps-test
 	$(MAKE) --no-print-directory test-build
 	UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 ASAN_OPTIONS=detect_leaks=1 \
 		tests/pg.sh run tests/run.sh build/san $(TEST_NAMES)
@@ -104,6 +106,9 @@ demo: deps
 
 deps:
 	@tools/deps.sh $(DEB_BUILD)
+
+deps-test:
+	@tools/deps.sh $(DEB_TEST)
 
 deps-fuzz:
 	@tools/deps.sh $(DEB_FUZZ)

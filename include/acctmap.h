@@ -13,5 +13,7 @@
 #include "acctmap/connector.h"
 #include "acctmap/normalize.h"
 #include "acctmap/keys.h"
+#include "acctmap/policy.h"
+#include "acctmap/report.h"
 
 #endif

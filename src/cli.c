@@ -5,11 +5,13 @@
  */
 #include "cli.h"
 
+#include <errno.h>
 #include <jansson.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 #include <utf8proc.h>
@@ -84,6 +86,7 @@ static const char main_help[] =
     "  diff [RUN_A RUN_B]       overlaps gained and lost between two runs\n"
     "  targets                  our records ranked by how many partners hold them\n"
     "  who OUR_ID               every partner that has one of our records\n"
+    "  report PARTNER           what PARTNER may see, as html, csv, json or xlsx\n"
     "\n"
     "options:\n"
     "  -c FILE                  config file (default: acctmap.json)\n"
@@ -2091,6 +2094,157 @@ static int verb_store(cli *c, int argc, char **argv)
     return 0;
 }
 
+/* ---- report ----------------------------------------------------------------- */
+
+static const char report_help[] =
+    "usage: acctmap [-c FILE] report PARTNER [--format html|csv|json|xlsx] [--out FILE]\n"
+    "                      [--run ID]\n"
+    "\n"
+    "What PARTNER may see of the latest run (or --run ID) under its sharing policy:\n"
+    "the matrix (hidden populations left out, numbers only where shared) and the\n"
+    "shared accounts with the listed fields. `run` stores every partner's report\n"
+    "with the run, so an old run gives the same bytes again. Default format: html.\n"
+    "Written to stdout, or to --out FILE (replaced atomically); xlsx needs --out\n"
+    "or a pipe.\n";
+
+/* Write `data` to `path` through a temporary file in the same directory, then rename. */
+static am_status write_file_atomic(const char *path, const char *data, size_t len,
+                                   am_error *err)
+{
+    char tmp[4096];
+    size_t done = 0;
+    int fd;
+
+    if (snprintf(tmp, sizeof(tmp), "%s.tmp-XXXXXX", path) >= (int)sizeof(tmp)) {
+        return am_error_set(err, AM_EUSAGE, "report: --out path too long");
+    }
+    fd = mkstemp(tmp);
+    if (fd < 0) {
+        return am_error_set(err, AM_EIO, "report: cannot write %s: %s; check the directory",
+                            path, strerror(errno));
+    }
+    while (done < len) {
+        ssize_t n = write(fd, data + done, len - done);
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n <= 0) {
+            break;
+        }
+        done += (size_t)n;
+    }
+    if (done < len || fsync(fd) != 0 || fchmod(fd, 0644) != 0) {
+        am_error_set(err, AM_EIO, "report: cannot write %s: %s", path, strerror(errno));
+        close(fd);
+        unlink(tmp);
+        return AM_EIO;
+    }
+    close(fd);
+    if (rename(tmp, path) != 0) {
+        am_error_set(err, AM_EIO, "report: cannot write %s: %s", path, strerror(errno));
+        unlink(tmp);
+        return AM_EIO;
+    }
+    return AM_OK;
+}
+
+static int verb_report(cli *c, int argc, char **argv)
+{
+    am_error err = {AM_OK, ""};
+    am_run *run = NULL;
+    am_report *report = NULL;
+    am_report_format format = AM_REPORT_HTML;
+    const char *partner = NULL, *out = NULL, *run_id = NULL;
+    char *stored = NULL, *rendered = NULL;
+    size_t stored_len = 0, rendered_len = 0;
+    char part[96], where[512];
+    int i, code = 0;
+    am_status rc;
+
+    for (i = 0; i < argc; i++) {
+        const char *arg = argv[i];
+        const char *eq = strchr(arg, '=');
+        size_t name_len = eq ? (size_t)(eq - arg) : strlen(arg);
+        const char *value;
+        if (is_help(arg)) {
+            fputs(report_help, stdout);
+            return 0;
+        }
+        if ((name_len == 8 && strncmp(arg, "--format", 8) == 0) ||
+            (name_len == 5 && strncmp(arg, "--out", 5) == 0) ||
+            (name_len == 5 && strncmp(arg, "--run", 5) == 0)) {
+            if (!eq && i + 1 >= argc) {
+                return usage_error("report: option '%s' needs a value", arg);
+            }
+            value = eq ? eq + 1 : argv[++i];
+            if (arg[2] == 'f' && am_report_format_parse(&format, value, &err)) {
+                return fail(&err);
+            }
+            if (arg[2] == 'o') {
+                out = value;
+            } else if (arg[2] == 'r') {
+                run_id = value;
+            }
+        } else if (arg[0] == '-' && arg[1] != '\0') {
+            return usage_error("report: unknown option '%s'; see `acctmap report --help`", arg);
+        } else if (partner) {
+            return usage_error("report: unexpected argument '%s'; see `acctmap report --help`",
+                               arg);
+        } else {
+            partner = arg;
+        }
+    }
+    if (!partner) {
+        return usage_error("report: name a partner: `acctmap report PARTNER`");
+    }
+    if (out && !out[0]) {
+        return usage_error("report: --out needs a file name");
+    }
+    if (format == AM_REPORT_XLSX && !out && isatty(STDOUT_FILENO)) {
+        return usage_error("report: xlsx is binary; give --out FILE or pipe it");
+    }
+    rc = load_run(&run, c, run_id, &err);
+    if (rc) {
+        return fail(&err);
+    }
+    if (am_run_org_find(run, partner) <= 0) {
+        code = usage_error("report: \"%s\" is not a partner in run %s; `acctmap matrix` lists "
+                           "them", partner, run->id);
+        goto cleanup;
+    }
+    am_report_part_name(part, sizeof(part), partner);
+    rc = am_store_run_part(&stored, &stored_len, c->store, run, part, &err);
+    if (rc == AM_ENOTFOUND) {
+        am_error_set(&err, AM_ENOTFOUND, "report: run %s has no report for %s (it was made "
+                     "before runs stored reports); run `acctmap run` again", run->id, partner);
+    }
+    if (!rc) {
+        snprintf(where, sizeof(where), "%s: run %s: %s", am_store_describe(c->store), run->id,
+                 part);
+        rc = am_report_load(&report, stored, stored_len, where, &err);
+    }
+    if (!rc) {
+        rc = am_report_render(&rendered, &rendered_len, report, run->id, format, &err);
+    }
+    if (!rc && out) {
+        rc = write_file_atomic(out, rendered, rendered_len, &err);
+    }
+    if (rc) {
+        code = fail(&err);
+        goto cleanup;
+    }
+    if (!out && fwrite(rendered, 1, rendered_len, stdout) != rendered_len) {
+        fprintf(stderr, "acctmap: report: cannot write the output\n");
+        code = EXIT_RUNTIME;
+    }
+cleanup:
+    free(stored);
+    free(rendered);
+    am_report_free(report);
+    am_run_free(run);
+    return code;
+}
+
 /* ---- main ------------------------------------------------------------------ */
 
 typedef struct verb {
@@ -2108,6 +2262,7 @@ static const verb verbs[] = {
     {"diff", verb_diff},
     {"targets", verb_targets},
     {"who", verb_who},
+    {"report", verb_report},
 };
 
 int am_cli_main(int argc, char **argv)

@@ -6,6 +6,8 @@
 #include "acctmap/config.h"
 #include "acctmap/store.h"
 
+#include "acctmap/policy.h"
+
 #include <errno.h>
 #include <jansson.h>
 #include <stdio.h>
@@ -30,8 +32,6 @@ struct am_config {
 
 static const char *const standard_populations[AM_POP_STANDARD_COUNT] = {
     "customers", "prospects", "opportunities"};
-
-static const char *const share_levels[] = {"hidden", "none", "counts", "accounts", NULL};
 
 static char *arena_printf(am_arena *arena, const char *fmt, ...) AM_PRINTF(2, 3);
 
@@ -208,44 +208,6 @@ static am_status parse_rules(am_source_config *src, am_config_org *org, am_arena
     return AM_OK;
 }
 
-static am_status parse_share(const json_t *share, const char *where, am_error *err)
-{
-    const char *key;
-    json_t *value;
-    static const char *const object_fields[] = {"level", "fields", NULL};
-
-    if (!json_is_object(share)) {
-        return am_error_set(err, AM_ECONFIG,
-                            "%s.share: expected an object like {\"customers\": \"counts\"}", where);
-    }
-    json_object_foreach((json_t *)share, key, value) {
-        const char *level = NULL;
-        if (json_is_string(value)) {
-            level = json_string_value(value);
-        } else if (json_is_object(value)) {
-            json_t *fields = json_object_get(value, "fields");
-            am_status rc = check_keys(value, object_fields, where, "level, fields", err);
-            if (rc) {
-                return rc;
-            }
-            rc = get_string(&level, value, "level", where, true, err);
-            if (rc) {
-                return am_error_prefix(err, "share.%s: ", key);
-            }
-            if (fields && !json_is_array(fields)) {
-                return am_error_set(err, AM_ECONFIG, "%s.share.%s.fields: expected a list",
-                                    where, key);
-            }
-        }
-        if (!level || !in_list(level, share_levels)) {
-            return am_error_set(err, AM_ECONFIG,
-                                "%s.share.%s: expected hidden, none, counts or accounts", where,
-                                key);
-        }
-    }
-    return AM_OK;
-}
-
 static am_status parse_source(am_source_config *src, am_config_org *org, am_config *cfg,
                               const json_t *obj, size_t org_pos, size_t index, am_error *err)
 {
@@ -281,7 +243,7 @@ static am_status parse_org(am_config_org *org, am_config *cfg, const json_t *obj
 {
     static const char *const known[] = {"id", "name", "sources", "share", NULL};
     char *where = arena_printf(&cfg->arena, "%s: orgs[%zu]", cfg->name, pos);
-    json_t *sources, *share;
+    json_t *sources;
     size_t i;
     am_status rc;
 
@@ -337,9 +299,50 @@ static am_status parse_org(am_config_org *org, am_config *cfg, const json_t *obj
             return rc;
         }
     }
-    share = json_object_get(obj, "share");
-    if (share) {
-        return parse_share(share, where, err);
+    return AM_OK;
+}
+
+/*
+ * Each org's `share`, once every org's populations are known (self may come
+ * after its partners in the file). The policy module parses it.
+ */
+static am_status parse_policies(am_config *cfg, const json_t *orgs, am_error *err)
+{
+    const am_config_org *self = &cfg->orgs[0];
+    size_t i;
+
+    for (i = 0; i < json_array_size(orgs); i++) {
+        const json_t *obj = json_array_get(orgs, i);
+        const json_t *share = json_object_get(obj, "share");
+        am_config_org *org = (am_config_org *)am_config_org_find(
+            cfg, json_string_value(json_object_get(obj, "id")));
+        char where[600];
+        char *text = NULL;
+        am_policy *policy = NULL;
+        am_status rc;
+
+        snprintf(where, sizeof(where), "%s: orgs[%zu].share", cfg->name, i);
+        if (org->is_self) {
+            if (share) {
+                return am_error_set(err, AM_ECONFIG, "%s: self shares nothing with itself; put "
+                                    "\"share\" on a partner", where);
+            }
+            continue;
+        }
+        if (share) {
+            text = json_dumps(share, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENCODE_ANY);
+            if (!text) {
+                return am_error_set(err, AM_ENOMEM, "out of memory reading the config");
+            }
+        }
+        rc = am_policy_parse(&policy, text, text ? strlen(text) : 0, where, self->populations,
+                             self->population_count, org->populations, org->population_count,
+                             err);
+        free(text);
+        if (rc) {
+            return rc;
+        }
+        org->policy = policy;
     }
     return AM_OK;
 }
@@ -488,7 +491,7 @@ static am_status parse_root(am_config *cfg, am_error *err)
             }
         }
     }
-    return AM_OK;
+    return parse_policies(cfg, orgs, err);
 }
 
 am_status am_config_parse(am_config **out, const char *text, size_t len, const char *name,
@@ -576,8 +579,13 @@ cleanup:
 
 void am_config_free(am_config *cfg)
 {
+    size_t i;
+
     if (!cfg) {
         return;
+    }
+    for (i = 0; cfg->orgs && i < cfg->org_count; i++) {
+        am_policy_free((am_policy *)cfg->orgs[i].policy);
     }
     json_decref(cfg->root);
     am_arena_dispose(&cfg->arena);

@@ -19,6 +19,8 @@
 #include "acctmap/keys.h"
 #include "acctmap/normalize.h"
 #include "acctmap/overlap.h"
+#include "acctmap/policy.h"
+#include "acctmap/report.h"
 #include "acctmap/resolve.h"
 
 #define WORKERS_MAX 8
@@ -149,6 +151,21 @@ static slot *queue_pop(slot_queue *q, const bool *cancelled)
 
 /* ---- the state of one batch run ------------------------------------------ */
 
+/*
+ * The records partners' reports show, kept as they stream by: only records
+ * of populations some partner sees as accounts, only the fields shown
+ * (partners: only their ids). Nothing is kept when nothing is shared.
+ */
+typedef struct kept_records {
+    uint32_t populations; /* records in any of these are kept */
+    uint32_t fields;      /* bits of am_share_field; the id is always kept */
+    uint32_t *number;     /* store-order number of each kept record, ascending */
+    am_record *records;
+    size_t count;
+    size_t cap;
+    am_arena arena;
+} kept_records;
+
 typedef struct job {
     size_t org;
     uint32_t source;    /* position in the org's sources: each record's `source` */
@@ -185,6 +202,7 @@ typedef struct run_state {
     bool store_failed;  /* under to_store.mu */
     am_error store_err; /* set by the store thread before store_failed */
     am_secret_keeper secrets; /* the store, for sources' rotated tokens */
+    kept_records *kept;       /* per org */
     am_run_timings t;
 } run_state;
 
@@ -454,6 +472,54 @@ static am_status keep_self_amounts(run_state *st, const am_record *recs, size_t 
     return AM_OK;
 }
 
+static am_status keep_record(kept_records *k, const am_record *r, uint32_t number,
+                             am_error *err)
+{
+    const char *src[AM_FIELD_COUNT] = {r->id,      r->name, r->domain, r->tax_id,
+                                       r->country, r->city, r->owner,  ""};
+    const char **dst[AM_FIELD_COUNT - 1];
+    am_record *copy;
+    size_t f;
+
+    if (k->count == k->cap) {
+        size_t cap = k->cap ? k->cap * 2 : 256;
+        am_record *grown = realloc(k->records, cap * sizeof(*grown));
+        uint32_t *numbers;
+        if (!grown) {
+            return am_error_set(err, AM_ENOMEM, "out of memory keeping records for reports");
+        }
+        k->records = grown;
+        numbers = realloc(k->number, cap * sizeof(*numbers));
+        if (!numbers) {
+            return am_error_set(err, AM_ENOMEM, "out of memory keeping records for reports");
+        }
+        k->number = numbers;
+        k->cap = cap;
+    }
+    copy = &k->records[k->count];
+    *copy = *r;
+    dst[AM_FIELD_ID] = &copy->id;
+    dst[AM_FIELD_NAME] = &copy->name;
+    dst[AM_FIELD_DOMAIN] = &copy->domain;
+    dst[AM_FIELD_TAX_ID] = &copy->tax_id;
+    dst[AM_FIELD_COUNTRY] = &copy->country;
+    dst[AM_FIELD_CITY] = &copy->city;
+    dst[AM_FIELD_OWNER] = &copy->owner;
+    for (f = 0; f < AM_FIELD_AMOUNT; f++) {
+        bool wanted = f == AM_FIELD_ID || (k->fields & (1u << f));
+        *dst[f] = wanted ? am_arena_strndup(&k->arena, src[f], strlen(src[f])) : "";
+        if (!*dst[f]) {
+            return am_error_set(err, AM_ENOMEM, "out of memory keeping records for reports");
+        }
+    }
+    if (!(k->fields & (1u << AM_FIELD_AMOUNT))) {
+        copy->has_amount = false;
+        copy->amount_cents = 0;
+    }
+    k->number[k->count++] = number;
+    return AM_OK;
+}
+
 static am_status take_batch(run_state *st, slot *s, am_error *err)
 {
     const job *j = &st->jobs[s->job];
@@ -490,6 +556,10 @@ static am_status take_batch(run_state *st, slot *s, am_error *err)
         }
         rc = am_resolver_add(st->resolver, &s->keys[i * AM_KEYS_MAX], s->key_counts[i], &facts,
                              err);
+        if (!rc && (st->kept[j->org].populations & recs[i].populations)) {
+            rc = keep_record(&st->kept[j->org], &recs[i],
+                             (uint32_t)st->populations[j->org].count, err);
+        }
         if (!rc) {
             rc = u32_push(&st->populations[j->org], recs[i].populations, err);
         }
@@ -742,6 +812,87 @@ static am_status index_and_intersect(run_state *st, am_error *err)
     return rc;
 }
 
+/* What each org's records must keep for the partners' reports (see kept_records). */
+static void plan_kept(run_state *st)
+{
+    size_t org;
+
+    for (org = 1; org < st->run->org_count; org++) {
+        const am_policy *p = am_config_org_at(st->cfg, org)->policy;
+        uint32_t ours, fields, theirs;
+        if (!p) {
+            continue;
+        }
+        am_policy_needs(&ours, &fields, &theirs, p);
+        st->kept[0].populations |= ours;
+        st->kept[0].fields |= fields;
+        st->kept[org].populations |= theirs;
+    }
+}
+
+static const am_record *kept_record(void *ctx, size_t org, uint32_t number)
+{
+    const kept_records *k = &((run_state *)ctx)->kept[org];
+    size_t lo = 0, hi = k->count;
+
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (k->number[mid] < number) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    return lo < k->count && k->number[lo] == number ? &k->records[lo] : NULL;
+}
+
+/* Every partner's report, as canonical JSON parts of the run (before it is published). */
+static am_status write_reports(run_state *st, am_error *err)
+{
+    size_t org;
+    bool prepared_self = false;
+    am_status rc = AM_OK;
+
+    for (org = 1; !rc && org < st->run->org_count; org++) {
+        const am_config_org *co = am_config_org_at(st->cfg, org);
+        am_report *report = NULL;
+        char *json = NULL;
+        size_t len = 0;
+        char part[96];
+
+        if (!co->policy) {
+            continue;
+        }
+        if (st->kept[org].populations) {
+            /* Listing a cell's pairs needs both orgs' records by entity. */
+            if (!prepared_self) {
+                rc = am_index_prepare_lookup(st->index, 0, err);
+                prepared_self = true;
+            }
+            if (!rc) {
+                rc = am_index_prepare_lookup(st->index, org, err);
+            }
+        }
+        if (!rc) {
+            rc = am_report_build(&report, st->run, st->index, org, co->policy, kept_record, st,
+                                 err);
+        }
+        if (!rc) {
+            rc = am_report_save(&json, &len, report, err);
+        }
+        if (!rc) {
+            am_report_part_name(part, sizeof(part), co->id);
+            rc = am_run_writer_add_part(st->writer, part, json, len, err);
+        }
+        free(json);
+        am_report_free(report);
+        if (rc) {
+            am_error_prefix(err, "report for %s: ", co->id);
+        }
+    }
+    return rc;
+}
+
 static size_t worker_count(size_t jobs)
 {
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
@@ -826,10 +977,15 @@ am_status am_run_batch(am_run **out, am_run_timings *timings, const am_config *c
     }
     st.populations = calloc(st.run->org_count, sizeof(*st.populations));
     st.resolver_ids = calloc(st.run->org_count, sizeof(*st.resolver_ids));
-    if (!st.populations || !st.resolver_ids) {
+    st.kept = calloc(st.run->org_count, sizeof(*st.kept));
+    if (!st.populations || !st.resolver_ids || !st.kept) {
         rc = am_error_set(err, AM_ENOMEM, "out of memory starting the run");
         goto cleanup;
     }
+    for (org = 0; org < st.run->org_count; org++) {
+        am_arena_init(&st.kept[org].arena);
+    }
+    plan_kept(&st);
     rc = am_resolver_new(&st.resolver, err);
     if (!rc) {
         /* The store first: an unwritable store fails before any source is pulled. */
@@ -846,6 +1002,10 @@ am_status am_run_batch(am_run **out, am_run_timings *timings, const am_config *c
     }
     t0 = now_s();
     st.run->finished_ms = now_ms();
+    rc = write_reports(&st, err);
+    if (rc) {
+        goto cleanup;
+    }
     rc = am_store_run_commit(st.writer, st.run, st.index, err);
     st.writer = NULL; /* commit frees it */
     st.t.store += now_s() - t0;
@@ -878,6 +1038,12 @@ cleanup:
             free(st.resolver_ids[org].v);
         }
     }
+    for (org = 0; st.kept && org < am_config_org_count(cfg); org++) {
+        free(st.kept[org].records);
+        free(st.kept[org].number);
+        am_arena_dispose(&st.kept[org].arena);
+    }
+    free(st.kept);
     free(st.populations);
     free(st.resolver_ids);
     free(st.self_amounts);

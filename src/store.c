@@ -1172,6 +1172,50 @@ am_status am_run_writer_add_message(am_run_writer *w, const char *line, am_error
     return rc ? rc : w->st->ops->part_append(w->txn, "messages.txt", "\n", 1, err);
 }
 
+/* A part name a caller may use: plain, and none of the store's own. */
+static bool valid_extra_part(const char *part)
+{
+    static const char *const reserved[] = {"records-", "entities-", "bitmaps-"};
+    size_t n = strlen(part), i;
+
+    if (n == 0 || n > 63 || part[0] == '.' || strcmp(part, "run.json") == 0 ||
+        strcmp(part, "messages.txt") == 0) {
+        return false;
+    }
+    for (i = 0; i < sizeof(reserved) / sizeof(reserved[0]); i++) {
+        if (strncmp(part, reserved[i], strlen(reserved[i])) == 0) {
+            return false;
+        }
+    }
+    for (i = 0; i < n; i++) {
+        char c = part[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '_' ||
+              c == '-')) {
+            return false;
+        }
+    }
+    return true;
+}
+
+am_status am_run_writer_add_part(am_run_writer *w, const char *part, const void *data,
+                                 size_t len, am_error *err)
+{
+    AM_ASSERT(valid_extra_part(part), err);
+    return w->st->ops->part_append(w->txn, part, data, len, err);
+}
+
+am_status am_store_run_part(char **data_out, size_t *len_out, am_store *st, const am_run *run,
+                            const char *part, am_error *err)
+{
+    *data_out = NULL;
+    *len_out = 0;
+    if (!valid_extra_part(part)) {
+        return am_error_set(err, AM_EINVAL, "%s: \"%.64s\" is not a part name", st->display,
+                            part);
+    }
+    return st->ops->part_read(data_out, len_out, st->state, run->id, part, err);
+}
+
 static am_status write_org_index(am_run_writer *w, const am_index *ix, size_t org,
                                  am_error *err)
 {

@@ -14,6 +14,7 @@
 
 typedef struct am_config am_config;
 typedef struct am_config_org am_config_org;
+struct am_policy;
 
 /* A status value of a source mapped to populations (`populations` in the config). */
 typedef struct am_status_rule {
@@ -44,6 +45,8 @@ struct am_config_org {
     size_t population_count;
     am_source_config *sources;
     size_t source_count;
+    /* Partners: what this partner may see (`share`; default counts everywhere). NULL for self. */
+    const struct am_policy *policy;
 };
 
 /*

@@ -138,6 +138,13 @@ am_status am_run_writer_add_records(am_run_writer *w, size_t org, const am_recor
 /* Append a line to the run's messages (rejected rows, warnings). */
 am_status am_run_writer_add_message(am_run_writer *w, const char *line, am_error *err);
 /*
+ * Add a part of the run's own (a partner's report) under `part`: [a-z0-9._-],
+ * not starting with '.', and not a name the store uses itself (run.json,
+ * messages.txt, records-*, entities-*, bitmaps-*). Appends when called again.
+ */
+am_status am_run_writer_add_part(am_run_writer *w, const char *part, const void *data,
+                                 size_t len, am_error *err);
+/*
  * Write the index and the run, then publish it; sets run->id. The writer is
  * freed whatever the outcome.
  */
@@ -155,6 +162,13 @@ void am_run_writer_abort(am_run_writer *w);
  */
 am_status am_store_secret_load(char **value_out, am_store *st, const char *name, am_error *err);
 am_status am_store_secret_save(am_store *st, const char *name, const char *value, am_error *err);
+
+/*
+ * A part added with am_run_writer_add_part, malloc'd and NUL-terminated.
+ * AM_ENOTFOUND when the run has no such part.
+ */
+am_status am_store_run_part(char **data_out, size_t *len_out, am_store *st, const am_run *run,
+                            const char *part, am_error *err);
 
 /* The messages of a run (rejected rows, warnings), one per line; malloc'd. */
 am_status am_store_run_messages(char **text_out, size_t *len_out, am_store *st,
