@@ -47,8 +47,10 @@ struct am_http {
     char label[256];
     const am_secret_keeper *keeper;
     char *source_key;
-    bool progress;
+    void (*progress)(void *ctx, const char *line, bool done); /* env's, NULL: quiet */
+    void *progress_ctx;
     bool progress_shown;
+    char progress_line[512];
     char **secrets;
     size_t secret_count;
     struct curl_slist *connect_to; /* test builds: AM_HTTP_CONNECT_TO */
@@ -540,6 +542,7 @@ am_status am_http_new(am_http **out, const char *url, const am_http_options *opt
     if (env) {
         http->keeper = env->secrets;
         http->progress = env->progress;
+        http->progress_ctx = env->progress_ctx;
         if (env->source_key) {
             http->source_key = dup_s(env->source_key);
             if (!http->source_key) {
@@ -606,7 +609,7 @@ void am_http_free(am_http *http)
         return;
     }
     if (http->progress_shown) {
-        fputc('\n', stderr);
+        http->progress(http->progress_ctx, http->progress_line, true);
     }
     if (http->curl) {
         curl_easy_cleanup(http->curl);
@@ -632,18 +635,16 @@ void am_http_free(am_http *http)
 
 static void show_progress(am_http *http, const char *what)
 {
-    char line[512];
+    char *line = http->progress_line;
 
     if (!http->progress) {
         return;
     }
-    snprintf(line, sizeof(line), "%s: %zu pages, %zu records, waited %.1f s%s%s", http->label,
+    snprintf(line, sizeof(http->progress_line), "%s: %zu pages, %zu records, waited %.1f s%s%s", http->label,
              http->stats.pages, http->stats.records, http->stats.waited_s, what ? "; " : "",
              what ? what : "");
-    am_http_scrub(http, line, sizeof(line));
-    /* One line kept up to date: carriage return, then clear to the end. */
-    fprintf(stderr, "\r%s\033[K", line);
-    fflush(stderr);
+    am_http_scrub(http, line, sizeof(http->progress_line));
+    http->progress(http->progress_ctx, line, false);
     http->progress_shown = true;
 }
 

@@ -7,7 +7,7 @@
  * honoured) within a bounded total wait, a pagination/redirect guard, a body
  * ceiling, gzip, the User-Agent, JSON parsing with one-line errors, scrubbing
  * of secrets from every message, OAuth refresh with rotated refresh tokens
- * saved before use, and progress on stderr.
+ * saved before use, and progress lines for the CLI to show.
  *
  * Typical connector code:
  *
@@ -338,7 +338,7 @@ unsigned am_http_oauth_refresh_count(const am_http *http);
 
 /*
  * Count `records` more records read by the connector. When env->progress
- * is set, the client keeps one line on stderr up to date:
+ * is set, the client hands it one line to keep up to date:
  * "hubspot https://api.hubapi.com: 3 pages, 250 records, waited 2.0 s".
  * Quiet otherwise. Pages and waits are counted by the client itself.
  */

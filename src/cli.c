@@ -533,6 +533,20 @@ static void on_message(void *ctx, const char *org, bool rejected, const char *li
     }
 }
 
+/*
+ * A source's progress, on a terminal only: one line kept up to date
+ * (carriage return, clear to the end), ended when the source is done.
+ * Workers call this; flockfile keeps their lines whole.
+ */
+static void on_source_progress(void *ctx, const char *line, bool done)
+{
+    (void)ctx;
+    flockfile(stderr);
+    fprintf(stderr, "\r%s\033[K%s", line, done ? "\n" : "");
+    fflush(stderr);
+    funlockfile(stderr);
+}
+
 static void print_hidden(const run_progress *p)
 {
     size_t i;
@@ -599,8 +613,7 @@ static int verb_run(cli *c, int argc, char **argv)
     am_run *run = NULL;
     am_run_timings timings;
     run_progress progress;
-    am_run_observer obs = {.ctx = &progress, .progress = isatty(STDERR_FILENO) != 0,
-                           .on_message = on_message};
+    am_run_observer obs = {.ctx = &progress, .on_message = on_message};
     verb_args a;
     uint64_t records = 0, rejected = 0, warnings = 0;
     table t;
@@ -612,6 +625,9 @@ static int verb_run(cli *c, int argc, char **argv)
     code = parse_verb_args(&a, "run", run_help, argc, argv, "", 0);
     if (code || a.help) {
         return code;
+    }
+    if (isatty(STDERR_FILENO)) {
+        obs.on_source_progress = on_source_progress;
     }
     rc = open_store(c, &err);
     if (!rc) {

@@ -116,7 +116,9 @@ static am_status list_pairs(pair_id **out, size_t *count_out, side *s, int our_p
                            t->source, pairs[i].our_record, pairs[i].their_record};
     }
     free(pairs);
-    qsort(ids, n, sizeof(*ids), compare_pair);
+    if (n > 1) { /* ids may be NULL when n is 0; qsort(NULL, 0) is undefined */
+        qsort(ids, n, sizeof(*ids), compare_pair);
+    }
     for (i = 0; i < n; i++) {
         if (kept == 0 || compare_pair(&ids[kept - 1], &ids[i]) != 0) {
             ids[kept++] = ids[i];

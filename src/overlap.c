@@ -397,7 +397,9 @@ am_status am_overlap_targets(am_targets **out, const am_index *ix, const am_reco
         }
     }
     targets_pass(t, partners, matches, fill, ix, shared, our_mask, their_masks);
-    qsort(order, t->count, sizeof(*order), compare_ranked);
+    if (t->count > 1) { /* order may be NULL when empty; qsort(NULL, 0) is undefined */
+        qsort(order, t->count, sizeof(*order), compare_ranked);
+    }
     for (k = 0; k < t->count; k++) {
         t->items[k] = order[k].t;
     }

@@ -698,7 +698,6 @@ static am_status secret_save(void *ctx, const char *name, const char *value, am_
 
 static am_status describe_orgs(run_state *st, am_error *err)
 {
-    bool progress = st->obs && st->obs->progress;
     size_t i, p, s, k = 0;
     char *key;
 
@@ -755,7 +754,10 @@ static am_status describe_orgs(run_state *st, am_error *err)
             snprintf(key, AM_SECRET_NAME_MAX + 1, "%s.%zu", co->id, s);
             st->jobs[k].env.source_key = key;
             st->jobs[k].env.secrets = &st->secrets;
-            st->jobs[k].env.progress = progress;
+            if (st->obs && st->obs->on_source_progress) {
+                st->jobs[k].env.progress = st->obs->on_source_progress;
+                st->jobs[k].env.progress_ctx = st->obs->ctx;
+            }
             k++;
         }
     }

@@ -224,7 +224,9 @@ static am_status dir_run_ids(char ***ids_out, size_t *count_out, void *state, am
     }
     closedir(d);
     /* Ids are UTC timestamps: name order is time order. */
-    qsort(ids, count, sizeof(*ids), compare_strings);
+    if (count > 1) { /* qsort(NULL, 0) is undefined */
+        qsort(ids, count, sizeof(*ids), compare_strings);
+    }
     *ids_out = ids;
     *count_out = count;
     return AM_OK;

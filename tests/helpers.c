@@ -303,3 +303,9 @@ size_t am_test_count_lines(const char *s)
     }
     return n;
 }
+
+void am_test_progress_to_stderr(void *ctx, const char *line, bool done)
+{
+    (void)ctx;
+    fprintf(stderr, "\r%s\033[K%s", line, done ? "\n" : "");
+}

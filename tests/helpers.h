@@ -7,6 +7,7 @@
 
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -61,5 +62,8 @@ size_t am_test_count_lines(const char *s);
 
 /* The repository root (where the tests were started: tests/run.sh runs them from there). */
 const char *am_test_root(void);
+
+/* A source's progress written to stderr as the CLI writes it on a terminal. */
+void am_test_progress_to_stderr(void *ctx, const char *line, bool done);
 
 #endif

@@ -605,7 +605,7 @@ static void run_scenario(scenario *sc, const char *name, const char *fields_fmt)
     sc->iface.save = keeper_save;
     env.secrets = &sc->iface;
     env.source_key = "globex.0";
-    env.progress = true;
+    env.progress = am_test_progress_to_stderr;
     am_record_batch_init(&batch);
     capture_stderr(true);
     sc->r.rc = am_source_open(&src, source_of(cfg), &env, &err);

@@ -561,6 +561,26 @@ static void test_cli__explain_says_why(void **state)
     am_test_output_dispose(&o);
 }
 
+/* A store that exists but holds no run yet: every listing says so, none crashes. */
+static void test_cli__empty_store_lists_no_runs(void **state)
+{
+    (void)state;
+    const char *demo = am_test_path("demo");
+    am_test_output o;
+
+    RUN(&o, demo, "store", "init");
+    assert_int_equal(o.exit_code, 0);
+    am_test_output_dispose(&o);
+    assert_int_equal(run_count(demo), 0);
+    RUN(&o, demo, "runs");
+    assert_int_equal(o.exit_code, 0);
+    am_test_output_dispose(&o);
+    RUN(&o, demo, "matrix");
+    assert_int_equal(o.exit_code, 1);
+    assert_non_null(strstr(o.err, "no run yet; start one with `acctmap run`"));
+    am_test_output_dispose(&o);
+}
+
 static void test_cli__usage_and_help(void **state)
 {
     (void)state;
@@ -624,6 +644,7 @@ int main(void)
         AM_TEST_SANDBOXED(test_cli__unwritable_store_exits_1),
         AM_TEST_SANDBOXED(test_cli__killed_run_leaves_previous_runs_intact),
         AM_TEST_SANDBOXED(test_cli__explain_says_why),
+        AM_TEST_SANDBOXED(test_cli__empty_store_lists_no_runs),
         AM_TEST_SANDBOXED(test_cli__usage_and_help),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

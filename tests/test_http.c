@@ -1214,12 +1214,12 @@ static void test_http__bitrix24_query_refresh_and_failed_save(void **state)
     free(new_access);
 }
 
-static void test_http__progress_goes_to_stderr_only_when_asked(void **state)
+static void test_http__progress_lines_only_when_asked(void **state)
 {
     (void)state;
     am_error err = {0};
     am_http_options opt = fast_options();
-    am_source_env env = {.progress = true};
+    am_source_env env = {.progress = am_test_progress_to_stderr};
     char path[1024];
     char *text;
     int saved, fd;
@@ -1398,7 +1398,7 @@ int main(void)
         HTTP_TEST(test_http__salesforce_form_refresh_gives_instance_url),
         HTTP_TEST(test_http__send_oauth_refreshes_once_on_401),
         HTTP_TEST(test_http__bitrix24_query_refresh_and_failed_save),
-        HTTP_TEST(test_http__progress_goes_to_stderr_only_when_asked),
+        HTTP_TEST(test_http__progress_lines_only_when_asked),
         HTTP_TEST(test_http__fake_crm_follows_the_manifest_rules),
         HTTP_TEST(test_http__fake_crm_finds_the_fixtures_from_elsewhere),
     };

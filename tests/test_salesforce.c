@@ -1365,7 +1365,7 @@ static void test_salesforce__rotated_refresh_token_saved_before_use(void **state
     static const char *const bodies[] = {"error_401_invalid_session.json", NULL};
     memory_keeper keeper_state;
     am_secret_keeper keeper = {&keeper_state, keeper_load, keeper_save};
-    am_source_env env = {&keeper, "acme.0", false};
+    am_source_env env = {.secrets = &keeper, .source_key = "acme.0"};
     char fields[1024];
     am_config *cfg = NULL;
     am_source *src = NULL;

@@ -30,7 +30,14 @@ typedef struct am_source_env {
     const am_secret_keeper *secrets; /* NULL: rotated tokens live only in memory */
     /* Stable per source across runs ("globex.0"): names its saved secrets. */
     const char *source_key;
-    bool progress; /* stderr is a terminal: report pages, records and waits there */
+    /*
+     * Progress of a long pull (pages, records, waits): each line replaces the
+     * one before, `done` ends the source's line. NULL: quiet. The library
+     * never prints (STYLE.md); the CLI shows it when stderr is a terminal.
+     * Called from worker threads; never given a secret.
+     */
+    void (*progress)(void *ctx, const char *line, bool done);
+    void *progress_ctx;
 } am_source_env;
 
 /*

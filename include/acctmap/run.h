@@ -23,7 +23,8 @@ typedef struct am_run_timings {
 /* What a run tells while it works; every member may be NULL. */
 typedef struct am_run_observer {
     void *ctx;
-    bool progress; /* sources may report their progress on stderr (it is a terminal) */
+    /* A source's progress line (see am_source_env.progress); NULL: quiet. Any thread. */
+    void (*on_source_progress)(void *ctx, const char *line, bool done);
     /* A row rejected or a value that could not become a key: one line, "file:line: ...". */
     void (*on_message)(void *ctx, const char *org, bool rejected, const char *line);
     /* A source was read to its end. */
