@@ -249,7 +249,12 @@ static am_status slot_warn(slot *s, const char *label, uint32_t line, const char
         s->warnings = grown;
         s->warning_cap = cap;
     }
-    snprintf(text, sizeof(text), "%s:%u: %s", label, line, what);
+    if (strstr(label, "://")) {
+        /* A URL label (CRM, database): "host:4" would read as a port. */
+        snprintf(text, sizeof(text), "%s: record %u: %s", label, line, what);
+    } else {
+        snprintf(text, sizeof(text), "%s:%u: %s", label, line, what);
+    }
     copy = am_arena_strndup(&s->records.arena, text, strlen(text));
     if (!copy) {
         return am_error_set(err, AM_ENOMEM, "out of memory recording a warning");
