@@ -39,10 +39,8 @@ typedef struct report_cell {
     report_row *rows;
     size_t row_count;
     /*
-     * Hook for issue #7's open pipeline value (the sum of `amount` over our
-     * opportunities in the cell): when the stored run carries it per cell,
-     * am_report_build sets these; save, load and every renderer already
-     * carry it ("pipeline" in JSON and CSV, a line in the HTML heat map).
+     * The cell's open pipeline value (issue #7: the sum of `amount` over our
+     * opportunities in the cell), only where pipeline_shared allows it.
      */
     bool has_pipeline;
     int64_t pipeline_cents;
@@ -131,6 +129,30 @@ void am_report_part_name(char *out, size_t cap, const char *partner)
 
 /* ---- building ------------------------------------------------------------- */
 
+/*
+ * Whether the partner may see the open pipeline value of cell (our_pop,
+ * their_pop), a visible cell. The value sums the amounts of our records that
+ * are in our_pop and in our opportunities and match their_pop, so every one
+ * of them is a record of cell (opportunities, their_pop): that cell must show
+ * our records with their `amount`. In another row the sum would also tell
+ * which of those opportunities are in the row (an upsell among customers),
+ * so that cell must show our records with their `amount` too. Overrides
+ * count: the cells are read after them.
+ */
+static bool pipeline_shared(const am_policy *policy, size_t our_pop, size_t their_pop)
+{
+    const uint32_t amount = 1u << AM_FIELD_AMOUNT;
+    am_share cell = am_policy_cell(policy, our_pop, their_pop);
+    am_share open = am_policy_cell(policy, AM_POP_OPPORTUNITIES, their_pop);
+
+    if (cell.level < AM_SHARE_COUNTS || open.level != AM_SHARE_ACCOUNTS ||
+        !(open.fields & amount)) {
+        return false;
+    }
+    return our_pop == AM_POP_OPPORTUNITIES ||
+           (cell.level == AM_SHARE_ACCOUNTS && (cell.fields & amount));
+}
+
 static am_status fill_rows(am_report *r, report_cell *cell, const am_index *ix, size_t partner,
                            size_t our_pop, size_t their_pop, am_report_record_fn record,
                            void *ctx, am_error *err)
@@ -214,7 +236,10 @@ am_status am_report_build(am_report **out, const am_run *run, const am_index *ix
     self = &run->orgs[0];
     them = &run->orgs[partner];
     AM_ASSERT(them->matrix.rows == self->population_count &&
-                  them->matrix.cols == them->population_count,
+                  them->matrix.cols == them->population_count &&
+                  self->population_count > AM_POP_OPPORTUNITIES &&
+                  (!them->pipeline.cents || (them->pipeline.rows == them->matrix.rows &&
+                                             them->pipeline.cols == them->matrix.cols)),
               err);
     for (i = 0; i < self->population_count; i++) {
         if (am_policy_population(policy, i).level != AM_SHARE_HIDDEN) {
@@ -255,11 +280,12 @@ am_status am_report_build(am_report **out, const am_run *run, const am_index *ix
             cell->level = share.level == AM_SHARE_HIDDEN ? AM_SHARE_NONE : share.level;
             if (cell->level >= AM_SHARE_COUNTS) {
                 cell->count = them->matrix.cells[rows[i] * them->matrix.cols + j];
-                /*
-                 * TODO #7: once am_run_org carries each cell's open pipeline
-                 * value, set cell->has_pipeline and cell->pipeline_cents here
-                 * (counts and accounts cells only); the rest is in place.
-                 */
+            }
+            /* A run without amounts (or stored before them) has no pipeline to show. */
+            if (cell->level >= AM_SHARE_COUNTS && them->pipeline.cents &&
+                pipeline_shared(policy, rows[i], j)) {
+                cell->has_pipeline = true;
+                cell->pipeline_cents = them->pipeline.cents[rows[i] * them->pipeline.cols + j];
             }
             if (cell->level == AM_SHARE_ACCOUNTS) {
                 cell->fields = share.fields;
@@ -939,6 +965,7 @@ static am_status render_html(char **out, size_t *len_out, const am_report *r,
     char finished[32];
     uint64_t max = 0;
     size_t i, j, k, f, shared_cells = 0;
+    bool any_pipeline = false;
 
     {
         time_t t = (time_t)(r->finished_ms / 1000);
@@ -951,6 +978,7 @@ static am_status render_html(char **out, size_t *len_out, const am_report *r,
             max = r->cells[i].count;
         }
         shared_cells += r->cells[i].level == AM_SHARE_ACCOUNTS;
+        any_pipeline = any_pipeline || r->cells[i].has_pipeline;
     }
     put(&b, "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
             "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<title>");
@@ -1007,7 +1035,13 @@ static am_status render_html(char **out, size_t *len_out, const am_report *r,
     }
     put(&b, "</tbody>\n</table>\n<p class=\"legend\">Each number counts companies that are in "
             "our population (row) and in yours (column). Darker is more. \"not shared\": the "
-            "number is not part of this report.</p>\n");
+            "number is not part of this report.");
+    /* Only reports with pipeline values say more: an old run's report keeps its bytes. */
+    if (any_pipeline) {
+        put(&b, " \"pipeline\": the open pipeline of the cell, the sum of the amounts of our "
+                "open opportunities among its companies (shown where the amounts are shared).");
+    }
+    put(&b, "</p>\n");
     put(&b, "<h2>Shared accounts</h2>\n");
     if (!shared_cells) {
         put(&b, "<p class=\"legend\">No accounts are shared in this report, only numbers.</p>\n");
@@ -1027,6 +1061,11 @@ static am_status render_html(char **out, size_t *len_out, const am_report *r,
                  c->count == 1 ? "company" : "companies");
             if (c->row_count != c->count) {
                 putf(&b, " (%zu of your records)", c->row_count);
+            }
+            if (c->has_pipeline) {
+                char v[32];
+                format_cents(v, sizeof(v), c->pipeline_cents);
+                putf(&b, ", open pipeline %s", v);
             }
             put(&b, "</h3>\n<table class=\"accounts\">\n<thead><tr><th>your id</th>");
             for (f = 0; f < AM_FIELD_COUNT; f++) {
@@ -1072,34 +1111,46 @@ static am_status xlsx_check(lxw_error e, const char *sheet, am_error *err)
                             : "");
 }
 
-static am_status xlsx_write(lxw_workbook *wb, const am_report *r, am_error *err)
+/*
+ * A sheet laid out as the matrix (their populations across, ours down) with
+ * a heat map over its numbers: the counts ("Matrix"), or with `pipeline`
+ * each cell's open pipeline value ("Pipeline"). "not shared" where the
+ * report has no such number.
+ */
+static am_status xlsx_matrix_sheet(lxw_workbook *wb, const am_report *r, const char *sheet,
+                                   bool pipeline, lxw_format *head, lxw_format *money,
+                                   am_error *err)
 {
-    lxw_format *head = workbook_add_format(wb);
-    lxw_worksheet *ws;
-    size_t i, j, k, f, sheet_no = 0;
+    lxw_worksheet *ws = workbook_add_worksheet(wb, sheet);
+    size_t i, j;
     am_status rc = AM_OK;
 
-    format_set_bold(head);
-    ws = workbook_add_worksheet(wb, "Matrix");
-    if (!ws || !head) {
-        return am_error_set(err, AM_ENOMEM, "report: cannot add a sheet to the workbook");
+    if (!ws) {
+        return am_error_set(err, AM_ENOMEM, "report: cannot add sheet %s to the workbook", sheet);
     }
-    rc = xlsx_check(worksheet_write_string(ws, 0, 0, "ours \\ yours", head), "Matrix", err);
+    rc = xlsx_check(worksheet_write_string(ws, 0, 0, "ours \\ yours", head), sheet, err);
     for (j = 0; !rc && j < r->their_count; j++) {
         rc = xlsx_check(worksheet_write_string(ws, 0, (lxw_col_t)(j + 1), r->theirs[j], head),
-                        "Matrix", err);
+                        sheet, err);
     }
     for (i = 0; !rc && i < r->our_count; i++) {
         rc = xlsx_check(worksheet_write_string(ws, (lxw_row_t)(i + 1), 0, r->ours[i], head),
-                        "Matrix", err);
+                        sheet, err);
         for (j = 0; !rc && j < r->their_count; j++) {
             const report_cell *c = cell_at(r, i, j);
             lxw_row_t row = (lxw_row_t)(i + 1);
             lxw_col_t col = (lxw_col_t)(j + 1);
-            rc = xlsx_check(c->level == AM_SHARE_NONE
-                                ? worksheet_write_string(ws, row, col, "not shared", NULL)
-                                : worksheet_write_number(ws, row, col, (double)c->count, NULL),
-                            "Matrix", err);
+            lxw_error e;
+            if (pipeline ? !c->has_pipeline : c->level == AM_SHARE_NONE) {
+                e = worksheet_write_string(ws, row, col, "not shared", NULL);
+            } else if (pipeline) {
+                /* A spreadsheet number is a double: exact to the cent below 2^53 cents. */
+                e = worksheet_write_number(ws, row, col, (double)c->pipeline_cents / 100.0,
+                                           money);
+            } else {
+                e = worksheet_write_number(ws, row, col, (double)c->count, NULL);
+            }
+            rc = xlsx_check(e, sheet, err);
         }
     }
     worksheet_set_column(ws, 0, (lxw_col_t)r->their_count, 18, NULL);
@@ -1112,7 +1163,36 @@ static am_status xlsx_write(lxw_workbook *wb, const am_report *r, am_error *err)
         scale.max_color = 0x2563EB;
         rc = xlsx_check(worksheet_conditional_format_range(ws, 1, 1, (lxw_row_t)r->our_count,
                                                            (lxw_col_t)r->their_count, &scale),
-                        "Matrix", err);
+                        sheet, err);
+    }
+    return rc;
+}
+
+static am_status xlsx_write(lxw_workbook *wb, const am_report *r, am_error *err)
+{
+    lxw_format *head = workbook_add_format(wb);
+    lxw_format *money = NULL;
+    lxw_worksheet *ws;
+    size_t i, j, k, f, sheet_no = 0;
+    bool any_pipeline = false;
+    am_status rc = AM_OK;
+
+    if (!head) {
+        return am_error_set(err, AM_ENOMEM, "report: cannot add a format to the workbook");
+    }
+    format_set_bold(head);
+    for (i = 0; i < r->our_count * r->their_count; i++) {
+        any_pipeline = any_pipeline || r->cells[i].has_pipeline;
+    }
+    rc = xlsx_matrix_sheet(wb, r, "Matrix", false, head, NULL, err);
+    /* Only reports with pipeline values get the sheet: an old run's report keeps its bytes. */
+    if (!rc && any_pipeline) {
+        money = workbook_add_format(wb);
+        if (!money) {
+            return am_error_set(err, AM_ENOMEM, "report: cannot add a format to the workbook");
+        }
+        format_set_num_format(money, "#,##0.00");
+        rc = xlsx_matrix_sheet(wb, r, "Pipeline", true, head, money, err);
     }
     for (i = 0; !rc && i < r->our_count; i++) {
         for (j = 0; !rc && j < r->their_count; j++) {

@@ -36,7 +36,11 @@ typedef const am_record *(*am_report_record_fn)(void *ctx, size_t org, uint32_t 
  * Build the report of partner `partner` (index in `run`, > 0) under `policy`:
  * our populations not hidden, the partner's populations, each cell's level
  * and count (counts and accounts only), and for each cell shared as accounts
- * the pairs (their record id, our listed fields). Needs
+ * the pairs (their record id, our listed fields). When the run has open
+ * pipeline values (`pipeline.cents`), a cell has its value only where every
+ * amount it sums is shown to the partner anyway: the cell of our
+ * opportunities in that column is shared as accounts listing `amount`, and
+ * for any other row the cell itself is too (README, "Sharing policy"). Needs
  * am_index_prepare_lookup on org 0 and `partner`. Free with am_report_free.
  */
 am_status am_report_build(am_report **out, const am_run *run, const am_index *ix,
