@@ -926,9 +926,14 @@ am_status am_resolver_finish(uint32_t **entity_of_out, uint32_t *entity_count_ou
     /*
      * An entity's place: its group, then sums over its records of their key
      * hashes, city, person flag and identity. Sums do not depend on order, and
-     * two entities tie only if their records are alike in all of that.
+     * two entities tie only if their records are alike in all of that. A
+     * site-with-name key adds nothing its record's domain and name keys do not
+     * hold: left out, it leaves every other entity's place where it was.
      */
     for (k = 0; k < r->key_count; k++) {
+        if (r->key_kind[k] == AM_KEY_DOMAIN && r->key_scheme[k] == AM_DOMAIN_WITH_NAME) {
+            continue;
+        }
         for (i = start[k]; i < start[k + 1]; i++) {
             ordered *o = &roots[slot_of_root[f.parent[recs[i]]]];
             o->hi += r->key_hi[k];
