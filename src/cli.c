@@ -1366,9 +1366,7 @@ static int verb_explain(cli *c, int argc, char **argv)
         char why[400];
         printf("\nkept apart (entities %u and %u in run %s)\n", e1, e2, run->id);
         if (shared < 0) {
-            /* No key in common may still have a reason worth saying (a page on a site). */
-            am_keys_conflict(why, sizeof(why), ka, kb, -1);
-            printf("  they share no key%s%s\n", why[0] ? ": " : "", why);
+            printf("  they share no key\n");
         } else {
             am_keys_conflict(why, sizeof(why), ka, kb, shared);
             if (!why[0]) {

@@ -69,18 +69,6 @@ static void add_key(am_key_set *set, am_key_kind kind, const char *prefix, const
     set->count++;
 }
 
-/* The longest prefix of `s` (`len` bytes of UTF-8) of at most `max` bytes that ends on a character. */
-static size_t fit_utf8(const char *s, size_t len, size_t max)
-{
-    if (len <= max) {
-        return len;
-    }
-    while (max > 0 && ((unsigned char)s[max] & 0xc0) == 0x80) {
-        max--;
-    }
-    return max;
-}
-
 /*
  * Which tax ids conflict: two different ids of one class are two companies.
  * A class is the scheme, except that a company may hold a VAT number in each
@@ -108,7 +96,6 @@ am_status am_keys_from_record(am_key_set *out, am_normalizer *n, const char *org
     char country[AM_NORM_MAX], value[AM_NORM_MAX], joined[AM_NORM_MAX], latin[AM_NORM_MAX * 2];
     char site[AM_NORM_MAX];
     size_t latin_len = 0, site_len = 0;
-    bool page = false;
     am_tax_id tax;
     size_t country_len = 0, len = 0;
     am_error why = {AM_OK, ""};
@@ -148,61 +135,43 @@ am_status am_keys_from_record(am_key_set *out, am_normalizer *n, const char *org
         out->person = out->person || tax.person;
     }
 
-    rc = am_normalize_site(site, sizeof(site), &site_len, &page, n, rec->domain,
+    rc = am_normalize_site(site, sizeof(site), &site_len, &out->page, n, rec->domain,
                            strlen(rec->domain), &why);
     if (rc == AM_EINPUT) {
         add_warning(out, "domain", &why);
-        site_len = 0;
     } else if (rc) {
         return am_error_set(err, rc, "%s", why.msg);
-    } else if (site_len && !page) {
+    } else if (site_len) {
+        /* A page ("romashka.ru/moscow/") links only the same name on its site: see resolve.c. */
         add_key(out, AM_KEY_DOMAIN, "domain:", site, site_len, NULL, 0);
     }
 
     rc = am_normalize_name(value, sizeof(value), &len, n, rec->name, strlen(rec->name), &why);
     if (rc == AM_EINPUT) {
         add_warning(out, "name", &why);
-        len = 0;
     } else if (rc) {
         return am_error_set(err, rc, "%s", why.msg);
     } else if (len) {
-        rc = am_normalize_name_latin(latin, sizeof(latin), &latin_len, value, len, err);
-        if (rc) {
-            return rc;
-        }
-    }
-
-    if (site_len && len) {
-        /*
-         * The site with the name: a page on a site ("romashka.ru/moscow/") may be another
-         * company's site, so it links only records of that site with the same name; every
-         * record of a site carries this key to meet them. The Latin spelling when there is
-         * one, so "ООО «Ромашка»" and "Romashka LLC" on one site meet.
-         */
-        const char *core = latin_len ? latin : value;
-        size_t core_len = latin_len ? latin_len : len;
-        add_key(out, AM_KEY_DOMAIN, "domain:", site, site_len, core,
-                fit_utf8(core, core_len, AM_KEY_TEXT_MAX - 1 - (7 + site_len + 1)));
-        out->keys[out->count - 1].scheme = AM_DOMAIN_WITH_NAME;
-        out->page = page;
-    } else if (site_len && page && out->warning_count < AM_KEY_WARNINGS_MAX) {
-        snprintf(out->warnings[out->warning_count++], sizeof(out->warnings[0]),
-                 "column 'domain': a page on %.80s, maybe another company's site, and no name to "
-                 "tell; the record matches on its other keys", site);
-    }
-
-    if (len) {
         /* The country keeps "Romashka" in Russia apart from "Romashka" in Bulgaria. */
         add_key(out, AM_KEY_NAME, "name:", value, len, country, country_len);
         /* The core lets a record without a country meet the one country a name is known in. */
         out->keys[out->count - 1].no_country = country_len == 0;
         out->keys[out->count - 1].core = XXH3_64bits(value, len);
         /* Spelled in Latin too, a Cyrillic name meets its Latin form under the same rules. */
+        rc = am_normalize_name_latin(latin, sizeof(latin), &latin_len, value, len, err);
+        if (rc) {
+            return rc;
+        }
         if (latin_len) {
             add_key(out, AM_KEY_NAME, "name:", latin, latin_len, country, country_len);
             out->keys[out->count - 1].no_country = country_len == 0;
             out->keys[out->count - 1].core = XXH3_64bits(latin, latin_len);
         }
+    }
+    if (out->page && site_len && !len && out->warning_count < AM_KEY_WARNINGS_MAX) {
+        snprintf(out->warnings[out->warning_count++], sizeof(out->warnings[0]),
+                 "column 'domain': a page on %.80s, maybe another company's site, and no name to "
+                 "tell whose; it links no record by the site", site);
     }
 
     if (rec->city[0]) {
@@ -267,40 +236,32 @@ static int find_kind(const am_key_set *set, am_key_kind kind, int scheme)
     return -1;
 }
 
-/* The "domain:site|name" key of `set` on `site` (`len` bytes), or -1. */
-static int find_site_name(const am_key_set *set, const char *site, size_t len)
+/* Whether two records share a name core (in either spelling). */
+static bool same_name(const am_key_set *a, const am_key_set *b)
 {
-    size_t i;
+    size_t i, j;
 
-    for (i = 0; i < set->count; i++) {
-        const char *t = set->text[i] + 7;
-        if (set->keys[i].kind == AM_KEY_DOMAIN && strncmp(t, site, len) == 0 && t[len] == '|') {
-            return (int)i;
+    for (i = 0; i < a->count; i++) {
+        for (j = 0; a->keys[i].kind == AM_KEY_NAME && j < b->count; j++) {
+            if (b->keys[j].kind == AM_KEY_NAME && a->keys[i].core == b->keys[j].core) {
+                return true;
+            }
         }
     }
-    return -1;
+    return false;
 }
 
-/* Whether `a`'s website is a page on the site of `b`, and `b` carries another name; says so. */
-static bool page_conflict(char *out, size_t cap, const am_key_set *a, const am_key_set *b)
+/* The name of `set` as its first name key holds it ("name:ромашка м|RU" -> "ромашка м"). */
+static const char *name_of(const am_key_set *set, int *len)
 {
-    const char *site;
-    size_t len;
-    int ia, ib;
+    int i = find_kind(set, AM_KEY_NAME, -1);
 
-    if (!a->page || (ia = find_kind(a, AM_KEY_DOMAIN, -1)) < 0) {
-        return false;
+    if (i < 0) {
+        *len = 9;
+        return "(no name)";
     }
-    site = a->text[ia] + 7;
-    len = strcspn(site, "|");
-    ib = find_site_name(b, site, len);
-    if (ib < 0 || am_key_compare(&a->keys[ia], &b->keys[ib]) == 0) {
-        return false;
-    }
-    snprintf(out, cap, "one website is a page on %.*s, a site that may be another company's, "
-             "which links only records of the same name, and the names differ (%s, %s)",
-             (int)len, site, site + len + 1, b->text[ib] + 7 + len + 1);
-    return true;
+    *len = (int)strcspn(set->text[i] + 5, "|");
+    return set->text[i] + 5;
 }
 
 void am_keys_conflict(char *out, size_t cap, const am_key_set *a, const am_key_set *b,
@@ -322,7 +283,14 @@ void am_keys_conflict(char *out, size_t cap, const am_key_set *a, const am_key_s
             return;
         }
     }
-    if (page_conflict(out, cap, a, b) || page_conflict(out, cap, b, a)) {
+    if (shared >= 0 && a->keys[shared].kind == AM_KEY_DOMAIN && (a->page || b->page) &&
+        !same_name(a, b)) {
+        int la, lb;
+        const char *na = name_of(a, &la), *nb = name_of(b, &lb);
+        snprintf(out, cap, "%s a page on %s, a site that may be another company's, which links "
+                 "only records of the same name, and the names differ (%.*s, %.*s)",
+                 a->page && b->page ? "both websites are" : "one website is",
+                 a->text[shared] + 7, la, na, lb, nb);
         return;
     }
     if (shared < 0 || a->keys[shared].kind != AM_KEY_NAME) {
@@ -342,8 +310,7 @@ void am_keys_conflict(char *out, size_t cap, const am_key_set *a, const am_key_s
     da = find_kind(a, AM_KEY_DOMAIN, -1);
     db = find_kind(b, AM_KEY_DOMAIN, -1);
     if (da >= 0 && db >= 0) {
-        snprintf(out, cap, "both have websites of their own (%.*s, %.*s), so a name does not "
-                 "link them", (int)strcspn(a->text[da] + 7, "|"), a->text[da] + 7,
-                 (int)strcspn(b->text[db] + 7, "|"), b->text[db] + 7);
+        snprintf(out, cap, "both have websites of their own (%s, %s), so a name does not link "
+                 "them", a->text[da] + 7, b->text[db] + 7);
     }
 }

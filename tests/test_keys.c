@@ -32,20 +32,16 @@ static void test_keys__strongest_first_with_text(void **state)
 
     assert_int_equal(am_normalizer_new(&n, &err), AM_OK);
     assert_int_equal(am_keys_from_record(set, n, "acme", &r, &err), AM_OK);
-    assert_int_equal(set->count, 5);
+    assert_int_equal(set->count, 4);
     assert_int_equal(set->warning_count, 0);
     assert_string_equal(set->text[0], "tax:RU7712345671");
     assert_string_equal(set->text[1], "domain:romashka.ru");
-    assert_string_equal(set->text[2], "domain:romashka.ru|romashka"); /* the site with the name */
-    assert_string_equal(set->text[3], "name:ромашка|RU");
-    assert_string_equal(set->text[4], "name:romashka|RU"); /* its Latin spelling */
-    assert_int_equal(set->keys[4].kind, AM_KEY_NAME);
-    assert_int_equal(set->keys[0].kind, AM_KEY_TAX);
-    assert_int_equal(set->keys[2].kind, AM_KEY_DOMAIN);
-    assert_int_equal(set->keys[2].scheme, AM_DOMAIN_WITH_NAME);
-    assert_int_equal(set->keys[1].scheme, 0);
-    assert_false(set->page);
+    assert_string_equal(set->text[2], "name:ромашка|RU");
+    assert_string_equal(set->text[3], "name:romashka|RU"); /* its Latin spelling */
     assert_int_equal(set->keys[3].kind, AM_KEY_NAME);
+    assert_int_equal(set->keys[0].kind, AM_KEY_TAX);
+    assert_int_equal(set->keys[2].kind, AM_KEY_NAME);
+    assert_false(set->page); /* the site's home */
     am_key_from_text(&again, AM_KEY_DOMAIN, "domain:romashka.ru", 18);
     assert_int_equal(am_key_compare(&again, &set->keys[1]), 0);
     am_normalizer_free(n);
@@ -54,10 +50,10 @@ static void test_keys__strongest_first_with_text(void **state)
 
 /*
  * A website that is a page on a site ("romashka.ru/moscow/") may be another
- * company's: its only domain key holds the name, so it meets only records of
- * the site with the same name; a language or home-page path is the site itself.
+ * company's: the record is marked, its domain key is the site's, and the
+ * explanation of two records kept apart on it names the two names.
  */
-static void test_keys__page_on_a_site_keys_the_site_with_the_name(void **state)
+static void test_keys__page_on_a_site_is_marked_and_explained(void **state)
 {
     (void)state;
     am_normalizer *n = NULL;
@@ -90,30 +86,30 @@ static void test_keys__page_on_a_site_keys_the_site_with_the_name(void **state)
     assert_int_equal(am_keys_from_record(lang, n, "sf", &rl, &err), AM_OK);
     assert_int_equal(am_keys_from_record(nameless, n, "b24", &rn, &err), AM_OK);
 
-    /* Ромашка-М: no bare domain key, and nothing in common with Ромашка. */
+    /* Ромашка-М: a page on romashka.ru; the key is the site's, the rule the resolver's. */
     assert_true(m->page);
+    assert_false(home->page);
     assert_int_equal(m->count, 3);
-    assert_string_equal(m->text[0], "domain:romashka.ru|romashka m");
-    assert_int_equal(m->keys[0].kind, AM_KEY_DOMAIN);
+    assert_string_equal(m->text[0], "domain:romashka.ru");
     assert_string_equal(m->text[1], "name:ромашка м|RU");
-    assert_string_equal(am_keys_matched_by(&shared, m, home), "chain");
-    assert_int_equal(shared, -1);
-    /* ... and the explanation says why, either way round. */
-    am_keys_conflict(why, sizeof(why), m, home, -1);
+    assert_int_equal(m->warning_count, 0);
+    assert_string_equal(am_keys_matched_by(&shared, m, home), "domain");
+    /* Kept apart on it: the explanation says why, either way round. */
+    am_keys_conflict(why, sizeof(why), m, home, shared);
     assert_string_equal(why, "one website is a page on romashka.ru, a site that may be another "
                              "company's, which links only records of the same name, and the "
-                             "names differ (romashka m, romashka)");
-    am_keys_conflict(why, sizeof(why), home, m, -1);
+                             "names differ (ромашка м, ромашка)");
+    assert_string_equal(am_keys_matched_by(&shared, home, m), "domain");
+    am_keys_conflict(why, sizeof(why), home, m, shared);
     assert_string_equal(why, "one website is a page on romashka.ru, a site that may be another "
                              "company's, which links only records of the same name, and the "
-                             "names differ (romashka m, romashka)");
+                             "names differ (ромашка, ромашка м)");
 
-    /* Initech's /catalog page: the same name, so the same site-with-name key. */
+    /* Initech's /catalog page under Initech's own name: nothing against the domain. */
     assert_true(shop->page);
     assert_false(ini->page);
-    assert_string_equal(shop->text[0], "domain:initech-solutions.co.uk|initech solutions");
     assert_string_equal(am_keys_matched_by(&shared, shop, ini), "domain");
-    assert_string_equal(shop->text[shared], "domain:initech-solutions.co.uk|initech solutions");
+    assert_string_equal(shop->text[shared], "domain:initech-solutions.co.uk");
     am_keys_conflict(why, sizeof(why), shop, ini, shared);
     assert_string_equal(why, "");
 
@@ -121,13 +117,12 @@ static void test_keys__page_on_a_site_keys_the_site_with_the_name(void **state)
     assert_false(lang->page);
     assert_string_equal(lang->text[0], "domain:stark-mfg.com.au");
 
-    /* A page and no name to tell whose: no domain key, a warning, the record stays alone. */
-    assert_int_equal(nameless->count, 1);
-    assert_int_equal(nameless->keys[0].kind, AM_KEY_RECORD);
+    /* A page and no name to tell whose: a warning that it links by the site to no one. */
+    assert_true(nameless->page);
     assert_int_equal(nameless->warning_count, 1);
     assert_string_equal(nameless->warnings[0],
                         "column 'domain': a page on romashka.ru, maybe another company's site, "
-                        "and no name to tell; the record matches on its other keys");
+                        "and no name to tell whose; it links no record by the site");
     am_normalizer_free(n);
     free(m);
     free(home);
@@ -231,7 +226,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_keys__strongest_first_with_text),
-        cmocka_unit_test(test_keys__page_on_a_site_keys_the_site_with_the_name),
+        cmocka_unit_test(test_keys__page_on_a_site_is_marked_and_explained),
         cmocka_unit_test(test_keys__bad_values_warn_and_record_key_when_none),
         cmocka_unit_test(test_keys__free_mail_is_no_key),
         cmocka_unit_test(test_keys__lost_zero_restored_with_a_warning),

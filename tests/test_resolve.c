@@ -29,7 +29,7 @@ static uint32_t resolve(uint32_t *entity_out, const rec_keys *recs, const size_t
         for (k = 0; k < 3 && rk->keys[k]; k++) {
             am_key_from_text(&keys[nk++], AM_KEY_DOMAIN, rk->keys[k], strlen(rk->keys[k]));
         }
-        am_resolve_facts facts = {rk->group, false, 0, 0};
+        am_resolve_facts facts = {rk->group, false, false, 0, 0};
         assert_int_equal(am_resolver_add(r, keys, nk, &facts, &err), AM_OK);
     }
     assert_int_equal(am_resolver_record_count(r), n);
@@ -116,7 +116,7 @@ static void test_resolve__many_records_grow_the_table(void **state)
         snprintf(text, sizeof(text), "domain:d%zu.com", i / 2);
         am_key_from_text(&k, AM_KEY_DOMAIN, text, strlen(text));
         /* The first 30000 entities are in groups 0-2, the rest in none. */
-        am_resolve_facts facts = {0, false, 0, 0};
+        am_resolve_facts facts = {0, false, false, 0, 0};
         facts.group = i / 2 < 30000 ? (uint8_t)((i / 2) % 3) : AM_RESOLVE_GROUP_NONE;
         assert_int_equal(am_resolver_add(r, &k, 1, &facts, &err), AM_OK);
     }
@@ -187,7 +187,7 @@ static void resolve_rules(uint32_t *entity, const rule_rec *recs, size_t n)
             const rule_rec *rr = &recs[order[i]];
             am_key keys[4];
             size_t nk = 0;
-            am_resolve_facts facts = {AM_RESOLVE_GROUP_NONE, rr->person, 0, 0};
+            am_resolve_facts facts = {AM_RESOLVE_GROUP_NONE, rr->person, false, 0, 0};
             for (k = 0; k < 4 && rr->keys[k]; k++) {
                 am_key_from_text(&keys[nk], kind_of(rr->keys[k]), rr->keys[k],
                                  strlen(rr->keys[k]));
@@ -293,7 +293,8 @@ static void test_resolve__no_country_meets_the_one_country(void **state)
     assert_int_equal(am_resolver_new(&r, &err), AM_OK);
     for (i = 0; i < 7; i++) {
         am_key k;
-        am_resolve_facts facts = {AM_RESOLVE_GROUP_NONE, false, i < 2 ? 77u : 0, (uint32_t)i};
+        am_resolve_facts facts = {AM_RESOLVE_GROUP_NONE, false, false, i < 2 ? 77u : 0,
+                                  (uint32_t)i};
         am_key_from_text(&k, AM_KEY_NAME, specs[i].text, strlen(specs[i].text));
         k.core = specs[i].core;
         k.no_country = specs[i].no_country;
@@ -369,7 +370,7 @@ static void test_resolve__page_on_a_site_links_only_the_same_name(void **state)
         assert_int_equal(am_resolver_new(&r, &err), AM_OK);
         for (i = 0; i < N; i++) {
             const am_key_set *k = &sets[order[i]];
-            am_resolve_facts facts = {AM_RESOLVE_GROUP_NONE, k->person, k->city,
+            am_resolve_facts facts = {AM_RESOLVE_GROUP_NONE, k->person, k->page, k->city,
                                       (uint32_t)order[i]};
             assert_int_equal(am_resolver_add(r, k->keys, k->count, &facts, &err), AM_OK);
         }
