@@ -1103,10 +1103,10 @@ static am_status not_a_domain(am_error *err, const char *p, const char *e, const
  * CRMs often hold instead of the home page. Compared without case and without an extension.
  */
 static const char *const home_pages[] = {
-    "index",    "default",  "home",       "main",       "start",     "about",
-    "about-us", "about_us", "aboutus",    "company",    "contact",   "contacts",
-    "contact-us", "contact_us", "contactus", "o-kompanii", "o-nas",  "kontakty",
-    "о-нас",    "о-компании", "контакты",
+    "index",      "default",    "home",      "main",       "start",    "about",
+    "about-us",   "about_us",   "aboutus",   "company",    "contact",  "contacts",
+    "contact-us", "contact_us", "contactus", "o-kompanii", "o-nas",    "kontakty",
+    "о-нас",      "о-компании", "контакты",
 };
 
 static bool is_home_segment(const char *s, size_t len)

@@ -63,8 +63,8 @@ static void test_keys__page_on_a_site_is_marked_and_explained(void **state)
     am_error err = {0};
     am_record rm = record("75", "ООО «Ромашка-М»", "https://www.romashka.ru/moscow/", "", "RU");
     am_record rh = record("4", "ООО «Ромашка»", "https://www.romashka.ru/", "7712345671", "RU");
-    am_record rs = record("s1", "Initech Solutions Ltd", "http://shop.initech-solutions.co.uk/catalog",
-                          "", "GB");
+    am_record rs = record("s1", "Initech Solutions Ltd",
+                          "http://shop.initech-solutions.co.uk/catalog", "", "GB");
     am_record ri = record("h1", "Initech Solutions Ltd", "initech-solutions.co.uk", "", "GB");
     am_record rl = record("st", "Stark Manufacturing Pty Ltd", "https://stark-mfg.com.au/en/", "",
                           "AU");

@@ -335,6 +335,8 @@ static void test_resolve__page_on_a_site_links_only_the_same_name(void **state)
         {"Stark Manufacturing Pty Ltd", "stark-mfg.com.au", "", "AU"},        /* 9 */
         {"ООО \"Вектор\"", "http://www.vector-spb.ru/index.php?route=x", "", "RU"}, /* 10 */
         {"ООО «Вектор»", "vector-spb.ru", "7810123451", "RU"},                /* 11 */
+        {"", "https://www.romashka.ru/moscow/", "", "RU"},        /* 12 no name: whose? */
+        {"Romashka-M LLC", "https://romashka.ru/moscow", "", "RU"}, /* 13 75 in Latin */
     };
     enum { N = sizeof(recs) / sizeof(recs[0]) };
     am_normalizer *norm = NULL;
@@ -364,7 +366,7 @@ static void test_resolve__page_on_a_site_links_only_the_same_name(void **state)
         uint32_t *entity_of = NULL, count = 0;
         size_t order[N];
         for (i = 0; i < N; i++) {
-            /* as given, reversed, and 5 apart (5 and 12 are coprime) */
+            /* as given, reversed, and 5 apart (5 and 14 are coprime) */
             order[i] = round == 0 ? i : round == 1 ? N - 1 - i : (i * 5 + 3) % N;
         }
         assert_int_equal(am_resolver_new(&r, &err), AM_OK);
@@ -397,6 +399,12 @@ static void test_resolve__page_on_a_site_links_only_the_same_name(void **state)
     assert_int_not_equal(e[6], e[0]);
     assert_int_equal(e[8], e[9]);  /* /en/ is the site */
     assert_int_equal(e[10], e[11]); /* index.php is the site */
+    for (i = 0; i < N; i++) {
+        if (i != 12) {
+            assert_int_not_equal(e[12], e[i]); /* a page with no name links no one */
+        }
+    }
+    assert_int_equal(e[13], e[4]); /* "romashka m" is one of 75's names */
     am_normalizer_free(norm);
     free(sets);
 }
