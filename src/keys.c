@@ -94,7 +94,8 @@ am_status am_keys_from_record(am_key_set *out, am_normalizer *n, const char *org
                               const am_record *rec, am_error *err)
 {
     char country[AM_NORM_MAX], value[AM_NORM_MAX], joined[AM_NORM_MAX], latin[AM_NORM_MAX * 2];
-    size_t latin_len = 0;
+    char site[AM_NORM_MAX];
+    size_t latin_len = 0, site_len = 0;
     am_tax_id tax;
     size_t country_len = 0, len = 0;
     am_error why = {AM_OK, ""};
@@ -104,6 +105,7 @@ am_status am_keys_from_record(am_key_set *out, am_normalizer *n, const char *org
     out->warning_count = 0;
     out->city = 0;
     out->city_text[0] = '\0';
+    out->page = false;
     out->person = am_normalize_name_is_person(n, rec->name, strlen(rec->name));
 
     rc = am_normalize_country(country, sizeof(country), &country_len, n, rec->country,
@@ -133,14 +135,15 @@ am_status am_keys_from_record(am_key_set *out, am_normalizer *n, const char *org
         out->person = out->person || tax.person;
     }
 
-    rc = am_normalize_domain(value, sizeof(value), &len, n, rec->domain, strlen(rec->domain),
-                             &why);
+    rc = am_normalize_site(site, sizeof(site), &site_len, &out->page, n, rec->domain,
+                           strlen(rec->domain), &why);
     if (rc == AM_EINPUT) {
         add_warning(out, "domain", &why);
     } else if (rc) {
         return am_error_set(err, rc, "%s", why.msg);
-    } else if (len) {
-        add_key(out, AM_KEY_DOMAIN, "domain:", value, len, NULL, 0);
+    } else if (site_len) {
+        /* A page ("romashka.ru/moscow/") links only the same name on its site: see resolve.c. */
+        add_key(out, AM_KEY_DOMAIN, "domain:", site, site_len, NULL, 0);
     }
 
     rc = am_normalize_name(value, sizeof(value), &len, n, rec->name, strlen(rec->name), &why);
@@ -164,6 +167,11 @@ am_status am_keys_from_record(am_key_set *out, am_normalizer *n, const char *org
             out->keys[out->count - 1].no_country = country_len == 0;
             out->keys[out->count - 1].core = XXH3_64bits(latin, latin_len);
         }
+    }
+    if (out->page && site_len && !len && out->warning_count < AM_KEY_WARNINGS_MAX) {
+        snprintf(out->warnings[out->warning_count++], sizeof(out->warnings[0]),
+                 "column 'domain': a page on %.80s, maybe another company's site, and no name to "
+                 "tell whose; it links no record by the site", site);
     }
 
     if (rec->city[0]) {
@@ -228,6 +236,34 @@ static int find_kind(const am_key_set *set, am_key_kind kind, int scheme)
     return -1;
 }
 
+/* Whether two records share a name core (in either spelling). */
+static bool same_name(const am_key_set *a, const am_key_set *b)
+{
+    size_t i, j;
+
+    for (i = 0; i < a->count; i++) {
+        for (j = 0; a->keys[i].kind == AM_KEY_NAME && j < b->count; j++) {
+            if (b->keys[j].kind == AM_KEY_NAME && a->keys[i].core == b->keys[j].core) {
+                return true;
+            }
+        }
+    }
+    return false;
+}
+
+/* The name of `set` as its first name key holds it ("name:ромашка м|RU" -> "ромашка м"). */
+static const char *name_of(const am_key_set *set, int *len)
+{
+    int i = find_kind(set, AM_KEY_NAME, -1);
+
+    if (i < 0) {
+        *len = 9;
+        return "(no name)";
+    }
+    *len = (int)strcspn(set->text[i] + 5, "|");
+    return set->text[i] + 5;
+}
+
 void am_keys_conflict(char *out, size_t cap, const am_key_set *a, const am_key_set *b,
                       int shared)
 {
@@ -246,6 +282,16 @@ void am_keys_conflict(char *out, size_t cap, const am_key_set *a, const am_key_s
                      b->text[j] + 4);
             return;
         }
+    }
+    if (shared >= 0 && a->keys[shared].kind == AM_KEY_DOMAIN && (a->page || b->page) &&
+        !same_name(a, b)) {
+        int la, lb;
+        const char *na = name_of(a, &la), *nb = name_of(b, &lb);
+        snprintf(out, cap, "%s a page on %s, a site that may be another company's, which links "
+                 "only records of the same name, and the names differ (%.*s, %.*s)",
+                 a->page && b->page ? "both websites are" : "one website is",
+                 a->text[shared] + 7, la, na, lb, nb);
+        return;
     }
     if (shared < 0 || a->keys[shared].kind != AM_KEY_NAME) {
         return;

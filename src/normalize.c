@@ -1170,12 +1170,86 @@ static am_status not_a_domain(am_error *err, const char *p, const char *e, const
     return am_error_set(err, AM_EINPUT, "\"%s\" %s", quote(q, p, (size_t)(e - p)), why);
 }
 
+/*
+ * Path segments that still name the company's own site, not a page on it that may be
+ * someone else's: a language or locale ("en", "ru", "en-us", "pt_BR", "zh-hans"), the home
+ * page under its usual file names ("index.php", "default.aspx", "home") and the pages where a
+ * site describes its own company ("about-us", "contacts", "o-kompanii", "kontakty"), which
+ * CRMs often hold instead of the home page. Compared without case and without an extension.
+ */
+static const char *const home_pages[] = {
+    "index",      "default",    "home",      "main",       "start",    "about",
+    "about-us",   "about_us",   "aboutus",   "company",    "contact",  "contacts",
+    "contact-us", "contact_us", "contactus", "o-kompanii", "o-nas",    "kontakty",
+    "о-нас",      "о-компании", "контакты",
+};
+
+static bool is_home_segment(const char *s, size_t len)
+{
+    size_t i, base;
+
+    if (len == 0 || (len == 1 && s[0] == '.')) {
+        return true;
+    }
+    for (i = 0; i < len && is_ascii_alpha((unsigned char)s[i]); i++) {
+    }
+    if (i == 2 && (len == 2 || ((s[2] == '-' || s[2] == '_') && (len == 5 || len == 7)))) {
+        for (i = 3; i < len && is_ascii_alpha((unsigned char)s[i]); i++) {
+        }
+        if (i >= len) {
+            return true; /* "en", "en-us", "pt_br", "zh-hans" */
+        }
+    }
+    /* A listed page: "index", "index.php", "Contacts.html": the name and maybe an extension. */
+    for (base = 0; base < len && s[base] != '.'; base++) {
+    }
+    for (i = base + 1; i < len && (is_ascii_alpha((unsigned char)s[i]) ||
+                                   is_ascii_digit((unsigned char)s[i])); i++) {
+    }
+    if (base < len && i < len) {
+        return false;
+    }
+    for (i = 0; i < COUNT(home_pages); i++) {
+        if (ascii_ieq(s, base, home_pages[i])) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/*
+ * Whether the path at [p, e) (from the "/" after the host; the query and fragment are cut off
+ * here) names a page of the site rather than its home: "/moscow/", "/catalog", "/en/about".
+ */
+static bool is_page_path(const char *p, const char *e)
+{
+    const char *s = p;
+
+    while (s < e && *s != '?' && *s != '#') {
+        const char *seg;
+        for (; s < e && (*s == '/' || *s == '\\'); s++) {
+        }
+        for (seg = s; s < e && !memchr("/\\?#", *s, 4); s++) {
+        }
+        if (!is_home_segment(seg, (size_t)(s - seg))) {
+            return true;
+        }
+    }
+    return false;
+}
+
 am_status am_normalize_domain(char *out, size_t cap, size_t *len_out, am_normalizer *n,
                               const char *in, size_t len, am_error *err)
 {
+    return am_normalize_site(out, cap, len_out, NULL, n, in, len, err);
+}
+
+am_status am_normalize_site(char *out, size_t cap, size_t *len_out, bool *page_out,
+                            am_normalizer *n, const char *in, size_t len, am_error *err)
+{
     am_status rc = AM_OK;
     uint8_t *ace = NULL;
-    const char *p = in, *e = in + len, *host, *host_end, *c, *reg, *tld;
+    const char *p = in, *e = in + len, *host, *host_end, *path, *c, *reg, *tld;
     size_t hlen, i;
     bool ascii = true;
     host_kind kind;
@@ -1183,6 +1257,9 @@ am_status am_normalize_domain(char *out, size_t cap, size_t *len_out, am_normali
     AM_ASSERT(out && len_out && n && (in || len == 0) && cap >= AM_NORM_MAX, err);
     out[0] = '\0';
     *len_out = 0;
+    if (page_out) {
+        *page_out = false;
+    }
 
     trim_domain(&p, &e);
     if (p == e) {
@@ -1192,6 +1269,7 @@ am_status am_normalize_domain(char *out, size_t cap, size_t *len_out, am_normali
     /* The authority ends where the path, query or fragment starts ("/index.php?x", "#top"). */
     for (host_end = host; host_end < e && !memchr("/\\?#", *host_end, 4); host_end++) {
     }
+    path = host_end;
     /* Userinfo: "user@acme.com", "mailto:user@acme.com", "https://user:pw@acme.com". */
     for (c = host_end; c > host; c--) {
         if (c[-1] == '@') {
@@ -1281,6 +1359,9 @@ am_status am_normalize_domain(char *out, size_t cap, size_t *len_out, am_normali
     hlen = strlen(reg);
     memcpy(out, reg, hlen + 1);
     *len_out = hlen;
+    if (page_out) {
+        *page_out = is_page_path(path, e);
+    }
 cleanup:
     idn2_free(ace);
     return rc;

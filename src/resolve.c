@@ -9,6 +9,12 @@
  *   - two different tax ids of one class (am_key.scheme) are two companies;
  *   - a domain shared by companies with different tax ids (a group's website)
  *     links none of them;
+ *   - a record whose website is a page on the site ("romashka.ru/moscow/":
+ *     maybe another company's site, a branch or a dealer listed there) is
+ *     linked by the domain only to the records of the site that share one of
+ *     its names; the domain first links the records of the site itself, then
+ *     for each name of its pages (in the order of the names' hashes) the
+ *     records of that name, each set all at once or not at all;
  *   - a name links only records of one country (the key holds it; a record
  *     without a country joins the one country a name is known in, in the same
  *     city), never an individual entrepreneur, only where the cities agree,
@@ -25,6 +31,8 @@
 #define TABLE_MIN (1u << 16)
 #define CITY_SEVERAL UINT32_MAX /* a component whose records name two cities */
 #define TAX_SLOTS 2             /* tax ids of different schemes a component remembers */
+#define REC_PERSON 1u           /* am_resolver.flags: an individual entrepreneur */
+#define REC_PAGE 2u             /* am_resolver.flags: the website is a page on its site */
 
 typedef struct key_slot {
     uint64_t lo;
@@ -55,12 +63,20 @@ struct am_resolver {
     u32_vec rec_keys;   /* key ids of every record, one after the other */
     uint32_t *rec_end;  /* rec_keys[rec_end[r-1] .. rec_end[r]) are record r's */
     uint8_t *group;
-    uint8_t *person;
+    uint8_t *flags;     /* REC_PERSON, REC_PAGE */
     uint32_t *city;
     uint32_t *identity;
     size_t count;
     size_t cap;
+    u32_vec page_domains; /* the domain key of every page record (repeats allowed) */
 };
+
+/* A name of a record of a site that has a page on it: (site key, name core, record). */
+typedef struct site_name {
+    uint64_t core;
+    uint32_t key;
+    uint32_t rec;
+} site_name;
 
 /* Union-find over records, with what each component holds at its root. */
 typedef struct forest {
@@ -125,9 +141,10 @@ void am_resolver_free(am_resolver *r)
     free(r->rec_keys.v);
     free(r->rec_end);
     free(r->group);
-    free(r->person);
+    free(r->flags);
     free(r->city);
     free(r->identity);
+    free(r->page_domains.v);
     free(r);
 }
 
@@ -216,7 +233,7 @@ static am_status records_grow(am_resolver *r, am_error *err)
     r->field = p;
     GROW(rec_end)
     GROW(group)
-    GROW(person)
+    GROW(flags)
     GROW(city)
     GROW(identity)
 #undef GROW
@@ -277,13 +294,16 @@ am_status am_resolver_add(am_resolver *r, const am_key *keys, size_t count,
             r->key_count++;
         }
         rc = u32_push(&r->rec_keys, r->table[at].key, err);
+        if (!rc && facts->page && keys[i].kind == AM_KEY_DOMAIN) {
+            rc = u32_push(&r->page_domains, r->table[at].key, err);
+        }
         if (rc) {
             return rc;
         }
     }
     r->rec_end[r->count] = (uint32_t)r->rec_keys.count;
     r->group[r->count] = facts->group;
-    r->person[r->count] = facts->person;
+    r->flags[r->count] = (uint8_t)((facts->person ? REC_PERSON : 0) | (facts->page ? REC_PAGE : 0));
     r->city[r->count] = facts->city;
     r->identity[r->count] = facts->identity;
     r->count++;
@@ -586,6 +606,146 @@ static am_status link_strong(const am_resolver *r, forest *f, scratch *s, const 
     return rc;
 }
 
+static int compare_u32(const void *pa, const void *pb)
+{
+    uint32_t a = *(const uint32_t *)pa, b = *(const uint32_t *)pb;
+
+    return a < b ? -1 : a > b;
+}
+
+static int compare_site_names(const void *pa, const void *pb)
+{
+    const site_name *a = pa, *b = pb;
+
+    if (a->key != b->key) {
+        return a->key < b->key ? -1 : 1;
+    }
+    if (a->core != b->core) {
+        return a->core < b->core ? -1 : 1;
+    }
+    return a->rec < b->rec ? -1 : a->rec > b->rec;
+}
+
+/*
+ * Link the records of a domain key that has pages on it (`names`, `count`: its
+ * records' names, in (core, record) order): the records of the site itself
+ * together, then for each name of a page the records of that name. Each set is
+ * decided on what its components hold, whatever the order records came in.
+ */
+static am_status link_site(const am_resolver *r, forest *f, scratch *s, const uint32_t *members,
+                           size_t n, const site_name *names, size_t count, am_error *err)
+{
+    size_t i, j, k;
+    am_status rc = AM_OK;
+
+    s->members.count = 0;
+    for (i = 0; !rc && i < n; i++) {
+        if (!(r->flags[members[i]] & REC_PAGE)) {
+            rc = u32_push(&s->members, members[i], err);
+        }
+    }
+    if (!rc && s->members.count > 1) {
+        rc = link_strong(r, f, s, s->members.v, s->members.count, err);
+    }
+    for (i = 0; !rc && i < count; i = j) {
+        bool page = false;
+        for (j = i; j < count && names[j].core == names[i].core; j++) {
+            page = page || (r->flags[names[j].rec] & REC_PAGE);
+        }
+        if (!page || j - i < 2) {
+            continue; /* a name no page carries: the site itself has linked its records */
+        }
+        s->members.count = 0;
+        for (k = i; !rc && k < j; k++) {
+            rc = u32_push(&s->members, names[k].rec, err);
+        }
+        if (!rc) {
+            rc = link_strong(r, f, s, s->members.v, s->members.count, err);
+        }
+    }
+    return rc;
+}
+
+/*
+ * The names of every record of the sites that have a page record, from the
+ * records' name keys (both spellings), sorted by (site key, core, record).
+ * Empty, at no cost, when no website is a page.
+ */
+static am_status collect_site_names(site_name **out, size_t *count_out, am_resolver *r,
+                                    const uint32_t *start, const uint32_t *recs, am_error *err)
+{
+    site_name *names = NULL;
+    size_t count = 0, cap = 0, i, k, prev = NO_KEY;
+    uint32_t *domains = r->page_domains.v;
+
+    *out = NULL;
+    *count_out = 0;
+    if (r->page_domains.count == 0) {
+        return AM_OK;
+    }
+    qsort(domains, r->page_domains.count, sizeof(*domains), compare_u32);
+    for (i = 0; i < r->page_domains.count; i++) {
+        uint32_t key = domains[i], m;
+        if (key == prev) {
+            continue;
+        }
+        prev = key;
+        for (m = start[key]; m < start[key + 1]; m++) {
+            uint32_t rec = recs[m];
+            for (k = rec_begin(r, rec); k < r->rec_end[rec]; k++) {
+                uint32_t name = r->rec_keys.v[k];
+                if (r->key_kind[name] != AM_KEY_NAME) {
+                    continue;
+                }
+                if (count == cap) {
+                    size_t grown_cap = cap ? cap * 2 : 64;
+                    site_name *grown = realloc(names, grown_cap * sizeof(*grown));
+                    if (!grown) {
+                        free(names);
+                        return am_error_set(err, AM_ENOMEM, "out of memory linking pages");
+                    }
+                    names = grown;
+                    cap = grown_cap;
+                }
+                names[count].core = r->key_core[name];
+                names[count].key = key;
+                names[count].rec = rec;
+                count++;
+            }
+        }
+    }
+    if (count) {
+        qsort(names, count, sizeof(*names), compare_site_names);
+    }
+    *out = names;
+    *count_out = count;
+    return AM_OK;
+}
+
+/* The names of site key `key` in `names` (sorted by key): its first, and how many. */
+static const site_name *names_of_site(size_t *n_out, const site_name *names, size_t count,
+                                      uint32_t key)
+{
+    size_t lo = 0, hi = count, end;
+
+    *n_out = 0;
+    if (count == 0) {
+        return NULL;
+    }
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (names[mid].key < key) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    for (end = lo; end < count && names[end].key == key; end++) {
+    }
+    *n_out = end - lo;
+    return names + lo;
+}
+
 typedef struct city_member {
     uint32_t city;
     uint32_t rec;
@@ -647,7 +807,7 @@ static am_status link_name(const am_resolver *r, forest *f, scratch *s, city_mem
         *buf_cap = n;
     }
     for (i = 0; i < n; i++) {
-        if (!r->person[members[i]]) {
+        if (!(r->flags[members[i]] & REC_PERSON)) {
             uint32_t c = r->city[members[i]];
             (*buf)[m].city = c;
             (*buf)[m].rec = members[i];
@@ -798,7 +958,8 @@ static am_status link_one_name(const am_resolver *r, forest *f, scratch *s, u32_
 }
 
 static am_status link_all(const am_resolver *r, forest *f, const uint32_t *start,
-                          const uint32_t *recs, am_error *err)
+                          const uint32_t *recs, const site_name *names, size_t name_count,
+                          am_error *err)
 {
     ordered *keys = NULL;
     scratch s;
@@ -820,7 +981,15 @@ static am_status link_all(const am_resolver *r, forest *f, const uint32_t *start
 
         next = i + 1;
         if (r->key_kind[k] != AM_KEY_NAME) {
-            rc = n > 1 ? link_strong(r, f, &s, members, n, err) : AM_OK;
+            size_t site_n = 0;
+            /* page_domains is sorted by now (collect_site_names). */
+            if (r->key_kind[k] == AM_KEY_DOMAIN && r->page_domains.count &&
+                bsearch(&k, r->page_domains.v, r->page_domains.count, sizeof(k), compare_u32)) {
+                const site_name *site = names_of_site(&site_n, names, name_count, k);
+                rc = link_site(r, f, &s, members, n, site, site_n, err);
+            } else {
+                rc = n > 1 ? link_strong(r, f, &s, members, n, err) : AM_OK;
+            }
             continue;
         }
         /* One name: its keys for each country, and maybe one without a country. */
@@ -870,6 +1039,8 @@ am_status am_resolver_finish(uint32_t **entity_of_out, uint32_t *entity_count_ou
                              am_resolver *r, am_error *err)
 {
     forest f;
+    site_name *names = NULL;
+    size_t name_count = 0;
     ordered *roots = NULL;
     uint32_t *slot_of_root = NULL, *entity_of = NULL, *start = NULL, *recs = NULL;
     size_t n = r->count ? r->count : 1, root_count = 0, i, k;
@@ -883,6 +1054,9 @@ am_status am_resolver_finish(uint32_t **entity_of_out, uint32_t *entity_count_ou
         rc = invert_keys(&start, &recs, r, err);
     }
     if (!rc) {
+        rc = collect_site_names(&names, &name_count, r, start, recs, err);
+    }
+    if (!rc) {
         /* From here on a key's records are read from `recs`: drop the per-record lists. */
         free(r->rec_keys.v);
         memset(&r->rec_keys, 0, sizeof(r->rec_keys));
@@ -891,7 +1065,7 @@ am_status am_resolver_finish(uint32_t **entity_of_out, uint32_t *entity_count_ou
         rc = forest_init(&f, r, start, recs, err);
     }
     if (!rc) {
-        rc = link_all(r, &f, start, recs, err);
+        rc = link_all(r, &f, start, recs, names, name_count, err);
     }
     if (rc) {
         goto cleanup;
@@ -938,7 +1112,7 @@ am_status am_resolver_finish(uint32_t **entity_of_out, uint32_t *entity_count_ou
     for (i = 0; i < r->count; i++) {
         ordered *o = &roots[slot_of_root[f.parent[i]]];
         o->hi += ((uint64_t)r->city[i] << 32 | r->identity[i]) * 0x9e3779b97f4a7c15ull;
-        o->lo += (uint64_t)r->person[i] * 0xc2b2ae3d27d4eb4full;
+        o->lo += (uint64_t)(r->flags[i] & REC_PERSON) * 0xc2b2ae3d27d4eb4full;
     }
     rc = sort_ordered(roots, root_count, err);
     if (rc) {
@@ -954,6 +1128,7 @@ am_status am_resolver_finish(uint32_t **entity_of_out, uint32_t *entity_count_ou
     *entity_count_out = (uint32_t)root_count;
     entity_of = NULL;
 cleanup:
+    free(names);
     free(entity_of);
     free(slot_of_root);
     free(roots);

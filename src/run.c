@@ -300,6 +300,7 @@ static am_status key_batch(slot *s, am_key_set *set, am_normalizer *norm, XXH3_s
         memcpy(&s->keys[i * AM_KEYS_MAX], set->keys, set->count * sizeof(am_key));
         s->key_counts[i] = (uint8_t)set->count;
         s->facts[i].person = set->person;
+        s->facts[i].page = set->page;
         s->facts[i].city = set->city;
         s->facts[i].identity = record_identity(j->cfg->org->id, recs[i].id);
         for (w = 0; !rc && w < set->warning_count; w++) {
@@ -553,6 +554,7 @@ static am_status take_batch(run_state *st, slot *s, am_error *err)
 
         facts.group = co->is_self ? self_group(recs[i].populations) : AM_RESOLVE_GROUP_NONE;
         facts.person = s->facts[i].person;
+        facts.page = s->facts[i].page;
         facts.city = s->facts[i].city;
         facts.identity = s->facts[i].identity;
         if (i + RESOLVE_PREFETCH < n) {

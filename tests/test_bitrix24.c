@@ -1164,11 +1164,25 @@ static void test_bitrix24__run_finds_the_partners_overlaps(void **state)
     /* The right ООО «Ромашка» (id 4: INN and site agree), not the Kazan one (id 16). */
     assert_pair(out.out, "a-rom", "4", ",tax,tax:RU7712345671,customers,customers;opportunities");
     assert_pair(out.out, "a-rom", "16", NULL);
+    /* Not ООО «Ромашка-М» (id 75), whose site is a page on ours: romashka.ru/moscow/. */
+    assert_pair(out.out, "a-rom", "75", NULL);
     assert_pair(out.out, "a-vec", "9", ",tax,tax:RU7810123451,prospects,customers");
     assert_pair(out.out, "a-sev", "10", ",domain,domain:severstal-service.ru,prospects,prospects");
     assert_pair(out.out, "a-nw", "41", ",domain,domain:northwindtraders.com,customers,customers");
+    /* Its site is a page too, /catalog, but under the same name as ours: it links. */
     assert_pair(out.out, "a-ini", "82",
                 ",domain,domain:initech-solutions.co.uk,opportunities,customers");
+    am_test_output_dispose(&out);
+    {
+        const char *args[] = {"explain", "b24", "a-rom", "75", NULL};
+        assert_int_equal(am_test_run(&out, dir, args), 0);
+    }
+    if (!strstr(out.out, "\nkept apart (entities ") ||
+        !strstr(out.out, "  they share domain:romashka.ru, but one website is a page on "
+                         "romashka.ru, a site that may be another company's, which links only "
+                         "records of the same name, and the names differ (ромашка, ромашка м)\n")) {
+        fail_msg("explain b24 a-rom 75:\n%s", out.out);
+    }
     am_test_output_dispose(&out);
     {
         const char *args[] = {"accounts", "amo", "--format", "csv", NULL};

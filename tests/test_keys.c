@@ -41,10 +41,95 @@ static void test_keys__strongest_first_with_text(void **state)
     assert_int_equal(set->keys[3].kind, AM_KEY_NAME);
     assert_int_equal(set->keys[0].kind, AM_KEY_TAX);
     assert_int_equal(set->keys[2].kind, AM_KEY_NAME);
+    assert_false(set->page); /* the site's home */
     am_key_from_text(&again, AM_KEY_DOMAIN, "domain:romashka.ru", 18);
     assert_int_equal(am_key_compare(&again, &set->keys[1]), 0);
     am_normalizer_free(n);
     free(set);
+}
+
+/*
+ * A website that is a page on a site ("romashka.ru/moscow/") may be another
+ * company's: the record is marked, its domain key is the site's, and the
+ * explanation of two records kept apart on it names the two names.
+ */
+static void test_keys__page_on_a_site_is_marked_and_explained(void **state)
+{
+    (void)state;
+    am_normalizer *n = NULL;
+    am_key_set *m = malloc(sizeof(*m)), *home = malloc(sizeof(*home));
+    am_key_set *shop = malloc(sizeof(*shop)), *ini = malloc(sizeof(*ini));
+    am_key_set *lang = malloc(sizeof(*lang)), *nameless = malloc(sizeof(*nameless));
+    am_error err = {0};
+    am_record rm = record("75", "ООО «Ромашка-М»", "https://www.romashka.ru/moscow/", "", "RU");
+    am_record rh = record("4", "ООО «Ромашка»", "https://www.romashka.ru/", "7712345671", "RU");
+    am_record rs = record("s1", "Initech Solutions Ltd",
+                          "http://shop.initech-solutions.co.uk/catalog", "", "GB");
+    am_record ri = record("h1", "Initech Solutions Ltd", "initech-solutions.co.uk", "", "GB");
+    am_record rl = record("st", "Stark Manufacturing Pty Ltd", "https://stark-mfg.com.au/en/", "",
+                          "AU");
+    am_record rn = record("x", "", "https://www.romashka.ru/moscow/", "", "RU");
+    char why[400];
+    int shared = 0;
+
+    assert_non_null(m);
+    assert_non_null(home);
+    assert_non_null(shop);
+    assert_non_null(ini);
+    assert_non_null(lang);
+    assert_non_null(nameless);
+    assert_int_equal(am_normalizer_new(&n, &err), AM_OK);
+    assert_int_equal(am_keys_from_record(m, n, "b24", &rm, &err), AM_OK);
+    assert_int_equal(am_keys_from_record(home, n, "b24", &rh, &err), AM_OK);
+    assert_int_equal(am_keys_from_record(shop, n, "sf", &rs, &err), AM_OK);
+    assert_int_equal(am_keys_from_record(ini, n, "hs", &ri, &err), AM_OK);
+    assert_int_equal(am_keys_from_record(lang, n, "sf", &rl, &err), AM_OK);
+    assert_int_equal(am_keys_from_record(nameless, n, "b24", &rn, &err), AM_OK);
+
+    /* Ромашка-М: a page on romashka.ru; the key is the site's, the rule the resolver's. */
+    assert_true(m->page);
+    assert_false(home->page);
+    assert_int_equal(m->count, 3);
+    assert_string_equal(m->text[0], "domain:romashka.ru");
+    assert_string_equal(m->text[1], "name:ромашка м|RU");
+    assert_int_equal(m->warning_count, 0);
+    assert_string_equal(am_keys_matched_by(&shared, m, home), "domain");
+    /* Kept apart on it: the explanation says why, either way round. */
+    am_keys_conflict(why, sizeof(why), m, home, shared);
+    assert_string_equal(why, "one website is a page on romashka.ru, a site that may be another "
+                             "company's, which links only records of the same name, and the "
+                             "names differ (ромашка м, ромашка)");
+    assert_string_equal(am_keys_matched_by(&shared, home, m), "domain");
+    am_keys_conflict(why, sizeof(why), home, m, shared);
+    assert_string_equal(why, "one website is a page on romashka.ru, a site that may be another "
+                             "company's, which links only records of the same name, and the "
+                             "names differ (ромашка, ромашка м)");
+
+    /* Initech's /catalog page under Initech's own name: nothing against the domain. */
+    assert_true(shop->page);
+    assert_false(ini->page);
+    assert_string_equal(am_keys_matched_by(&shared, shop, ini), "domain");
+    assert_string_equal(shop->text[shared], "domain:initech-solutions.co.uk");
+    am_keys_conflict(why, sizeof(why), shop, ini, shared);
+    assert_string_equal(why, "");
+
+    /* A language path is the site itself. */
+    assert_false(lang->page);
+    assert_string_equal(lang->text[0], "domain:stark-mfg.com.au");
+
+    /* A page and no name to tell whose: a warning that it links by the site to no one. */
+    assert_true(nameless->page);
+    assert_int_equal(nameless->warning_count, 1);
+    assert_string_equal(nameless->warnings[0],
+                        "column 'domain': a page on romashka.ru, maybe another company's site, "
+                        "and no name to tell whose; it links no record by the site");
+    am_normalizer_free(n);
+    free(m);
+    free(home);
+    free(shop);
+    free(ini);
+    free(lang);
+    free(nameless);
 }
 
 static void test_keys__bad_values_warn_and_record_key_when_none(void **state)
@@ -141,6 +226,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_keys__strongest_first_with_text),
+        cmocka_unit_test(test_keys__page_on_a_site_is_marked_and_explained),
         cmocka_unit_test(test_keys__bad_values_warn_and_record_key_when_none),
         cmocka_unit_test(test_keys__free_mail_is_no_key),
         cmocka_unit_test(test_keys__lost_zero_restored_with_a_warning),

@@ -184,6 +184,79 @@ static void test_normalize__domain_registrable(void **state)
     check_cases(am_normalize_domain, "domain", cases, COUNT(cases));
 }
 
+/*
+ * A website that is a page on a site, not the site's home: a path segment other than a
+ * language, a home page or a page where the site describes its own company.
+ */
+static void test_normalize__site_page_or_home(void **state)
+{
+    static const struct {
+        const char *in;
+        const char *domain;
+        bool page;
+    } cases[] = {
+        /* pages: the site may be another company's */
+        {"https://www.romashka.ru/moscow/", "romashka.ru", true},
+        {"http://shop.initech-solutions.co.uk/catalog", "initech-solutions.co.uk", true},
+        {"www.romashka.ru/moscow", "romashka.ru", true},
+        {"https://acme.com/en/dealers/kazan", "acme.com", true},
+        {"https://acme.com/index.php.bak", "acme.com", true},
+        {"https://acme.com:8080/~tenant/", "acme.com", true},
+        {"https://acme.com\\partners", "acme.com", true},
+        {"https://acme.com/%D0%BC%D1%81%D0%BA/", "acme.com", true},
+        /* the site itself */
+        {"https://stark-mfg.com.au/en/", "stark-mfg.com.au", false},
+        {"https://www.romashka.ru/", "romashka.ru", false},
+        {"https://romashka.ru", "romashka.ru", false},
+        {"romashka.ru", "romashka.ru", false},
+        {"info@romashka.ru", "romashka.ru", false},
+        {"http://www.vector-spb.ru/index.php?route=common/home", "vector-spb.ru", false},
+        {"vector-spb.ru/index.php", "vector-spb.ru", false},
+        {"https://acme.com/EN-US/Index.HTML", "acme.com", false},
+        {"https://acme.com/pt_BR/", "acme.com", false},
+        {"https://acme.com/zh-hans/home", "acme.com", false},
+        {"https://acme.com//./default.aspx", "acme.com", false},
+        {"https://www.volga-logistik.com/about-us", "volga-logistik.com", false},
+        {"http://acme.com/contacts", "acme.com", false},
+        {"https://www.acme.com:443/about?lang=ru", "acme.com", false},
+        {"https://acme.com/?city=moscow#branch", "acme.com", false},
+        {"https://www.ромашка-плюс.рф/о-нас", ROMASHKA_PLUS, false},
+        {"<https://acme.com/en>.", "acme.com", false},
+    };
+    size_t i;
+
+    (void)state;
+    for (i = 0; i < COUNT(cases); i++) {
+        char out[AM_NORM_MAX];
+        size_t len = 99;
+        bool page = !cases[i].page;
+        am_error err = {0};
+        if (am_normalize_site(out, sizeof(out), &len, &page, norm, cases[i].in,
+                              strlen(cases[i].in), &err) != AM_OK) {
+            fail_msg("%s: %s", cases[i].in, err.msg);
+        }
+        if (strcmp(out, cases[i].domain) != 0 || page != cases[i].page) {
+            fail_msg("%s: got %s page=%d, want %s page=%d", cases[i].in, out, page,
+                     cases[i].domain, cases[i].page);
+        }
+    }
+    /* No domain, no page; a free-mail page is no key at all. */
+    {
+        char out[AM_NORM_MAX];
+        size_t len = 99;
+        bool page = true;
+        am_error err = {0};
+        assert_int_equal(am_normalize_site(out, sizeof(out), &len, &page, norm,
+                                           "https://vk.com/romashka", 23, &err), AM_OK);
+        assert_int_equal(len, 0);
+        assert_false(page);
+        page = true;
+        assert_int_equal(am_normalize_site(out, sizeof(out), &len, &page, norm,
+                                           "https://acme..com/x", 19, &err), AM_EINPUT);
+        assert_false(page);
+    }
+}
+
 static void test_normalize__domain_idn(void **state)
 {
     /* clang-format off */
@@ -1238,6 +1311,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_normalize__domain_registrable),
         cmocka_unit_test(test_normalize__domain_idn),
+        cmocka_unit_test(test_normalize__site_page_or_home),
         cmocka_unit_test(test_normalize__domain_free_mail_and_social),
         cmocka_unit_test(test_normalize__domain_refused),
         cmocka_unit_test(test_normalize__domain_tld_verdicts_repeat),

@@ -29,7 +29,7 @@ static uint32_t resolve(uint32_t *entity_out, const rec_keys *recs, const size_t
         for (k = 0; k < 3 && rk->keys[k]; k++) {
             am_key_from_text(&keys[nk++], AM_KEY_DOMAIN, rk->keys[k], strlen(rk->keys[k]));
         }
-        am_resolve_facts facts = {rk->group, false, 0, 0};
+        am_resolve_facts facts = {rk->group, false, false, 0, 0};
         assert_int_equal(am_resolver_add(r, keys, nk, &facts, &err), AM_OK);
     }
     assert_int_equal(am_resolver_record_count(r), n);
@@ -116,7 +116,7 @@ static void test_resolve__many_records_grow_the_table(void **state)
         snprintf(text, sizeof(text), "domain:d%zu.com", i / 2);
         am_key_from_text(&k, AM_KEY_DOMAIN, text, strlen(text));
         /* The first 30000 entities are in groups 0-2, the rest in none. */
-        am_resolve_facts facts = {0, false, 0, 0};
+        am_resolve_facts facts = {0, false, false, 0, 0};
         facts.group = i / 2 < 30000 ? (uint8_t)((i / 2) % 3) : AM_RESOLVE_GROUP_NONE;
         assert_int_equal(am_resolver_add(r, &k, 1, &facts, &err), AM_OK);
     }
@@ -187,7 +187,7 @@ static void resolve_rules(uint32_t *entity, const rule_rec *recs, size_t n)
             const rule_rec *rr = &recs[order[i]];
             am_key keys[4];
             size_t nk = 0;
-            am_resolve_facts facts = {AM_RESOLVE_GROUP_NONE, rr->person, 0, 0};
+            am_resolve_facts facts = {AM_RESOLVE_GROUP_NONE, rr->person, false, 0, 0};
             for (k = 0; k < 4 && rr->keys[k]; k++) {
                 am_key_from_text(&keys[nk], kind_of(rr->keys[k]), rr->keys[k],
                                  strlen(rr->keys[k]));
@@ -293,7 +293,8 @@ static void test_resolve__no_country_meets_the_one_country(void **state)
     assert_int_equal(am_resolver_new(&r, &err), AM_OK);
     for (i = 0; i < 7; i++) {
         am_key k;
-        am_resolve_facts facts = {AM_RESOLVE_GROUP_NONE, false, i < 2 ? 77u : 0, (uint32_t)i};
+        am_resolve_facts facts = {AM_RESOLVE_GROUP_NONE, false, false, i < 2 ? 77u : 0,
+                                  (uint32_t)i};
         am_key_from_text(&k, AM_KEY_NAME, specs[i].text, strlen(specs[i].text));
         k.core = specs[i].core;
         k.no_country = specs[i].no_country;
@@ -311,6 +312,103 @@ static void test_resolve__no_country_meets_the_one_country(void **state)
     am_resolver_free(r);
 }
 
+/*
+ * A website that is a page on another company's site (Bitrix24 75, ООО «Ромашка-М», at
+ * romashka.ru/moscow/) is kept apart from that company, whose records still link; a page
+ * on a company's own site under its own name (Initech's /catalog) links; a language or
+ * index.php path is the site itself. Real keys, in three orders: the same entities.
+ */
+static void test_resolve__page_on_a_site_links_only_the_same_name(void **state)
+{
+    static const struct {
+        const char *name, *site, *tax, *country;
+    } recs[] = {
+        {"ООО «Ромашка»", "https://romashka.ru", "", "RU"},                   /* 0 Salesforce */
+        {"ООО «Ромашка»", "romashka.ru", "", "RU"},                           /* 1 HubSpot */
+        {"ООО «Ромашка»", "https://www.romashka.ru/", "7712345671", "RU"},    /* 2 Bitrix24 4 */
+        {"ООО «Ромашка»", "", "ИНН 7712345671", "RU"},                        /* 3 amoCRM */
+        {"ООО «Ромашка-М»", "https://www.romashka.ru/moscow/", "", "RU"},     /* 4 Bitrix24 75 */
+        {"ООО \"Ромашка-М\"", "www.romashka.ru/moscow", "", "RU"},          /* 5 75 elsewhere */
+        {"Initech Solutions Ltd", "http://shop.initech-solutions.co.uk/catalog", "", "GB"}, /* 6 */
+        {"Initech Solutions Ltd", "initech-solutions.co.uk", "", "GB"},       /* 7 */
+        {"Stark Manufacturing Pty Ltd", "https://stark-mfg.com.au/en/", "", "AU"}, /* 8 */
+        {"Stark Manufacturing Pty Ltd", "stark-mfg.com.au", "", "AU"},        /* 9 */
+        {"ООО \"Вектор\"", "http://www.vector-spb.ru/index.php?route=x", "", "RU"}, /* 10 */
+        {"ООО «Вектор»", "vector-spb.ru", "7810123451", "RU"},                /* 11 */
+        {"", "https://www.romashka.ru/moscow/", "", "RU"},        /* 12 no name: whose? */
+        {"Romashka-M LLC", "https://romashka.ru/moscow", "", "RU"}, /* 13 75 in Latin */
+    };
+    enum { N = sizeof(recs) / sizeof(recs[0]) };
+    am_normalizer *norm = NULL;
+    am_key_set *sets = calloc(N, sizeof(*sets));
+    am_error err = {0};
+    uint32_t e[N], first[N];
+    size_t i, round;
+
+    (void)state;
+    assert_non_null(sets);
+    assert_int_equal(am_normalizer_new(&norm, &err), AM_OK);
+    for (i = 0; i < N; i++) {
+        char id[8];
+        am_record r;
+        memset(&r, 0, sizeof(r));
+        snprintf(id, sizeof(id), "r%zu", i);
+        r.id = id;
+        r.name = recs[i].name;
+        r.domain = recs[i].site;
+        r.tax_id = recs[i].tax;
+        r.country = recs[i].country;
+        r.city = r.owner = "";
+        assert_int_equal(am_keys_from_record(&sets[i], norm, "org", &r, &err), AM_OK);
+    }
+    for (round = 0; round < 3; round++) {
+        am_resolver *r = NULL;
+        uint32_t *entity_of = NULL, count = 0;
+        size_t order[N];
+        for (i = 0; i < N; i++) {
+            /* as given, reversed, and 5 apart (5 and 14 are coprime) */
+            order[i] = round == 0 ? i : round == 1 ? N - 1 - i : (i * 5 + 3) % N;
+        }
+        assert_int_equal(am_resolver_new(&r, &err), AM_OK);
+        for (i = 0; i < N; i++) {
+            const am_key_set *k = &sets[order[i]];
+            am_resolve_facts facts = {AM_RESOLVE_GROUP_NONE, k->person, k->page, k->city,
+                                      (uint32_t)order[i]};
+            assert_int_equal(am_resolver_add(r, k->keys, k->count, &facts, &err), AM_OK);
+        }
+        assert_int_equal(am_resolver_finish(&entity_of, &count, r, &err), AM_OK);
+        for (i = 0; i < N; i++) {
+            e[order[i]] = entity_of[i];
+        }
+        free(entity_of);
+        am_resolver_free(r);
+        if (round == 0) {
+            memcpy(first, e, sizeof(e));
+        } else {
+            assert_memory_equal(first, e, sizeof(e));
+        }
+    }
+    /* Our Ромашка: site and INN agree in every CRM. */
+    assert_int_equal(e[0], e[1]);
+    assert_int_equal(e[1], e[2]);
+    assert_int_equal(e[2], e[3]);
+    /* Ромашка-М: a page on romashka.ru under another name: never our Ромашка. */
+    assert_int_not_equal(e[4], e[0]);
+    assert_int_equal(e[4], e[5]); /* the same page under the same name is one company */
+    assert_int_equal(e[6], e[7]);  /* Initech's /catalog page, its own name */
+    assert_int_not_equal(e[6], e[0]);
+    assert_int_equal(e[8], e[9]);  /* /en/ is the site */
+    assert_int_equal(e[10], e[11]); /* index.php is the site */
+    for (i = 0; i < N; i++) {
+        if (i != 12) {
+            assert_int_not_equal(e[12], e[i]); /* a page with no name links no one */
+        }
+    }
+    assert_int_equal(e[13], e[4]); /* "romashka m" is one of 75's names */
+    am_normalizer_free(norm);
+    free(sets);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -320,6 +418,7 @@ int main(void)
         cmocka_unit_test(test_resolve__different_tax_ids_never_chain),
         cmocka_unit_test(test_resolve__names_need_one_city_and_no_two_websites),
         cmocka_unit_test(test_resolve__no_country_meets_the_one_country),
+        cmocka_unit_test(test_resolve__page_on_a_site_links_only_the_same_name),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

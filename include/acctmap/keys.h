@@ -46,6 +46,8 @@ typedef struct am_key_set {
     uint32_t city;               /* hash of the normalized city, 0 when none */
     char city_text[AM_NORM_MAX]; /* the normalized city, "" when none */
     bool person;                 /* an individual entrepreneur: never linked by name alone */
+    bool page;                   /* the website is a page on its site ("romashka.ru/moscow/"),
+                                    maybe another company's: see am_resolve_facts.page */
 } am_key_set;
 
 /* "tax", "domain", "name", "record". */
@@ -59,6 +61,9 @@ void am_key_from_text(am_key *out, am_key_kind kind, const char *text, size_t le
  * warning in `out`, not an error: the record still matches on its other keys.
  * A record with no key at all gets one AM_KEY_RECORD key made of `org_id`
  * and its id, so it stays its own entity. Fails only on AM_ENOMEM/AM_EINTERNAL.
+ * When the website is a page on its site ("https://www.romashka.ru/moscow/",
+ * see am_normalize_site) `out->page` says so: the domain key is the site's,
+ * and the resolver links it only to records of the same name.
  */
 am_status am_keys_from_record(am_key_set *out, am_normalizer *n, const char *org_id,
                               const am_record *rec, am_error *err);
@@ -75,8 +80,9 @@ const char *am_keys_matched_by(int *key_out, const am_key_set *a, const am_key_s
  * Why the resolver keeps `a` and `b` apart although they share `shared` (an
  * index in `a`), from what the two records hold themselves: "their tax ids
  * differ (RU7712345671, RU7810123451)", "the records name different cities
- * (moskva, kazan)", ... Writes "" when nothing in the two records explains it
- * (then other records sharing the key conflict).
+ * (moskva, kazan)", "one website is a page on romashka.ru, ... and the names
+ * differ (ромашка м, ромашка)", ... Writes "" when nothing in the two records
+ * explains it (then other records sharing the key conflict).
  */
 void am_keys_conflict(char *out, size_t cap, const am_key_set *a, const am_key_set *b,
                       int shared);

@@ -43,6 +43,19 @@ am_status am_normalize_domain(char *out, size_t cap, size_t *len_out, am_normali
                               const char *in, size_t len, am_error *err);
 
 /*
+ * am_normalize_domain, and `*page_out`: whether the website is a page on the
+ * site rather than its home, that is its path has a segment other than a
+ * language or locale ("en", "ru", "en-us") or a home page ("index.php",
+ * "index.html", "default.aspx", "home"): "https://www.romashka.ru/moscow/" is
+ * a page on romashka.ru, "https://stark-mfg.com.au/en/" and
+ * "https://romashka.ru/index.php?x" are not. The query and fragment never
+ * count. Such a site may be another company's (a branch, a dealer or a
+ * tenant listed on it): see am_keys_from_record. `page_out` may be NULL.
+ */
+am_status am_normalize_site(char *out, size_t cap, size_t *len_out, bool *page_out,
+                            am_normalizer *n, const char *in, size_t len, am_error *err);
+
+/*
  * Core company name: NFKC, case folded, quotes and punctuation dropped, legal
  * forms removed, spaces collapsed: "ООО «Ромашка»" -> "ромашка", "Acme, Inc." -> "acme".
  */

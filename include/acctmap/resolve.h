@@ -23,6 +23,10 @@ typedef struct am_resolver am_resolver;
 typedef struct am_resolve_facts {
     uint8_t group;  /* orders entity ids; AM_RESOLVE_GROUP_NONE for partners' records */
     bool person;    /* an individual entrepreneur: never linked by name alone */
+    bool page;      /* its website is a page on its site (am_key_set.page): its domain key
+                       links it only to records of that site that share one of its name keys'
+                       names (am_key.core): "romashka.ru/moscow/" of ООО «Ромашка-М» is not
+                       ООО «Ромашка» of romashka.ru */
     uint32_t city;  /* hash of the normalized city, 0 when none */
     uint32_t identity; /* hash of the org and record id: tells apart records alike in all else */
 } am_resolve_facts;

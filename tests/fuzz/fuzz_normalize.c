@@ -200,6 +200,24 @@ static void run_domain(const char *in, size_t size)
             check_fixed_point(am_normalize_domain, "domain", out, len);
         }
     }
+    {
+        /* The same domain with the page flag; a normalized domain has no path, so no page. */
+        char site[AM_NORM_MAX];
+        size_t site_len = 0;
+        bool page = false;
+        am_error site_err = {AM_OK, ""};
+        check(am_normalize_site(site, sizeof(site), &site_len, &page, norm, in, size,
+                                &site_err) == rc &&
+                  site_len == len && memcmp(site, out, len) == 0,
+              "domain", "am_normalize_site gives the domain of am_normalize_domain");
+        check(!page || len > 0, "domain", "a page only with a domain");
+        if (rc == AM_OK && len) {
+            page = true;
+            check(am_normalize_site(site, sizeof(site), &site_len, &page, norm, out, len,
+                                    &site_err) == AM_OK && !page,
+                  "domain", "a normalized domain is no page");
+        }
+    }
 }
 
 static void run_country(const char *in, size_t size)
