@@ -6,6 +6,7 @@
  */
 #include "acctmap/connector.h"
 #include "acctmap/parse.h"
+#include "connectors/crm.h"
 #include "connectors/http.h"
 
 #include <inttypes.h>
@@ -30,11 +31,6 @@ extern const am_connector_ops am_connector_amocrm;
 #define AMO_STATUS_WON 142
 #define AMO_STATUS_LOST 143
 
-/* Deal states present among a company's leads. */
-#define DEAL_OPEN 1u
-#define DEAL_WON 2u
-#define DEAL_LOST 4u
-
 typedef struct amo_company {
     int64_t id;
     const char *id_text;
@@ -43,7 +39,7 @@ typedef struct amo_company {
     const char *inn;   /* the INN custom field's first value */
     const char *owner; /* responsible_user_id */
     uint32_t row;      /* 1-based position in the pull, for messages */
-    unsigned deals;    /* DEAL_* bits */
+    unsigned deals;    /* AM_CRM_DEAL_* bits */
     bool bad;          /* no usable id: handed out as a reject */
     bool repeated;     /* an id seen on an earlier row */
 } amo_company;
@@ -266,7 +262,7 @@ static void apply_leads(amo_source *s, json_t *list)
         json_t *company = json_object_get(json_array_get(companies, 0), "id");
         json_t *status = json_object_get(row, "status_id");
         amo_company *c;
-        unsigned bit = DEAL_OPEN;
+        unsigned bit = AM_CRM_DEAL_OPEN;
 
         if (json_is_true(json_object_get(row, "is_deleted"))) {
             continue;
@@ -281,47 +277,15 @@ static void apply_leads(amo_source *s, json_t *list)
             continue;
         }
         if (json_is_integer(status) && json_integer_value(status) == AMO_STATUS_WON) {
-            bit = DEAL_WON;
+            bit = AM_CRM_DEAL_WON;
         } else if (json_is_integer(status) && json_integer_value(status) == AMO_STATUS_LOST) {
-            bit = DEAL_LOST;
+            bit = AM_CRM_DEAL_LOST;
         }
         c->deals |= bit;
     }
 }
 
-/* ---- populations (CRM-COMMON: the same rule in every CRM connector) ---------- */
-
-/* The source's `populations` rule for `value` first; else `defaults`. */
-static uint32_t value_populations(const am_source_config *cfg, const char *value, uint32_t defaults)
-{
-    uint32_t mapped = am_source_config_rule_match(cfg, value, strlen(value));
-
-    return mapped ? mapped : defaults;
-}
-
-/* amoCRM companies have no status field of their own: only their leads count. */
-static uint32_t company_populations(const am_source_config *cfg, const amo_company *c)
-{
-    uint32_t pops = 0;
-
-    if (c->deals & DEAL_WON) {
-        pops |= value_populations(cfg, "won", 1u << AM_POP_CUSTOMERS);
-    }
-    if (c->deals & DEAL_OPEN) {
-        pops |= value_populations(cfg, "open", 1u << AM_POP_OPPORTUNITIES);
-    }
-    if (c->deals & DEAL_LOST) {
-        pops |= value_populations(cfg, "lost", 0);
-    }
-    return pops ? pops : 1u << AM_POP_PROSPECTS;
-}
-
 /* ---- records ------------------------------------------------------------------ */
-
-static const char *batch_copy(am_record_batch *batch, const char *text)
-{
-    return am_arena_strndup(&batch->arena, text, strlen(text));
-}
 
 /* Hand out the pulled companies from s->emitted on, up to a batch. */
 static am_status emit_companies(amo_source *s, am_record_batch *batch, am_error *err)
@@ -330,7 +294,7 @@ static am_status emit_companies(amo_source *s, am_record_batch *batch, am_error 
 
     while (s->emitted < s->count && batch->count + batch->reject_count < AMO_BATCH_ROWS) {
         const amo_company *c = &s->companies[s->emitted++];
-        am_record *rec;
+        am_record rec = {.country = "", .city = ""}; /* copied into the batch's arena */
 
         if (c->repeated) {
             continue;
@@ -345,23 +309,18 @@ static am_status emit_companies(amo_source *s, am_record_batch *batch, am_error 
             }
             continue;
         }
-        rc = am_record_batch_push(&rec, batch, err);
+        /* amoCRM companies have no status field of their own: only their leads count. */
+        rec.id = c->id_text;
+        rec.name = c->name;
+        rec.domain = c->site;
+        rec.tax_id = c->inn;
+        rec.owner = c->owner;
+        rec.line = c->row;
+        rec.populations = am_crm_populations(s->base.cfg, NULL, 0, c->deals);
+        rc = am_crm_batch_add(batch, &rec, s->base.label, err);
         if (rc) {
             break;
         }
-        /* The run may keep a batch's records past close: they live in its arena. */
-        rec->id = batch_copy(batch, c->id_text);
-        rec->name = batch_copy(batch, c->name);
-        rec->domain = batch_copy(batch, c->site);
-        rec->tax_id = batch_copy(batch, c->inn);
-        rec->owner = batch_copy(batch, c->owner);
-        if (!rec->id || !rec->name || !rec->domain || !rec->tax_id || !rec->owner) {
-            rc = am_error_set(err, AM_ENOMEM, "%s: out of memory for a batch of records",
-                              s->base.label);
-            break;
-        }
-        rec->line = c->row;
-        rec->populations = company_populations(s->base.cfg, c);
     }
     return rc;
 }
@@ -416,34 +375,6 @@ static am_http_verdict classify(void *ctx, const am_http_response *resp, double 
     return AM_HTTP_RATE_LIMITED;
 }
 
-/* Text a server sent, made fit for a one-line message: control bytes become spaces. */
-static void one_line(char *text)
-{
-    for (; *text; text++) {
-        if ((unsigned char)*text < 0x20 || *text == 0x7f) {
-            *text = ' ';
-        }
-    }
-}
-
-/* Set `err` to a formatted line with every registered secret replaced by "***". */
-static am_status fail_scrubbed(const amo_source *s, am_error *err, am_status status,
-                               const char *fmt, ...) AM_PRINTF(4, 5);
-
-static am_status fail_scrubbed(const amo_source *s, am_error *err, am_status status,
-                               const char *fmt, ...)
-{
-    char line[sizeof(err->msg)];
-    va_list ap;
-
-    va_start(ap, fmt);
-    vsnprintf(line, sizeof(line), fmt, ap);
-    va_end(ap);
-    one_line(line);
-    am_http_scrub(s->http, line, sizeof(line));
-    return am_error_set(err, status, "%s", line);
-}
-
 /* A refused request, with amoCRM's problem title and detail. */
 static am_status auth_refused(const amo_source *s, const am_http_response *resp, am_error *err)
 {
@@ -456,18 +387,18 @@ static am_status auth_refused(const amo_source *s, const am_http_response *resp,
     snprintf(what, sizeof(what), "%ld %.60s%s%.100s%s", resp->status, title ? title : "",
              detail ? " (" : "", detail ? detail : "", detail ? ")" : "");
     if (resp->status == 403) {
-        rc = fail_scrubbed(s, err, AM_EAUTH,
+        rc = am_crm_fail_scrubbed(s->http, err, AM_EAUTH,
                            "%s: GET %s: the account refused access: %s; give the integration's "
                            "user access to companies and leads",
                            s->base.label, resp->url_path ? resp->url_path : "", what);
     } else if (s->oauth) {
-        rc = fail_scrubbed(s, err, AM_EAUTH,
+        rc = am_crm_fail_scrubbed(s->http, err, AM_EAUTH,
                            "%s: GET %s: the account refused the access token after a refresh: "
                            "%s; authorise acctmap again and set %s",
                            s->base.label, resp->url_path ? resp->url_path : "", what,
                            s->refresh_var);
     } else {
-        rc = fail_scrubbed(s, err, AM_EAUTH,
+        rc = am_crm_fail_scrubbed(s->http, err, AM_EAUTH,
                            "%s: GET %s: the account refused the long-lived token: %s; create a "
                            "new one in the integration's settings and set %s",
                            s->base.label, resp->url_path ? resp->url_path : "", what, s->token_var);
@@ -574,7 +505,7 @@ static am_status refresh(amo_source *s, am_error *err)
                      ", then delete the token the store saved as %s (dir: store: secrets/%s)", name,
                      name);
         }
-        rc = fail_scrubbed(s, err, AM_EAUTH,
+        rc = am_crm_fail_scrubbed(s->http, err, AM_EAUTH,
                            "%s: the refresh token was refused (%s); authorise acctmap again and "
                            "set %s%s",
                            s->base.label, why, s->refresh_var, note);
@@ -781,28 +712,6 @@ static am_status pull(amo_source *s, am_error *err)
 
 /* ---- the connector ------------------------------------------------------------ */
 
-/*
- * "https://example.amocrm.ru" of a URL: scheme and authority without any
- * user:password, for the label. The client itself checks the URL.
- */
-static void url_origin(char *out, size_t cap, const char *url)
-{
-    const char *sep = strstr(url, "://");
-    const char *host, *end, *at;
-
-    if (!sep) {
-        snprintf(out, cap, "(not a URL)");
-        return;
-    }
-    host = sep + 3;
-    end = host + strcspn(host, "/?#");
-    at = memchr(host, '@', (size_t)(end - host));
-    if (at) {
-        host = at + 1;
-    }
-    snprintf(out, cap, "%.*s%.*s", (int)(sep + 3 - url), url, (int)(end - host), host);
-}
-
 static void amo_close(am_source *src)
 {
     amo_source *s = (amo_source *)src;
@@ -969,7 +878,7 @@ static am_status amo_open(am_source **out, const am_source_config *cfg, const am
         rc = read_inn_field(s, err);
     }
     if (!rc) {
-        url_origin(origin, sizeof(origin), opt.base_url);
+        am_crm_url_origin(origin, sizeof(origin), opt.base_url);
         snprintf(s->base.label, sizeof(s->base.label), "amocrm %s", origin);
         rc = am_http_new(&s->http, opt.base_url, &opt, s->base.label, env, err);
     }

@@ -6,6 +6,7 @@
  */
 #include "acctmap/connector.h"
 #include "acctmap/parse.h"
+#include "connectors/crm.h"
 #include "connectors/http.h"
 
 #include <inttypes.h>
@@ -26,11 +27,6 @@ extern const am_connector_ops am_connector_bitrix24;
 /* The authorization server of Bitrix24 applications (settings/oauth). */
 #define B24_TOKEN_URL "https://oauth.bitrix.info/oauth/token/"
 
-/* Deal states present among a company's deals. */
-#define DEAL_OPEN 1u
-#define DEAL_WON 2u
-#define DEAL_LOST 4u
-
 typedef struct b24_company {
     const char *id;    /* as the portal wrote it ("4") */
     const char *name;  /* TITLE */
@@ -39,7 +35,7 @@ typedef struct b24_company {
     const char *inn;   /* RQ_INN of its first requisite that has one */
     const char *owner; /* ASSIGNED_BY_ID */
     uint32_t row;      /* 1-based position in the pull, for messages */
-    unsigned deals;    /* DEAL_* bits */
+    unsigned deals;    /* AM_CRM_DEAL_* bits */
     bool bad;          /* no usable ID: handed out as a reject */
     bool repeated;     /* an ID seen on an earlier row (the list moved while paging) */
 } b24_company;
@@ -125,16 +121,6 @@ static const char *pick_site(json_t *web)
         }
     }
     return best;
-}
-
-/* Text a server sent, made fit for a one-line message: control bytes become spaces. */
-static void one_line(char *text)
-{
-    for (; *text; text++) {
-        if ((unsigned char)*text < 0x20 || *text == 0x7f) {
-            *text = ' ';
-        }
-    }
 }
 
 /* ---- the company table -------------------------------------------------------- */
@@ -315,44 +301,14 @@ static void apply_deals(b24_source *s, json_t *result)
             continue;
         }
         if (sem && strcmp(sem, "S") == 0) {
-            bit = DEAL_WON;
+            bit = AM_CRM_DEAL_WON;
         } else if (sem && strcmp(sem, "F") == 0) {
-            bit = DEAL_LOST;
+            bit = AM_CRM_DEAL_LOST;
         } else {
-            bit = DEAL_OPEN; /* "P", and anything newer is not closed */
+            bit = AM_CRM_DEAL_OPEN; /* "P", and anything newer is not closed */
         }
         c->deals |= bit;
     }
-}
-
-/* ---- populations (CRM-COMMON: the same rule in every CRM connector) ---------- */
-
-/* The source's `populations` rule for `value` first; else `defaults`. */
-static uint32_t value_populations(const am_source_config *cfg, const char *value, uint32_t defaults)
-{
-    uint32_t mapped = am_source_config_rule_match(cfg, value, strlen(value));
-
-    return mapped ? mapped : defaults;
-}
-
-static uint32_t company_populations(const am_source_config *cfg, const b24_company *c)
-{
-    uint32_t pops = 0;
-
-    if (c->type[0]) {
-        pops |= value_populations(
-            cfg, c->type, strcasecmp(c->type, "CUSTOMER") == 0 ? 1u << AM_POP_CUSTOMERS : 0);
-    }
-    if (c->deals & DEAL_WON) {
-        pops |= value_populations(cfg, "won", 1u << AM_POP_CUSTOMERS);
-    }
-    if (c->deals & DEAL_OPEN) {
-        pops |= value_populations(cfg, "open", 1u << AM_POP_OPPORTUNITIES);
-    }
-    if (c->deals & DEAL_LOST) {
-        pops |= value_populations(cfg, "lost", 0);
-    }
-    return pops ? pops : 1u << AM_POP_PROSPECTS;
 }
 
 /* ---- pages ------------------------------------------------------------------ */
@@ -375,7 +331,7 @@ static am_status read_page(json_t **result_out, long *next_out, const b24_source
 
         if (code) {
             snprintf(text, sizeof(text), "%s", code);
-            one_line(text);
+            am_crm_one_line(text);
             return am_error_set(err, AM_EHTTP,
                                 "%s: %s (start %ld): the portal answered error \"%s\"; "
                                 "check that the webhook or application has the crm scope",
@@ -407,11 +363,6 @@ static am_status read_page(json_t **result_out, long *next_out, const b24_source
 
 /* ---- records ------------------------------------------------------------------ */
 
-static const char *batch_copy(am_record_batch *batch, const char *text)
-{
-    return am_arena_strndup(&batch->arena, text, strlen(text));
-}
-
 /* Hand out the pulled companies from s->emitted on, up to a batch. */
 static am_status emit_companies(b24_source *s, am_record_batch *batch, am_error *err)
 {
@@ -419,7 +370,7 @@ static am_status emit_companies(b24_source *s, am_record_batch *batch, am_error 
 
     while (s->emitted < s->count && batch->count + batch->reject_count < B24_BATCH_ROWS) {
         const b24_company *c = &s->companies[s->emitted++];
-        am_record *rec;
+        am_record rec = {.country = "", .city = ""}; /* copied into the batch's arena */
 
         if (c->repeated) {
             continue;
@@ -434,23 +385,19 @@ static am_status emit_companies(b24_source *s, am_record_batch *batch, am_error 
             }
             continue;
         }
-        rc = am_record_batch_push(&rec, batch, err);
+        rec.id = c->id;
+        rec.name = c->name;
+        rec.domain = c->site;
+        rec.tax_id = c->inn;
+        rec.owner = c->owner;
+        rec.line = c->row;
+        rec.populations = am_crm_populations(
+            s->base.cfg, c->type,
+            strcasecmp(c->type, "CUSTOMER") == 0 ? 1u << AM_POP_CUSTOMERS : 0, c->deals);
+        rc = am_crm_batch_add(batch, &rec, s->base.label, err);
         if (rc) {
             break;
         }
-        /* The run may keep a batch's records past close: they live in its arena. */
-        rec->id = batch_copy(batch, c->id);
-        rec->name = batch_copy(batch, c->name);
-        rec->domain = batch_copy(batch, c->site);
-        rec->tax_id = batch_copy(batch, c->inn);
-        rec->owner = batch_copy(batch, c->owner);
-        if (!rec->id || !rec->name || !rec->domain || !rec->tax_id || !rec->owner) {
-            rc = am_error_set(err, AM_ENOMEM, "%s: out of memory for a batch of records",
-                              s->base.label);
-            break;
-        }
-        rec->line = c->row;
-        rec->populations = company_populations(s->base.cfg, c);
     }
     return rc;
 }
@@ -526,24 +473,6 @@ static char *list_body(const b24_source *s, const char *method, long start)
     return text;
 }
 
-/* Set `err` to a formatted line with every registered secret replaced by "***". */
-static am_status fail_scrubbed(const b24_source *s, am_error *err, am_status status,
-                               const char *fmt, ...) AM_PRINTF(4, 5);
-
-static am_status fail_scrubbed(const b24_source *s, am_error *err, am_status status,
-                               const char *fmt, ...)
-{
-    char line[sizeof(err->msg)];
-    va_list ap;
-
-    va_start(ap, fmt);
-    vsnprintf(line, sizeof(line), fmt, ap);
-    va_end(ap);
-    one_line(line);
-    am_http_scrub(s->http, line, sizeof(line));
-    return am_error_set(err, status, "%s", line);
-}
-
 /*
  * A refused request: the portal's error code and description are what a
  * person can act on. Webhooks cannot be refreshed; an OAuth token has been
@@ -565,16 +494,16 @@ static am_status auth_refused(const b24_source *s, const char *method, const am_
         snprintf(what, sizeof(what), "%ld", resp->status);
     }
     if (resp->status == 403) {
-        rc = fail_scrubbed(s, err, AM_EAUTH,
+        rc = am_crm_fail_scrubbed(s->http, err, AM_EAUTH,
                            "%s: %s: the portal refused access: %s; give the %s the crm scope",
                            s->base.label, method, what, s->oauth ? "application" : "webhook");
     } else if (s->oauth) {
-        rc = fail_scrubbed(s, err, AM_EAUTH,
+        rc = am_crm_fail_scrubbed(s->http, err, AM_EAUTH,
                            "%s: %s: the portal refused the access token after a refresh: %s; "
                            "authorise acctmap again and set %s",
                            s->base.label, method, what, s->refresh_var);
     } else {
-        rc = fail_scrubbed(s, err, AM_EAUTH,
+        rc = am_crm_fail_scrubbed(s->http, err, AM_EAUTH,
                            "%s: %s: the portal refused the inbound webhook: %s; create a new "
                            "inbound webhook with the crm scope and set its URL in %s",
                            s->base.label, method, what, s->webhook_var);
@@ -716,28 +645,6 @@ static am_status pull(b24_source *s, am_error *err)
 
 /* ---- the connector ------------------------------------------------------------ */
 
-/*
- * "https://acme.bitrix24.ru" of a URL: scheme and authority without any
- * user:password, for the label. The client itself checks the URL.
- */
-static void url_origin(char *out, size_t cap, const char *url)
-{
-    const char *sep = strstr(url, "://");
-    const char *host, *end, *at;
-
-    if (!sep) {
-        snprintf(out, cap, "(not a URL)");
-        return;
-    }
-    host = sep + 3;
-    end = host + strcspn(host, "/?#");
-    at = memchr(host, '@', (size_t)(end - host));
-    if (at) {
-        host = at + 1;
-    }
-    snprintf(out, cap, "%.*s%.*s", (int)(sep + 3 - url), url, (int)(end - host), host);
-}
-
 /* The webhook's secret code: its last non-empty path segment ("/rest/1/<code>/"). */
 static am_status add_webhook_secrets(b24_source *s, am_error *err)
 {
@@ -820,7 +727,7 @@ static am_status open_webhook(b24_source *s, const am_http_options *opt, const a
         grown[n + 1] = '\0';
         s->webhook = grown;
     }
-    url_origin(origin, sizeof(origin), s->webhook);
+    am_crm_url_origin(origin, sizeof(origin), s->webhook);
     snprintf(s->base.label, sizeof(s->base.label), "bitrix24 %s", origin);
     rc = am_http_new(&s->http, s->webhook, opt, s->base.label, env, err);
     if (rc) {
@@ -879,7 +786,7 @@ static am_status open_oauth(b24_source *s, const am_http_options *opt, const am_
     }
     snprintf(s->base_url, n + 2, "%s%s", opt->base_url,
              n && opt->base_url[n - 1] == '/' ? "" : "/");
-    url_origin(origin, sizeof(origin), s->base_url);
+    am_crm_url_origin(origin, sizeof(origin), s->base_url);
     snprintf(s->base.label, sizeof(s->base.label), "bitrix24 %s", origin);
     rc = am_http_new(&s->http, s->base_url, opt, s->base.label, env, err);
     if (rc) {

@@ -310,7 +310,7 @@ static void test_hubspot__amount_from_deals_counts_each_deal_once(void **state)
     for (mode = 0; mode < 2; mode++) {
         hs_source *s = offline_source(cfg);
 
-        s->amount_from = mode == 0 ? AMOUNT_PIPELINE : AMOUNT_WON;
+        s->amount_from = mode == 0 ? AM_CRM_AMOUNT_PIPELINE : AM_CRM_AMOUNT_WON;
         feed(s, true, pages, NULL);
         feed(s, false, deals, NULL);
         drain(&r, s);

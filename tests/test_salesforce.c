@@ -309,7 +309,7 @@ static void test_salesforce__amount_from_won_opportunities(void **state)
     pull_result r = {0};
 
     (void)state;
-    s->amount_from = AMOUNT_WON;
+    s->amount_from = AM_CRM_AMOUNT_WON;
     feed(s, true, account_pages);
     feed(s, false, opportunity_pages);
     drain(&r, s);
@@ -509,15 +509,15 @@ static void test_salesforce__amounts_exact(void **state)
     /* The text form as HubSpot and others send it goes through the same reader. */
     {
         int64_t cents = 0;
-        assert_true(decimal_to_cents(&cents, "1850000.00", 10));
+        assert_int_equal(am_parse_decimal_cents(&cents, "1850000.00", 10, NULL), AM_OK);
         assert_int_equal(cents, INT64_C(185000000));
-        assert_true(decimal_to_cents(&cents, "4.8e+07", 7));
+        assert_int_equal(am_parse_decimal_cents(&cents, "4.8e+07", 7, NULL), AM_OK);
         assert_int_equal(cents, INT64_C(4800000000));
-        assert_false(decimal_to_cents(&cents, "", 0));
-        assert_false(decimal_to_cents(&cents, "1e", 2));
-        assert_false(decimal_to_cents(&cents, "1 000", 5));
-        assert_false(decimal_to_cents(&cents, ".", 1));
-        assert_false(decimal_to_cents(&cents, "99999999999999999999", 20));
+        assert_int_equal(am_parse_decimal_cents(&cents, "", 0, NULL), AM_EINPUT);
+        assert_int_equal(am_parse_decimal_cents(&cents, "1e", 2, NULL), AM_EINPUT);
+        assert_int_equal(am_parse_decimal_cents(&cents, "1 000", 5, NULL), AM_EINPUT);
+        assert_int_equal(am_parse_decimal_cents(&cents, ".", 1, NULL), AM_EINPUT);
+        assert_int_equal(am_parse_decimal_cents(&cents, "99999999999999999999", 20, NULL), AM_EINPUT);
     }
 }
 
