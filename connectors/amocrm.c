@@ -31,19 +31,6 @@ extern const am_connector_ops am_connector_amocrm;
 #define AMO_STATUS_WON 142
 #define AMO_STATUS_LOST 143
 
-typedef struct amo_company {
-    int64_t id;
-    const char *id_text;
-    const char *name;
-    const char *site;  /* the first WEB value, "" when none */
-    const char *inn;   /* the INN custom field's first value */
-    const char *owner; /* responsible_user_id */
-    uint32_t row;      /* 1-based position in the pull, for messages */
-    unsigned deals;    /* AM_CRM_DEAL_* bits */
-    bool bad;          /* no usable id: handed out as a reject */
-    bool repeated;     /* an id seen on an earlier row */
-} amo_company;
-
 typedef struct amo_source {
     am_source base; /* first: an am_source * points here */
     am_http *http;
@@ -61,14 +48,9 @@ typedef struct amo_source {
     const char *inn_field; /* name of the INN custom field, or NULL when inn_field_id is set */
     int64_t inn_field_id;  /* 0: choose by name */
     am_arena arena;        /* the companies' strings */
-    amo_company *companies;
-    size_t count;
-    size_t cap;
-    amo_company **by_id; /* sorted by id for the lead join */
-    size_t unique;
+    am_crm_list list;      /* the companies (no status: amoCRM companies have none) */
     size_t leads_without_company;
     size_t leads_unknown_company;
-    size_t emitted;
     bool pulled;
     bool failed; /* base.last says why */
 } amo_source;
@@ -147,38 +129,28 @@ static am_status add_companies(amo_source *s, json_t *list, am_error *err)
         const char *name = json_string_value(json_object_get(row, "name"));
         const char *site = NULL, *inn = NULL;
         char idbuf[32], ownerbuf[32] = "";
-        amo_company *c;
+        am_crm_entry *c;
+        am_status rc = am_crm_list_push(&c, &s->list, s->base.label, err);
 
-        if (s->count == s->cap) {
-            size_t cap = s->cap ? s->cap * 2 : 256;
-            amo_company *grown = realloc(s->companies, cap * sizeof(*grown));
-            if (!grown) {
-                return am_error_set(err, AM_ENOMEM, "%s: out of memory for %zu companies",
-                                    s->base.label, cap);
-            }
-            s->companies = grown;
-            s->cap = cap;
+        if (rc) {
+            return rc;
         }
-        c = &s->companies[s->count++];
-        memset(c, 0, sizeof(*c));
-        c->row = (uint32_t)s->count;
         if (!json_is_object(row) || !json_is_integer(id) || json_integer_value(id) <= 0) {
             c->bad = true;
             continue;
         }
-        c->id = json_integer_value(id);
-        snprintf(idbuf, sizeof(idbuf), "%" PRId64, c->id);
+        snprintf(idbuf, sizeof(idbuf), "%" JSON_INTEGER_FORMAT, json_integer_value(id));
         if (json_is_integer(owner)) {
             snprintf(ownerbuf, sizeof(ownerbuf), "%" JSON_INTEGER_FORMAT,
                      json_integer_value(owner));
         }
         read_custom_fields(&site, &inn, s, json_object_get(row, "custom_fields_values"));
-        c->id_text = keep(s, idbuf);
+        c->id = keep(s, idbuf);
         c->name = keep(s, name ? name : "");
         c->site = keep(s, site ? site : "");
         c->inn = keep(s, inn ? inn : "");
         c->owner = keep(s, ownerbuf);
-        if (!c->id_text || !c->name || !c->site || !c->inn || !c->owner) {
+        if (!c->id || !c->name || !c->site || !c->inn || !c->owner) {
             return am_error_set(err, AM_ENOMEM, "%s: out of memory for company %s", s->base.label,
                                 idbuf);
         }
@@ -186,64 +158,10 @@ static am_status add_companies(amo_source *s, json_t *list, am_error *err)
     return AM_OK;
 }
 
-static int by_id_row(const void *a, const void *b)
-{
-    const amo_company *x = *(amo_company *const *)a;
-    const amo_company *y = *(amo_company *const *)b;
-
-    if (x->id != y->id) {
-        return x->id < y->id ? -1 : 1;
-    }
-    return x->row < y->row ? -1 : x->row > y->row;
-}
-
-/*
- * Index the companies by id. A repeated id (pages shift when companies are
- * added while paging) is the same company: the first row stays.
- */
+/* Index the companies by id for the lead join (repeated ids: am_crm_list_index). */
 static am_status index_companies(amo_source *s, am_error *err)
 {
-    size_t i, n = 0;
-
-    free(s->by_id);
-    s->by_id = malloc((s->count + 1) * sizeof(*s->by_id));
-    if (!s->by_id) {
-        return am_error_set(err, AM_ENOMEM, "%s: out of memory indexing %zu companies",
-                            s->base.label, s->count);
-    }
-    for (i = 0; i < s->count; i++) {
-        if (!s->companies[i].bad) {
-            s->by_id[n++] = &s->companies[i];
-        }
-    }
-    qsort(s->by_id, n, sizeof(*s->by_id), by_id_row);
-    s->unique = 0;
-    for (i = 0; i < n; i++) {
-        if (s->unique && s->by_id[s->unique - 1]->id == s->by_id[i]->id) {
-            s->by_id[i]->repeated = true;
-            continue;
-        }
-        s->by_id[s->unique++] = s->by_id[i];
-    }
-    return AM_OK;
-}
-
-static amo_company *find_company(amo_source *s, int64_t id)
-{
-    size_t lo = 0, hi = s->unique;
-
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (s->by_id[mid]->id == id) {
-            return s->by_id[mid];
-        }
-        if (s->by_id[mid]->id < id) {
-            lo = mid + 1;
-        } else {
-            hi = mid;
-        }
-    }
-    return NULL;
+    return am_crm_list_index(&s->list, s->base.label, err);
 }
 
 /*
@@ -261,7 +179,8 @@ static void apply_leads(amo_source *s, json_t *list)
         json_t *companies = json_object_get(json_object_get(row, "_embedded"), "companies");
         json_t *company = json_object_get(json_array_get(companies, 0), "id");
         json_t *status = json_object_get(row, "status_id");
-        amo_company *c;
+        char idbuf[32];
+        am_crm_entry *c;
         unsigned bit = AM_CRM_DEAL_OPEN;
 
         if (json_is_true(json_object_get(row, "is_deleted"))) {
@@ -271,7 +190,8 @@ static void apply_leads(amo_source *s, json_t *list)
             s->leads_without_company++;
             continue;
         }
-        c = find_company(s, json_integer_value(company));
+        snprintf(idbuf, sizeof(idbuf), "%" JSON_INTEGER_FORMAT, json_integer_value(company));
+        c = am_crm_list_find(&s->list, idbuf);
         if (!c) {
             s->leads_unknown_company++;
             continue;
@@ -287,42 +207,11 @@ static void apply_leads(amo_source *s, json_t *list)
 
 /* ---- records ------------------------------------------------------------------ */
 
-/* Hand out the pulled companies from s->emitted on, up to a batch. */
+/* Hand out the pulled companies not handed out yet, up to a batch. */
 static am_status emit_companies(amo_source *s, am_record_batch *batch, am_error *err)
 {
-    am_status rc = AM_OK;
-
-    while (s->emitted < s->count && batch->count + batch->reject_count < AMO_BATCH_ROWS) {
-        const amo_company *c = &s->companies[s->emitted++];
-        am_record rec = {.country = "", .city = ""}; /* copied into the batch's arena */
-
-        if (c->repeated) {
-            continue;
-        }
-        if (c->bad) {
-            rc = am_record_batch_reject(batch, c->row, err,
-                                        "%s: company #%u of /api/v4/companies has no id; "
-                                        "check the account's data",
-                                        s->base.label, c->row);
-            if (rc) {
-                break;
-            }
-            continue;
-        }
-        /* amoCRM companies have no status field of their own: only their leads count. */
-        rec.id = c->id_text;
-        rec.name = c->name;
-        rec.domain = c->site;
-        rec.tax_id = c->inn;
-        rec.owner = c->owner;
-        rec.line = c->row;
-        rec.populations = am_crm_populations(s->base.cfg, NULL, 0, c->deals);
-        rc = am_crm_batch_add(batch, &rec, s->base.label, err);
-        if (rc) {
-            break;
-        }
-    }
-    return rc;
+    return am_crm_list_emit(&s->list, batch, s->base.cfg, AMO_BATCH_ROWS, s->base.label,
+                            "/api/v4/companies", "id", "account", err);
 }
 
 /* ---- pages ------------------------------------------------------------------ */
@@ -704,7 +593,7 @@ static am_status pull(amo_source *s, am_error *err)
     if (!rc) {
         rc = index_companies(s, err);
     }
-    if (!rc && s->unique) {
+    if (!rc && s->list.unique) {
         rc = pull_list(s, "leads", take_leads, err);
     }
     return rc;
@@ -723,8 +612,7 @@ static void amo_close(am_source *src)
     free(s->token);
     free(s->client_secret);
     free(s->refresh_token);
-    free(s->companies);
-    free(s->by_id);
+    am_crm_list_dispose(&s->list);
     am_arena_dispose(&s->arena);
     free(s);
 }

@@ -27,19 +27,6 @@ extern const am_connector_ops am_connector_bitrix24;
 /* The authorization server of Bitrix24 applications (settings/oauth). */
 #define B24_TOKEN_URL "https://oauth.bitrix.info/oauth/token/"
 
-typedef struct b24_company {
-    const char *id;    /* as the portal wrote it ("4") */
-    const char *name;  /* TITLE */
-    const char *site;  /* the chosen WEB value, "" when none */
-    const char *type;  /* COMPANY_TYPE, "" when none */
-    const char *inn;   /* RQ_INN of its first requisite that has one */
-    const char *owner; /* ASSIGNED_BY_ID */
-    uint32_t row;      /* 1-based position in the pull, for messages */
-    unsigned deals;    /* AM_CRM_DEAL_* bits */
-    bool bad;          /* no usable ID: handed out as a reject */
-    bool repeated;     /* an ID seen on an earlier row (the list moved while paging) */
-} b24_company;
-
 typedef struct b24_source {
     am_source base; /* first: an am_source * points here */
     am_http *http;
@@ -52,14 +39,9 @@ typedef struct b24_source {
     const char *refresh_var;
     bool oauth;
     am_arena arena; /* the companies' strings */
-    b24_company *companies;
-    size_t count;
-    size_t cap;
-    b24_company **by_id; /* sorted by id for the requisite and deal joins */
-    size_t unique;       /* entries of by_id after dropping repeated ids */
+    am_crm_list list; /* the companies (status: COMPANY_TYPE) */
     size_t deals_without_company;
     size_t deals_unknown_company;
-    size_t emitted;
     bool pulled;
     bool failed; /* base.last says why */
 } b24_source;
@@ -143,21 +125,12 @@ static am_status add_companies(b24_source *s, json_t *result, am_error *err)
         const char *name = json_string_value(json_object_get(row, "TITLE"));
         const char *type = json_string_value(json_object_get(row, "COMPANY_TYPE"));
         const char *owner = member_text(row, "ASSIGNED_BY_ID", ownerbuf, sizeof(ownerbuf));
-        b24_company *c;
+        am_crm_entry *c;
+        am_status rc = am_crm_list_push(&c, &s->list, s->base.label, err);
 
-        if (s->count == s->cap) {
-            size_t cap = s->cap ? s->cap * 2 : 256;
-            b24_company *grown = realloc(s->companies, cap * sizeof(*grown));
-            if (!grown) {
-                return am_error_set(err, AM_ENOMEM, "%s: out of memory for %zu companies",
-                                    s->base.label, cap);
-            }
-            s->companies = grown;
-            s->cap = cap;
+        if (rc) {
+            return rc;
         }
-        c = &s->companies[s->count++];
-        memset(c, 0, sizeof(*c));
-        c->row = (uint32_t)s->count;
         if (!json_is_object(row) || !id || !id[0]) {
             c->bad = true;
             continue;
@@ -165,78 +138,22 @@ static am_status add_companies(b24_source *s, json_t *result, am_error *err)
         c->id = keep(s, id);
         c->name = keep(s, name ? name : "");
         c->site = keep(s, pick_site(json_object_get(row, "WEB")));
-        c->type = keep(s, type ? type : "");
+        c->status = keep(s, type ? type : "");
         c->inn = "";
         c->owner = keep(s, owner ? owner : "");
-        if (!c->id || !c->name || !c->site || !c->type || !c->owner) {
+        if (!c->id || !c->name || !c->site || !c->status || !c->owner) {
             return am_error_set(err, AM_ENOMEM, "%s: out of memory for company %s", s->base.label,
                                 id);
         }
+        c->status_pops = strcasecmp(c->status, "CUSTOMER") == 0 ? 1u << AM_POP_CUSTOMERS : 0;
     }
     return AM_OK;
 }
 
-static int by_id_row(const void *a, const void *b)
-{
-    const b24_company *x = *(b24_company *const *)a;
-    const b24_company *y = *(b24_company *const *)b;
-    int c = strcmp(x->id, y->id);
-
-    if (c) {
-        return c;
-    }
-    return x->row < y->row ? -1 : x->row > y->row;
-}
-
-/*
- * Index the companies by id. A row whose id came earlier is the same company
- * seen twice (paging by offset while the list changes shifts rows): the first
- * one stays, the repeat is dropped.
- */
+/* Index the companies by id for the joins (repeated ids: am_crm_list_index). */
 static am_status index_companies(b24_source *s, am_error *err)
 {
-    size_t i, n = 0;
-
-    free(s->by_id);
-    s->by_id = malloc((s->count + 1) * sizeof(*s->by_id));
-    if (!s->by_id) {
-        return am_error_set(err, AM_ENOMEM, "%s: out of memory indexing %zu companies",
-                            s->base.label, s->count);
-    }
-    for (i = 0; i < s->count; i++) {
-        if (!s->companies[i].bad) {
-            s->by_id[n++] = &s->companies[i];
-        }
-    }
-    qsort(s->by_id, n, sizeof(*s->by_id), by_id_row);
-    s->unique = 0;
-    for (i = 0; i < n; i++) {
-        if (s->unique && strcmp(s->by_id[s->unique - 1]->id, s->by_id[i]->id) == 0) {
-            s->by_id[i]->repeated = true;
-            continue;
-        }
-        s->by_id[s->unique++] = s->by_id[i];
-    }
-    return AM_OK;
-}
-
-static b24_company *find_company(b24_source *s, const char *id)
-{
-    size_t lo = 0, hi = s->unique;
-
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        int c = strcmp(s->by_id[mid]->id, id);
-        if (c == 0) {
-            return s->by_id[mid];
-        }
-        if (c < 0) {
-            lo = mid + 1;
-        } else {
-            hi = mid;
-        }
-    }
-    return NULL;
+    return am_crm_list_index(&s->list, s->base.label, err);
 }
 
 /*
@@ -255,12 +172,12 @@ static am_status apply_requisites(b24_source *s, json_t *result, am_error *err)
         const char *type = member_text(row, "ENTITY_TYPE_ID", tbuf, sizeof(tbuf));
         const char *entity = member_text(row, "ENTITY_ID", ebuf, sizeof(ebuf));
         const char *inn = json_string_value(json_object_get(row, "RQ_INN"));
-        b24_company *c;
+        am_crm_entry *c;
 
         if (!type || strcmp(type, "4") != 0 || !entity || !inn || !inn[0]) {
             continue;
         }
-        c = find_company(s, entity);
+        c = am_crm_list_find(&s->list, entity);
         if (c && !c->inn[0]) {
             c->inn = keep(s, inn);
             if (!c->inn) {
@@ -288,14 +205,14 @@ static void apply_deals(b24_source *s, json_t *result)
         char cbuf[32];
         const char *company = member_text(row, "COMPANY_ID", cbuf, sizeof(cbuf));
         const char *sem = json_string_value(json_object_get(row, "STAGE_SEMANTIC_ID"));
-        b24_company *c;
+        am_crm_entry *c;
         unsigned bit;
 
         if (!company || !company[0] || strcmp(company, "0") == 0) {
             s->deals_without_company++;
             continue;
         }
-        c = find_company(s, company);
+        c = am_crm_list_find(&s->list, company);
         if (!c) {
             s->deals_unknown_company++;
             continue;
@@ -363,43 +280,11 @@ static am_status read_page(json_t **result_out, long *next_out, const b24_source
 
 /* ---- records ------------------------------------------------------------------ */
 
-/* Hand out the pulled companies from s->emitted on, up to a batch. */
+/* Hand out the pulled companies not handed out yet, up to a batch. */
 static am_status emit_companies(b24_source *s, am_record_batch *batch, am_error *err)
 {
-    am_status rc = AM_OK;
-
-    while (s->emitted < s->count && batch->count + batch->reject_count < B24_BATCH_ROWS) {
-        const b24_company *c = &s->companies[s->emitted++];
-        am_record rec = {.country = "", .city = ""}; /* copied into the batch's arena */
-
-        if (c->repeated) {
-            continue;
-        }
-        if (c->bad) {
-            rc = am_record_batch_reject(batch, c->row, err,
-                                        "%s: company #%u of crm.company.list has no ID; "
-                                        "check the portal's data",
-                                        s->base.label, c->row);
-            if (rc) {
-                break;
-            }
-            continue;
-        }
-        rec.id = c->id;
-        rec.name = c->name;
-        rec.domain = c->site;
-        rec.tax_id = c->inn;
-        rec.owner = c->owner;
-        rec.line = c->row;
-        rec.populations = am_crm_populations(
-            s->base.cfg, c->type,
-            strcasecmp(c->type, "CUSTOMER") == 0 ? 1u << AM_POP_CUSTOMERS : 0, c->deals);
-        rc = am_crm_batch_add(batch, &rec, s->base.label, err);
-        if (rc) {
-            break;
-        }
-    }
-    return rc;
+    return am_crm_list_emit(&s->list, batch, s->base.cfg, B24_BATCH_ROWS, s->base.label,
+                            "crm.company.list", "ID", "portal", err);
 }
 
 /* ---- requests ------------------------------------------------------------------ */
@@ -634,10 +519,10 @@ static am_status pull(b24_source *s, am_error *err)
     if (!rc) {
         rc = index_companies(s, err);
     }
-    if (!rc && s->unique) {
+    if (!rc && s->list.unique) {
         rc = pull_list(s, "crm.requisite.list", take_requisites, err);
     }
-    if (!rc && s->unique) {
+    if (!rc && s->list.unique) {
         rc = pull_list(s, "crm.deal.list", take_deals, err);
     }
     return rc;
@@ -689,8 +574,7 @@ static void b24_close(am_source *src)
     free(s->token);
     free(s->client_secret);
     free(s->refresh_token);
-    free(s->companies);
-    free(s->by_id);
+    am_crm_list_dispose(&s->list);
     am_arena_dispose(&s->arena);
     free(s);
 }

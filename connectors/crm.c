@@ -12,8 +12,7 @@
 #include <string.h>
 
 /* The source's `populations` rule for `value` first; else `defaults`. */
-static uint32_t value_populations(const am_source_config *cfg, const char *value,
-                                  uint32_t defaults)
+static uint32_t value_populations(const am_source_config *cfg, const char *value, uint32_t defaults)
 {
     uint32_t mapped = am_source_config_rule_match(cfg, value, strlen(value));
 
@@ -146,8 +145,7 @@ void am_crm_table_dispose(am_crm_table *t)
     memset(t, 0, sizeof(*t));
 }
 
-am_status am_crm_table_push(am_crm_company **out, am_crm_table *t, const char *where,
-                            am_error *err)
+am_status am_crm_table_push(am_crm_company **out, am_crm_table *t, const char *where, am_error *err)
 {
     if (t->count == t->cap) {
         size_t cap = t->cap ? t->cap * 2 : 256;
@@ -296,4 +294,125 @@ am_status am_crm_table_emit(am_crm_table *t, am_record_batch *batch, const am_so
         }
     }
     return AM_OK;
+}
+
+/* ---- the company list of Bitrix24 and amoCRM -------------------------------- */
+
+void am_crm_list_dispose(am_crm_list *l)
+{
+    free(l->entries);
+    free(l->by_id);
+    memset(l, 0, sizeof(*l));
+}
+
+am_status am_crm_list_push(am_crm_entry **out, am_crm_list *l, const char *label, am_error *err)
+{
+    if (l->count == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 256;
+        am_crm_entry *grown = realloc(l->entries, cap * sizeof(*grown));
+        if (!grown) {
+            return am_error_set(err, AM_ENOMEM, "%s: out of memory for %zu companies", label, cap);
+        }
+        l->entries = grown;
+        l->cap = cap;
+    }
+    *out = &l->entries[l->count++];
+    memset(*out, 0, sizeof(**out));
+    (*out)->row = (uint32_t)l->count;
+    return AM_OK;
+}
+
+static int by_id_row(const void *a, const void *b)
+{
+    const am_crm_entry *x = *(am_crm_entry *const *)a;
+    const am_crm_entry *y = *(am_crm_entry *const *)b;
+    int c = strcmp(x->id, y->id);
+
+    if (c) {
+        return c;
+    }
+    return x->row < y->row ? -1 : x->row > y->row;
+}
+
+am_status am_crm_list_index(am_crm_list *l, const char *label, am_error *err)
+{
+    size_t i, n = 0;
+
+    free(l->by_id);
+    l->by_id = malloc((l->count + 1) * sizeof(*l->by_id));
+    if (!l->by_id) {
+        return am_error_set(err, AM_ENOMEM, "%s: out of memory indexing %zu companies", label,
+                            l->count);
+    }
+    for (i = 0; i < l->count; i++) {
+        if (!l->entries[i].bad && l->entries[i].id) { /* no id: a pull that ran out of memory */
+            l->by_id[n++] = &l->entries[i];
+        }
+    }
+    qsort(l->by_id, n, sizeof(*l->by_id), by_id_row);
+    l->unique = 0;
+    for (i = 0; i < n; i++) {
+        if (l->unique && strcmp(l->by_id[l->unique - 1]->id, l->by_id[i]->id) == 0) {
+            l->by_id[i]->repeated = true;
+            continue;
+        }
+        l->by_id[l->unique++] = l->by_id[i];
+    }
+    return AM_OK;
+}
+
+am_crm_entry *am_crm_list_find(const am_crm_list *l, const char *id)
+{
+    size_t lo = 0, hi = l->unique;
+
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int c = strcmp(l->by_id[mid]->id, id);
+        if (c == 0) {
+            return l->by_id[mid];
+        }
+        if (c < 0) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    return NULL;
+}
+
+am_status am_crm_list_emit(am_crm_list *l, am_record_batch *batch, const am_source_config *cfg,
+                           size_t max, const char *label, const char *list, const char *id_word,
+                           const char *holder, am_error *err)
+{
+    am_status rc = AM_OK;
+
+    while (l->emitted < l->count && batch->count + batch->reject_count < max) {
+        const am_crm_entry *c = &l->entries[l->emitted++];
+        am_record rec = {.country = "", .city = ""}; /* copied into the batch's arena */
+
+        if (c->repeated) {
+            continue;
+        }
+        if (c->bad) {
+            rc = am_record_batch_reject(batch, c->row, err,
+                                        "%s: company #%u of %s has no %s; check the %s's data",
+                                        label, c->row, list, id_word, holder);
+            if (rc) {
+                break;
+            }
+            continue;
+        }
+        rec.id = c->id;
+        rec.name = c->name;
+        rec.domain = c->site;
+        rec.tax_id = c->inn;
+        rec.owner = c->owner;
+        rec.line = c->row;
+        rec.populations = am_crm_populations(cfg, c->status, c->status_pops, c->deals);
+        rc = am_crm_batch_add(batch, &rec, label, err);
+        if (rc) {
+            break;
+        }
+    }
+    return rc;
 }

@@ -140,4 +140,55 @@ bool am_crm_company_add_amount(am_crm_company *c, unsigned state, int64_t cents)
 am_status am_crm_table_emit(am_crm_table *t, am_record_batch *batch, const am_source_config *cfg,
                             enum am_crm_amount amount, size_t max, am_error *err);
 
+/* ---- the company list of Bitrix24 and amoCRM ----------------------------- */
+
+/* A company as pulled, before its deals are known; strings in the source's arena. */
+typedef struct am_crm_entry {
+    const char *id; /* as the CRM wrote it ("4") */
+    const char *name;
+    const char *site;   /* its web site, "" when none */
+    const char *status; /* the status value (Bitrix24's COMPANY_TYPE), "" when none */
+    const char *inn;    /* "" until known */
+    const char *owner;
+    uint32_t status_pops; /* what the status means when the `populations` map has no rule */
+    uint32_t row;         /* 1-based position in the pull, for messages */
+    unsigned deals;       /* AM_CRM_DEAL_* */
+    bool bad;             /* no usable id: handed out as a reject */
+    bool repeated;        /* an id seen on an earlier row (the list moved while paging) */
+} am_crm_entry;
+
+/* Zeroed is empty; am_crm_list_dispose frees it. */
+typedef struct am_crm_list {
+    am_crm_entry *entries;
+    size_t count, cap;
+    am_crm_entry **by_id; /* sorted by id for the joins, repeats dropped */
+    size_t unique;        /* entries of by_id */
+    size_t emitted;       /* what am_crm_list_emit has handed out */
+} am_crm_list;
+
+void am_crm_list_dispose(am_crm_list *l);
+
+/* A new zeroed entry at the end, its row numbered. `label` starts the out-of-memory message. */
+am_status am_crm_list_push(am_crm_entry **out, am_crm_list *l, const char *label, am_error *err);
+
+/*
+ * Index the entries by id for am_crm_list_find. A repeated id (pages shift
+ * when companies are added while paging) is the same company: the first row
+ * stays, the others are marked `repeated` and never handed out.
+ */
+am_status am_crm_list_index(am_crm_list *l, const char *label, am_error *err);
+
+/* The entry of `id`, or NULL. Needs am_crm_list_index. */
+am_crm_entry *am_crm_list_find(const am_crm_list *l, const char *id);
+
+/*
+ * Hand out the entries from l->emitted on until the batch holds `max` records
+ * and rejects: a bad entry as the reject "<label>: company #<row> of <list>
+ * has no <id_word>; check the <holder>'s data", the others as records with
+ * their populations.
+ */
+am_status am_crm_list_emit(am_crm_list *l, am_record_batch *batch, const am_source_config *cfg,
+                           size_t max, const char *label, const char *list, const char *id_word,
+                           const char *holder, am_error *err);
+
 #endif

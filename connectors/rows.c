@@ -224,8 +224,8 @@ am_status am_row_record(am_record_batch *batch, const char *const value[AM_COL_C
                         const char *unit, uint64_t line, uint32_t mask, int64_t cents,
                         am_error *err)
 {
-    static const enum am_row_column cols[] = {AM_COL_ID,      AM_COL_NAME, AM_COL_DOMAIN,
-                                              AM_COL_TAX_ID,  AM_COL_COUNTRY, AM_COL_CITY,
+    static const enum am_row_column cols[] = {AM_COL_ID,     AM_COL_NAME,    AM_COL_DOMAIN,
+                                              AM_COL_TAX_ID, AM_COL_COUNTRY, AM_COL_CITY,
                                               AM_COL_OWNER};
     am_record *rec = NULL;
     const char **to[sizeof(cols) / sizeof(cols[0])];

@@ -234,8 +234,7 @@ static void map_fixtures(pull_result *r, const am_config *cfg)
         am_record_batch_reset(&batch);
     }
     am_record_batch_dispose(&batch);
-    free(s.companies);
-    free(s.by_id);
+    am_crm_list_dispose(&s.list);
     am_arena_dispose(&s.arena);
 }
 

@@ -224,8 +224,7 @@ static void map_fixtures(pull_result *r, const am_config *cfg)
         am_record_batch_reset(&batch);
     }
     am_record_batch_dispose(&batch);
-    free(s.companies);
-    free(s.by_id);
+    am_crm_list_dispose(&s.list);
     am_arena_dispose(&s.arena);
 }
 
@@ -428,7 +427,7 @@ static void test_bitrix24__rows_without_id_and_repeats(void **state)
     am_record_batch_init(&batch);
     assert_int_equal(add_companies(&s, page, &err), AM_OK);
     assert_int_equal(index_companies(&s, &err), AM_OK);
-    assert_int_equal(s.unique, 2);
+    assert_int_equal(s.list.unique, 2);
     assert_int_equal(emit_companies(&s, &batch, &err), AM_OK);
     assert_int_equal(batch.count, 2);
     assert_string_equal(batch.records[0].id, "7");
@@ -443,8 +442,7 @@ static void test_bitrix24__rows_without_id_and_repeats(void **state)
                                               "data");
     am_record_batch_dispose(&batch);
     json_decref(page);
-    free(s.companies);
-    free(s.by_id);
+    am_crm_list_dispose(&s.list);
     am_arena_dispose(&s.arena);
     am_config_free(cfg);
 }

@@ -110,7 +110,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     am_record_batch_init(&batch);
     check(am_source_config_check_fields(cfg, am_connector_csv.fields, &err) == AM_OK, "fields");
-    rc = am_connector_csv.open(&src, cfg, &err);
+    rc = am_connector_csv.open(&src, cfg, NULL, &err);
     if (rc) {
         check(!src && one_line(err.msg), "open fails cleanly with one line");
         check(rc == AM_EINPUT, "a file that opens fails only as input");
