@@ -309,3 +309,89 @@ void am_test_progress_to_stderr(void *ctx, const char *line, bool done)
     (void)ctx;
     fprintf(stderr, "\r%s\033[K%s", line, done ? "\n" : "");
 }
+
+/* ---- what a source gave ------------------------------------------------------ */
+
+char *am_test_strdup(const char *s)
+{
+    char *copy = strdup(s);
+
+    assert_non_null(copy);
+    return copy;
+}
+
+void am_test_pull_keep_record(am_test_pull *r, const am_record *in, unsigned expect)
+{
+    am_test_record *out;
+
+    if (expect & AM_TEST_NO_TAX_ID) {
+        assert_string_equal(in->tax_id, "");
+    }
+    if (expect & AM_TEST_NO_PLACE) {
+        assert_string_equal(in->country, "");
+        assert_string_equal(in->city, "");
+    }
+    r->records = realloc(r->records, (r->count + 1) * sizeof(*r->records));
+    assert_non_null(r->records);
+    out = &r->records[r->count++];
+    out->id = am_test_strdup(in->id);
+    out->name = am_test_strdup(in->name);
+    out->domain = am_test_strdup(in->domain);
+    out->tax_id = am_test_strdup(in->tax_id);
+    out->country = am_test_strdup(in->country);
+    out->city = am_test_strdup(in->city);
+    out->owner = am_test_strdup(in->owner);
+    out->amount_cents = in->amount_cents;
+    out->has_amount = in->has_amount;
+    out->populations = in->populations;
+}
+
+void am_test_pull_keep_batch(am_test_pull *r, const am_record_batch *batch, unsigned expect)
+{
+    size_t i;
+
+    for (i = 0; i < batch->count; i++) {
+        am_test_pull_keep_record(r, &batch->records[i], expect);
+    }
+    r->rejects =
+        realloc(r->rejects, (r->reject_count + batch->reject_count + 1) * sizeof(*r->rejects));
+    assert_non_null(r->rejects);
+    for (i = 0; i < batch->reject_count; i++) {
+        r->rejects[r->reject_count++] = am_test_strdup(batch->rejects[i].msg);
+    }
+}
+
+void am_test_pull_dispose(am_test_pull *r)
+{
+    size_t i;
+
+    for (i = 0; i < r->count; i++) {
+        am_test_record *t = &r->records[i];
+        free(t->id);
+        free(t->name);
+        free(t->domain);
+        free(t->tax_id);
+        free(t->country);
+        free(t->city);
+        free(t->owner);
+    }
+    for (i = 0; i < r->reject_count; i++) {
+        free(r->rejects[i]);
+    }
+    free(r->records);
+    free(r->rejects);
+    memset(r, 0, sizeof(*r));
+}
+
+const am_test_record *am_test_pull_find(const am_test_pull *r, const char *id)
+{
+    size_t i;
+
+    for (i = 0; i < r->count; i++) {
+        if (strcmp(r->records[i].id, id) == 0) {
+            return &r->records[i];
+        }
+    }
+    fail_msg("no record %s among %zu", id, r->count);
+    return NULL;
+}

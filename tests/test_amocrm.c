@@ -46,80 +46,9 @@
 #define OLD_REFRESH "old-refresh-9d2b4a"
 #define CLIENT_SECRET "client-secret-5a8c2e"
 
-/* A record copied out of its batch, so it outlives the batch. */
-typedef struct test_record {
-    char *id, *name, *domain, *tax_id, *owner;
-    uint32_t populations;
-} test_record;
-
-/* Everything one source gave, read to the end or to its first failure. */
-typedef struct pull_result {
-    am_status rc;
-    char msg[512];
-    char label[256];
-    test_record *records;
-    size_t count;
-    size_t rejects;
-} pull_result;
-
-static char *dup_or_fail(const char *s)
-{
-    char *copy = strdup(s);
-
-    assert_non_null(copy);
-    return copy;
-}
-
-static void keep_batch(pull_result *r, const am_record_batch *batch)
-{
-    size_t i;
-
-    r->records = realloc(r->records, (r->count + batch->count + 1) * sizeof(*r->records));
-    assert_non_null(r->records);
-    for (i = 0; i < batch->count; i++) {
-        const am_record *in = &batch->records[i];
-        test_record *out = &r->records[r->count++];
-
-        out->id = dup_or_fail(in->id);
-        out->name = dup_or_fail(in->name);
-        out->domain = dup_or_fail(in->domain);
-        out->tax_id = dup_or_fail(in->tax_id);
-        out->owner = dup_or_fail(in->owner);
-        out->populations = in->populations;
-        /* Records of a CRM have no country or city of their own here. */
-        assert_string_equal(in->country, "");
-        assert_string_equal(in->city, "");
-    }
-    r->rejects += batch->reject_count;
-}
-
-static void result_dispose(pull_result *r)
-{
-    size_t i;
-
-    for (i = 0; i < r->count; i++) {
-        free(r->records[i].id);
-        free(r->records[i].name);
-        free(r->records[i].domain);
-        free(r->records[i].tax_id);
-        free(r->records[i].owner);
-    }
-    free(r->records);
-    memset(r, 0, sizeof(*r));
-}
-
-static const test_record *find(const pull_result *r, const char *id)
-{
-    size_t i;
-
-    for (i = 0; i < r->count; i++) {
-        if (strcmp(r->records[i].id, id) == 0) {
-            return &r->records[i];
-        }
-    }
-    fail_msg("no record with id %s", id);
-    return NULL;
-}
+/* What a source gave, kept out of its batches (tests/helpers.h). */
+typedef am_test_record test_record;
+typedef am_test_pull pull_result;
 
 /* A config whose partner "globex" has one amocrm source {<fields>}. */
 static am_config *config_with(const char *fields)
@@ -230,7 +159,7 @@ static void map_fixtures(pull_result *r, const am_config *cfg)
         if (!batch.count && !batch.reject_count) {
             break;
         }
-        keep_batch(r, &batch);
+        am_test_pull_keep_batch(r, &batch, AM_TEST_NO_PLACE);
         am_record_batch_reset(&batch);
     }
     am_record_batch_dispose(&batch);
@@ -248,41 +177,41 @@ static void assert_happy_records(const pull_result *r)
     const test_record *t;
 
     assert_int_equal(r->count, 8);
-    assert_int_equal(r->rejects, 0);
-    t = find(r, "31840215");
+    assert_int_equal(r->reject_count, 0);
+    t = am_test_pull_find(r, "31840215");
     assert_string_equal(t->name, "ООО «Ромашка»");
     assert_string_equal(t->domain, "https://www.romashka.ru/");
     assert_string_equal(t->tax_id, "7712345671");
     assert_string_equal(t->owner, "8123457");
     assert_int_equal(t->populations, OPPORTUNITIES);
-    t = find(r, "31840227");
+    t = am_test_pull_find(r, "31840227");
     assert_string_equal(t->name, "ООО \"Вектор\"");
     assert_string_equal(t->domain, "vector-spb.ru");
     assert_string_equal(t->tax_id, "7810123451");
     assert_int_equal(t->populations, CUSTOMERS);
     /* Only a free-mail address links it to Bitrix24's Петрова: no site here. */
-    t = find(r, "31840233");
+    t = am_test_pull_find(r, "31840233");
     assert_string_equal(t->name, "ИП Петрова А.С.");
     assert_string_equal(t->domain, "");
     assert_string_equal(t->tax_id, "770198765434");
     assert_int_equal(t->populations, OPPORTUNITIES);
-    t = find(r, "31840249");
+    t = am_test_pull_find(r, "31840249");
     assert_string_equal(t->name, "Initech Solutions Ltd");
     assert_string_equal(t->domain, "http://shop.initech-solutions.co.uk/catalog");
     assert_string_equal(t->tax_id, "");
     assert_int_equal(t->populations, PROSPECTS); /* its only lead was lost */
-    t = find(r, "31840252");
+    t = am_test_pull_find(r, "31840252");
     assert_string_equal(t->name, "Без контактов");
     assert_string_equal(t->domain, "");
     assert_int_equal(t->populations, PROSPECTS);
     /* Two sites: the first; won in the second pipeline. */
-    t = find(r, "31840268");
+    t = am_test_pull_find(r, "31840268");
     assert_string_equal(t->name, "АО «Северсталь-Сервис»");
     assert_string_equal(t->domain, "http://www.severstal-service.ru");
     assert_string_equal(t->tax_id, "3528012345");
     assert_int_equal(t->populations, CUSTOMERS);
-    assert_string_equal(find(r, "31840271")->domain, "ALTYNDALA.KZ");
-    t = find(r, "31840285");
+    assert_string_equal(am_test_pull_find(r, "31840271")->domain, "ALTYNDALA.KZ");
+    t = am_test_pull_find(r, "31840285");
     assert_string_equal(t->name, "ООО «Ромашка Плюс»");
     assert_string_equal(t->domain, "https://ромашка-плюс.рф/");
     assert_int_equal(t->populations, PROSPECTS);
@@ -297,7 +226,7 @@ static void test_amocrm__fixture_pages_map_to_records(void **state)
     (void)state;
     map_fixtures(&r, cfg);
     assert_happy_records(&r);
-    result_dispose(&r);
+    am_test_pull_dispose(&r);
     am_config_free(cfg);
 }
 
@@ -311,18 +240,18 @@ static void test_amocrm__inn_field_by_id_or_name(void **state)
 
     (void)state;
     map_fixtures(&r, by_id);
-    assert_string_equal(find(&r, "31840215")->tax_id, "7712345671");
-    assert_string_equal(find(&r, "31840268")->tax_id, "3528012345");
-    result_dispose(&r);
+    assert_string_equal(am_test_pull_find(&r, "31840215")->tax_id, "7712345671");
+    assert_string_equal(am_test_pull_find(&r, "31840268")->tax_id, "3528012345");
+    am_test_pull_dispose(&r);
     /* A field chosen by name: the address lands in tax_id, as configured. */
     map_fixtures(&r, by_name);
-    assert_string_equal(find(&r, "31840215")->tax_id, "г. Москва, ул. Лесная, д. 5");
-    assert_string_equal(find(&r, "31840227")->tax_id, "");
-    result_dispose(&r);
+    assert_string_equal(am_test_pull_find(&r, "31840215")->tax_id, "г. Москва, ул. Лесная, д. 5");
+    assert_string_equal(am_test_pull_find(&r, "31840227")->tax_id, "");
+    am_test_pull_dispose(&r);
     /* The phone field's id: a phone is what the config asked for. */
     map_fixtures(&r, wrong_id);
-    assert_string_equal(find(&r, "31840215")->tax_id, "+7 495 123-45-67");
-    result_dispose(&r);
+    assert_string_equal(am_test_pull_find(&r, "31840215")->tax_id, "+7 495 123-45-67");
+    am_test_pull_dispose(&r);
     am_config_free(by_id);
     am_config_free(by_name);
     am_config_free(wrong_id);
@@ -337,11 +266,11 @@ static void test_amocrm__population_rules_override_defaults(void **state)
 
     (void)state;
     map_fixtures(&r, cfg);
-    assert_int_equal(find(&r, "31840227")->populations, won); /* mapped: no default */
-    assert_int_equal(find(&r, "31840249")->populations, churned);
-    assert_int_equal(find(&r, "31840215")->populations, OPPORTUNITIES);
-    assert_int_equal(find(&r, "31840252")->populations, PROSPECTS);
-    result_dispose(&r);
+    assert_int_equal(am_test_pull_find(&r, "31840227")->populations, won); /* mapped: no default */
+    assert_int_equal(am_test_pull_find(&r, "31840249")->populations, churned);
+    assert_int_equal(am_test_pull_find(&r, "31840215")->populations, OPPORTUNITIES);
+    assert_int_equal(am_test_pull_find(&r, "31840252")->populations, PROSPECTS);
+    am_test_pull_dispose(&r);
     am_config_free(cfg);
 }
 
@@ -535,7 +464,7 @@ static void run_scenario(scenario *sc, const char *name, const char *fields_fmt)
         if (!batch.count && !batch.reject_count) {
             break;
         }
-        keep_batch(&sc->r, &batch);
+        am_test_pull_keep_batch(&sc->r, &batch, AM_TEST_NO_PLACE);
     }
     sc->refreshes = ((amo_source *)src)->refreshes;
 cleanup:
@@ -560,7 +489,7 @@ static void assert_routes_used(scenario *sc)
 static void scenario_dispose(scenario *sc)
 {
     am_fake_crm_stop(sc->crm);
-    result_dispose(&sc->r);
+    am_test_pull_dispose(&sc->r);
     free(sc->progress);
     am_fake_crm_stop(sc->other);
     am_fake_crm_unmap_all();
@@ -636,7 +565,7 @@ static void test_amocrm__empty_account_answers_204(void **state)
     run_scenario(&sc, "empty", TOKEN_FIELDS);
     assert_int_equal(sc.r.rc, AM_OK);
     assert_int_equal(sc.r.count, 0);
-    assert_int_equal(sc.r.rejects, 0);
+    assert_int_equal(sc.r.reject_count, 0);
     assert_int_equal(am_fake_crm_request_count(sc.crm), 1);
     assert_routes_used(&sc);
     scenario_dispose(&sc);

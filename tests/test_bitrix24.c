@@ -35,80 +35,9 @@
 #define OLD_REFRESH "old-refresh-9d2b4a"
 #define CLIENT_SECRET "client-secret-5a8c2e"
 
-/* A record copied out of its batch, so it outlives the batch. */
-typedef struct test_record {
-    char *id, *name, *domain, *tax_id, *owner;
-    uint32_t populations;
-} test_record;
-
-/* Everything one source gave, read to the end or to its first failure. */
-typedef struct pull_result {
-    am_status rc;
-    char msg[512];
-    char label[256];
-    test_record *records;
-    size_t count;
-    size_t rejects;
-} pull_result;
-
-static char *dup_or_fail(const char *s)
-{
-    char *copy = strdup(s);
-
-    assert_non_null(copy);
-    return copy;
-}
-
-static void keep_batch(pull_result *r, const am_record_batch *batch)
-{
-    size_t i;
-
-    r->records = realloc(r->records, (r->count + batch->count + 1) * sizeof(*r->records));
-    assert_non_null(r->records);
-    for (i = 0; i < batch->count; i++) {
-        const am_record *in = &batch->records[i];
-        test_record *out = &r->records[r->count++];
-
-        out->id = dup_or_fail(in->id);
-        out->name = dup_or_fail(in->name);
-        out->domain = dup_or_fail(in->domain);
-        out->tax_id = dup_or_fail(in->tax_id);
-        out->owner = dup_or_fail(in->owner);
-        out->populations = in->populations;
-        /* Records of a CRM have no country or city of their own here. */
-        assert_string_equal(in->country, "");
-        assert_string_equal(in->city, "");
-    }
-    r->rejects += batch->reject_count;
-}
-
-static void result_dispose(pull_result *r)
-{
-    size_t i;
-
-    for (i = 0; i < r->count; i++) {
-        free(r->records[i].id);
-        free(r->records[i].name);
-        free(r->records[i].domain);
-        free(r->records[i].tax_id);
-        free(r->records[i].owner);
-    }
-    free(r->records);
-    memset(r, 0, sizeof(*r));
-}
-
-static const test_record *find(const pull_result *r, const char *id)
-{
-    size_t i;
-
-    for (i = 0; i < r->count; i++) {
-        if (strcmp(r->records[i].id, id) == 0) {
-            return &r->records[i];
-        }
-    }
-    fail_msg("no record with id %s", id);
-    return NULL;
-}
+/* What a source gave, kept out of its batches (tests/helpers.h). */
+typedef am_test_record test_record;
+typedef am_test_pull pull_result;
 
 /* A config whose partner "globex" has one bitrix24 source {<fields>}. */
 static am_config *config_with(const char *fields)
@@ -220,7 +149,7 @@ static void map_fixtures(pull_result *r, const am_config *cfg)
         if (!batch.count && !batch.reject_count) {
             break;
         }
-        keep_batch(r, &batch);
+        am_test_pull_keep_batch(r, &batch, AM_TEST_NO_PLACE);
         am_record_batch_reset(&batch);
     }
     am_record_batch_dispose(&batch);
@@ -238,77 +167,77 @@ static void assert_happy_records(const pull_result *r)
     const test_record *t;
 
     assert_int_equal(r->count, 53);
-    assert_int_equal(r->rejects, 0);
+    assert_int_equal(r->reject_count, 0);
 
     /* The right ООО «Ромашка»: WORK site, not the VK page; INN from its first requisite. */
-    t = find(r, "4");
+    t = am_test_pull_find(r, "4");
     assert_string_equal(t->name, "ООО «Ромашка»");
     assert_string_equal(t->domain, "https://www.romashka.ru/");
     assert_string_equal(t->tax_id, "7712345671");
     assert_string_equal(t->owner, "1");
     assert_int_equal(t->populations, CUSTOMERS | OPPORTUNITIES); /* CUSTOMER + open deal */
     /* The wrong one: another company with the same name, no requisite, type "1". */
-    t = find(r, "16");
+    t = am_test_pull_find(r, "16");
     assert_string_equal(t->name, "ООО «Ромашка»");
     assert_string_equal(t->domain, "romashka-kazan.ru");
     assert_string_equal(t->tax_id, "");
     assert_int_equal(t->populations, PROSPECTS);
-    t = find(r, "75");
+    t = am_test_pull_find(r, "75");
     assert_string_equal(t->name, "ООО «Ромашка-М»");
     assert_string_equal(t->domain, "https://www.romashka.ru/moscow/");
     assert_string_equal(t->tax_id, "");
 
     /* Straight quotes kept as written; won deal. */
-    t = find(r, "9");
+    t = am_test_pull_find(r, "9");
     assert_string_equal(t->name, "ООО \"Вектор\"");
     assert_string_equal(t->domain, "vector-spb.ru");
     assert_string_equal(t->tax_id, "7810123451");
     assert_int_equal(t->populations, CUSTOMERS);
     /* 12-digit INN of a sole trader (ИП). */
-    t = find(r, "11");
+    t = am_test_pull_find(r, "11");
     assert_string_equal(t->tax_id, "500312345614");
     assert_string_equal(t->domain, "");
     /* CUSTOMER whose only deal was lost: still a customer by its type. */
-    t = find(r, "12");
+    t = am_test_pull_find(r, "12");
     assert_string_equal(t->tax_id, "6670123457");
     assert_string_equal(t->domain, "https://technoprom.ru"); /* WORK before OTHER */
     assert_int_equal(t->populations, CUSTOMERS);
-    t = find(r, "13");
+    t = am_test_pull_find(r, "13");
     assert_string_equal(t->tax_id, "7723456782");
     assert_int_equal(t->populations, PROSPECTS); /* SUPPLIER, no deal */
-    t = find(r, "15");
+    t = am_test_pull_find(r, "15");
     assert_int_equal(t->populations, CUSTOMERS | OPPORTUNITIES);
     /* PARTNER with an open deal in pipeline 1 (C1:NEW). */
-    t = find(r, "18");
+    t = am_test_pull_find(r, "18");
     assert_string_equal(t->name, "Acme Trading LLC");
     assert_int_equal(t->populations, OPPORTUNITIES);
-    t = find(r, "10");
+    t = am_test_pull_find(r, "10");
     assert_string_equal(t->name, "АО «Северсталь-Сервис»");
     assert_int_equal(t->populations, PROSPECTS);
-    t = find(r, "32");
+    t = am_test_pull_find(r, "32");
     assert_int_equal(t->populations, CUSTOMERS);
-    t = find(r, "33");
+    t = am_test_pull_find(r, "33");
     assert_int_equal(t->populations, CUSTOMERS);
     /* A requisite with an empty INN. */
-    t = find(r, "36");
+    t = am_test_pull_find(r, "36");
     assert_string_equal(t->tax_id, "");
     assert_int_equal(t->populations, PROSPECTS); /* OTHER */
     /* WORK site beside a FACEBOOK page; HOME when there is no WORK. */
-    assert_string_equal(find(r, "27")->domain, "https://www.delta-consult.ru/");
-    assert_string_equal(find(r, "39")->domain, "zeleny-sad.ru");
-    assert_string_equal(find(r, "22")->domain, "https://ромашка-плюс.рф/");
-    assert_string_equal(find(r, "19")->domain, " stroymontazh.ru ");
-    assert_string_equal(find(r, "94")->domain, "mega-opt.ru"); /* two WORK sites: the first */
-    assert_string_equal(find(r, "71")->domain, "");            /* no site at all */
-    assert_string_equal(find(r, "41")->name, "Northwind Traders Ltd");
-    assert_string_equal(find(r, "58")->domain, "globex-logistics.de");
-    assert_string_equal(find(r, "82")->domain, "http://shop.initech-solutions.co.uk/catalog");
+    assert_string_equal(am_test_pull_find(r, "27")->domain, "https://www.delta-consult.ru/");
+    assert_string_equal(am_test_pull_find(r, "39")->domain, "zeleny-sad.ru");
+    assert_string_equal(am_test_pull_find(r, "22")->domain, "https://ромашка-плюс.рф/");
+    assert_string_equal(am_test_pull_find(r, "19")->domain, " stroymontazh.ru ");
+    assert_string_equal(am_test_pull_find(r, "94")->domain, "mega-opt.ru"); /* two WORK sites: the first */
+    assert_string_equal(am_test_pull_find(r, "71")->domain, "");            /* no site at all */
+    assert_string_equal(am_test_pull_find(r, "41")->name, "Northwind Traders Ltd");
+    assert_string_equal(am_test_pull_find(r, "58")->domain, "globex-logistics.de");
+    assert_string_equal(am_test_pull_find(r, "82")->domain, "http://shop.initech-solutions.co.uk/catalog");
 
     /* The PHP-escaped last page: \uXXXX and \/ decoded. */
-    t = find(r, "108");
+    t = am_test_pull_find(r, "108");
     assert_string_equal(t->name, "ООО «Яблоко»");
     assert_string_equal(t->domain, "https://yabloko-market.ru/");
-    assert_string_equal(find(r, "113")->name, "ООО «ТК «Магистраль»");
+    assert_string_equal(am_test_pull_find(r, "113")->name, "ООО «ТК «Магистраль»");
     assert_string_equal(r->records[52].id, "113"); /* the pull's order */
 }
 
@@ -320,7 +249,7 @@ static void test_bitrix24__fixture_pages_map_to_records(void **state)
     (void)state;
     map_fixtures(&r, cfg);
     assert_happy_records(&r);
-    result_dispose(&r);
+    am_test_pull_dispose(&r);
     am_config_free(cfg);
 }
 
@@ -338,15 +267,15 @@ static void test_bitrix24__population_rules_override_defaults(void **state)
     map_fixtures(&r, cfg);
     assert_int_equal(r.count, 53);
     /* PARTNER (ASCII case ignored) with an open deal. */
-    assert_int_equal(find(&r, "18")->populations, partners | OPPORTUNITIES | pipeline);
-    assert_int_equal(find(&r, "10")->populations, partners);
+    assert_int_equal(am_test_pull_find(&r, "18")->populations, partners | OPPORTUNITIES | pipeline);
+    assert_int_equal(am_test_pull_find(&r, "10")->populations, partners);
     /* CUSTOMER, lost deal: lost now maps to churned. */
-    assert_int_equal(find(&r, "12")->populations, CUSTOMERS | churned);
+    assert_int_equal(am_test_pull_find(&r, "12")->populations, CUSTOMERS | churned);
     /* The portal-defined type "1" mapped to customers. */
-    assert_int_equal(find(&r, "16")->populations, CUSTOMERS);
-    assert_int_equal(find(&r, "4")->populations, CUSTOMERS | OPPORTUNITIES | pipeline);
-    assert_int_equal(find(&r, "13")->populations, PROSPECTS);
-    result_dispose(&r);
+    assert_int_equal(am_test_pull_find(&r, "16")->populations, CUSTOMERS);
+    assert_int_equal(am_test_pull_find(&r, "4")->populations, CUSTOMERS | OPPORTUNITIES | pipeline);
+    assert_int_equal(am_test_pull_find(&r, "13")->populations, PROSPECTS);
+    am_test_pull_dispose(&r);
     am_config_free(cfg);
 }
 
@@ -626,7 +555,7 @@ static void run_scenario(scenario *sc, const char *name, const char *fields_fmt)
         if (!batch.count && !batch.reject_count) {
             break;
         }
-        keep_batch(&sc->r, &batch);
+        am_test_pull_keep_batch(&sc->r, &batch, AM_TEST_NO_PLACE);
     }
     sc->refreshes = am_http_oauth_refresh_count(((b24_source *)src)->http);
 cleanup:
@@ -651,7 +580,7 @@ static void assert_routes_used(scenario *sc)
 static void scenario_dispose(scenario *sc)
 {
     am_fake_crm_stop(sc->crm);
-    result_dispose(&sc->r);
+    am_test_pull_dispose(&sc->r);
     free(sc->progress);
     unsetenv("B24_TEST_WEBHOOK");
     unsetenv("B24_TEST_TOKEN");
@@ -715,7 +644,7 @@ static void test_bitrix24__empty_portal(void **state)
     run_scenario(&sc, "empty", WEBHOOK_FIELDS);
     assert_int_equal(sc.r.rc, AM_OK);
     assert_int_equal(sc.r.count, 0);
-    assert_int_equal(sc.r.rejects, 0);
+    assert_int_equal(sc.r.reject_count, 0);
     /* No companies: requisites and deals are not asked for. */
     assert_int_equal(am_fake_crm_request_count(sc.crm), 1);
     assert_routes_used(&sc);
