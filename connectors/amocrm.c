@@ -586,8 +586,9 @@ static am_status pull_list(amo_source *s, const char *key, page_fn take, am_erro
     return rc;
 }
 
-static am_status pull(amo_source *s, am_error *err)
+static am_status pull(am_source *src, am_error *err)
 {
+    amo_source *s = (amo_source *)src;
     am_status rc = pull_list(s, "companies", take_companies, err);
 
     if (!rc) {
@@ -781,29 +782,16 @@ static am_status amo_open(am_source **out, const am_source_config *cfg, const am
     return AM_OK;
 }
 
+static am_status emit(am_source *src, am_record_batch *batch, am_error *err)
+{
+    return emit_companies((amo_source *)src, batch, err);
+}
+
 static am_status amo_next_batch(am_source *src, am_record_batch *batch, am_error *err)
 {
     amo_source *s = (amo_source *)src;
-    am_status rc;
 
-    am_record_batch_reset(batch);
-    if (s->failed) {
-        return am_error_set(err, s->base.last.status, "%s", s->base.last.msg);
-    }
-    if (!s->pulled) {
-        rc = pull(s, &s->base.last);
-        if (rc) {
-            s->failed = true;
-            return am_error_set(err, rc, "%s", s->base.last.msg);
-        }
-        s->pulled = true;
-    }
-    rc = emit_companies(s, batch, err);
-    if (rc) {
-        s->base.last = *err;
-        s->failed = true;
-    }
-    return rc;
+    return am_crm_next_batch(src, &s->pulled, &s->failed, pull, emit, batch, err);
 }
 
 static const am_error *amo_last_error(const am_source *src)

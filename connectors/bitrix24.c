@@ -512,8 +512,9 @@ static am_status pull_list(b24_source *s, const char *method, page_fn take, am_e
 }
 
 /* Companies first; their requisites and deals only matter when there are companies. */
-static am_status pull(b24_source *s, am_error *err)
+static am_status pull(am_source *src, am_error *err)
 {
+    b24_source *s = (b24_source *)src;
     am_status rc = pull_list(s, "crm.company.list", take_companies, err);
 
     if (!rc) {
@@ -738,29 +739,16 @@ static am_status b24_open(am_source **out, const am_source_config *cfg, const am
     return AM_OK;
 }
 
+static am_status emit(am_source *src, am_record_batch *batch, am_error *err)
+{
+    return emit_companies((b24_source *)src, batch, err);
+}
+
 static am_status b24_next_batch(am_source *src, am_record_batch *batch, am_error *err)
 {
     b24_source *s = (b24_source *)src;
-    am_status rc;
 
-    am_record_batch_reset(batch);
-    if (s->failed) {
-        return am_error_set(err, s->base.last.status, "%s", s->base.last.msg);
-    }
-    if (!s->pulled) {
-        rc = pull(s, &s->base.last);
-        if (rc) {
-            s->failed = true;
-            return am_error_set(err, rc, "%s", s->base.last.msg);
-        }
-        s->pulled = true;
-    }
-    rc = emit_companies(s, batch, err);
-    if (rc) {
-        s->base.last = *err;
-        s->failed = true;
-    }
-    return rc;
+    return am_crm_next_batch(src, &s->pulled, &s->failed, pull, emit, batch, err);
 }
 
 static const am_error *b24_last_error(const am_source *src)

@@ -130,6 +130,34 @@ am_status am_crm_batch_add(am_record_batch *batch, const am_record *in, const ch
     return AM_OK;
 }
 
+am_status am_crm_next_batch(am_source *src, bool *pulled, bool *failed, am_crm_pull_fn pull,
+                            am_crm_emit_fn emit, am_record_batch *batch, am_error *err)
+{
+    am_status rc;
+
+    am_record_batch_reset(batch);
+    if (*failed) {
+        *err = src->last;
+        return err->status;
+    }
+    if (!*pulled) {
+        rc = pull(src, err);
+        if (rc) {
+            goto fail;
+        }
+        *pulled = true;
+    }
+    rc = emit(src, batch, err);
+    if (rc) {
+        goto fail;
+    }
+    return AM_OK;
+fail:
+    *failed = true;
+    src->last = *err;
+    return rc;
+}
+
 /* ---- the company table ------------------------------------------------------ */
 
 static am_status no_memory(const char *where, am_error *err)

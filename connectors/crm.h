@@ -2,10 +2,11 @@
  * What the four CRM connectors (salesforce.c, hubspot.c, bitrix24.c,
  * amocrm.c) share, internal to connectors/: the population rule every CRM
  * section of the README describes (the CRM's status value and the states of
- * a company's deals, the source's `populations` map first), the copy of a
- * record into a batch, text from a server made fit for a message, and the
- * company table of the connectors that hold am_records while they read deals
- * (Salesforce, HubSpot): push, index by id, find, rejects, amounts, emit.
+ * a company's deals, the source's `populations` map first), next_batch (pull
+ * once, then batches), the copy of a record into a batch, text from a server
+ * made fit for a message, the company table of the connectors that hold
+ * am_records while they read deals (Salesforce, HubSpot: push, index by id,
+ * find, rejects, amounts, emit) and the company list of Bitrix24 and amoCRM.
  */
 #ifndef AM_CONNECTORS_CRM_H
 #define AM_CONNECTORS_CRM_H
@@ -16,6 +17,7 @@
 
 #include "acctmap/arena.h"
 #include "acctmap/config.h"
+#include "acctmap/connector.h"
 #include "acctmap/error.h"
 #include "acctmap/record.h"
 
@@ -80,6 +82,18 @@ bool am_crm_record_copy(am_record *out, const am_record *in, am_arena *arena);
  */
 am_status am_crm_batch_add(am_record_batch *batch, const am_record *in, const char *label,
                            am_error *err);
+
+/* The two stages of a CRM source: the whole pull, then the records batch by batch. */
+typedef am_status (*am_crm_pull_fn)(am_source *src, am_error *err);
+typedef am_status (*am_crm_emit_fn)(am_source *src, am_record_batch *batch, am_error *err);
+
+/*
+ * A CRM connector's next_batch: `pull` on the first call (CRMs are read whole
+ * before any record is known), then `emit` into the reset batch. A failure
+ * sets *failed and src->last, and every later call fails the same way.
+ */
+am_status am_crm_next_batch(am_source *src, bool *pulled, bool *failed, am_crm_pull_fn pull,
+                            am_crm_emit_fn emit, am_record_batch *batch, am_error *err);
 
 /* ---- the company table of Salesforce and HubSpot --------------------------- */
 

@@ -586,8 +586,9 @@ cleanup:
 }
 
 /* Read every company, then every deal with its companies. */
-static am_status pull(hs_source *s, am_error *err)
+static am_status pull(am_source *src, am_error *err)
 {
+    hs_source *s = (hs_source *)src;
     am_status rc = read_all(s, true, err);
 
     if (rc || s->table.count == 0 || s->skip_deals) {
@@ -769,32 +770,18 @@ static am_status hs_open(am_source **out, const am_source_config *cfg, const am_
     return AM_OK;
 }
 
+static am_status emit(am_source *src, am_record_batch *batch, am_error *err)
+{
+    hs_source *s = (hs_source *)src;
+
+    return am_crm_table_emit(&s->table, batch, src->cfg, s->amount_from, BATCH_RECORDS, err);
+}
+
 static am_status hs_next_batch(am_source *src, am_record_batch *batch, am_error *err)
 {
     hs_source *s = (hs_source *)src;
-    am_status rc = AM_OK;
 
-    am_record_batch_reset(batch);
-    if (s->failed) {
-        *err = s->base.last;
-        return err->status;
-    }
-    if (!s->pulled) {
-        rc = pull(s, err);
-        if (rc) {
-            goto fail;
-        }
-        s->pulled = true;
-    }
-    rc = am_crm_table_emit(&s->table, batch, s->base.cfg, s->amount_from, BATCH_RECORDS, err);
-    if (rc) {
-        goto fail;
-    }
-    return AM_OK;
-fail:
-    s->failed = true;
-    s->base.last = *err;
-    return rc;
+    return am_crm_next_batch(src, &s->pulled, &s->failed, pull, emit, batch, err);
 }
 
 static const am_error *hs_last_error(const am_source *src)
