@@ -3,6 +3,7 @@
  * built binary with captured output.
  */
 #include "helpers.h"
+#include "fake_crm.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -394,4 +395,52 @@ const am_test_record *am_test_pull_find(const am_test_pull *r, const char *id)
     }
     fail_msg("no record %s among %zu", id, r->count);
     return NULL;
+}
+
+am_config *am_test_partner_config(const char *type, const char *fields)
+{
+    am_config *cfg = NULL;
+    am_error err;
+    char json[4096];
+    int n;
+
+    am_error_clear(&err);
+    n = snprintf(json, sizeof(json),
+                 "{\"self\":\"acme\",\"store\":\"dir:./data\",\"orgs\":[{\"id\":\"acme\","
+                 "\"sources\":[{\"type\":\"csv\",\"path\":\"acme.csv\"}]},{\"id\":\"globex\","
+                 "\"sources\":[{\"type\":\"%s\"%s%s}]}]}",
+                 type, fields[0] ? "," : "", fields);
+    assert_true(n > 0 && (size_t)n < sizeof(json));
+    if (am_config_parse(&cfg, json, (size_t)n, "acctmap.json", ".", &err)) {
+        fail_msg("config: %s", err.msg);
+    }
+    return cfg;
+}
+
+uint32_t am_test_pop_bit(const am_config *cfg, const char *org_id, const char *name)
+{
+    const am_config_org *org = am_config_org_find(cfg, org_id);
+    size_t i;
+
+    assert_non_null(org);
+    for (i = 0; i < org->population_count; i++) {
+        if (strcmp(org->populations[i], name) == 0) {
+            return 1u << i;
+        }
+    }
+    fail_msg("no population %s", name);
+    return 0;
+}
+
+char *am_test_crm_fixture(const char *crm, const char *name, size_t *len)
+{
+    char path[1024];
+    char *body;
+
+    snprintf(path, sizeof(path), "%s/%s/%s", am_fake_crm_fixtures_dir(), crm, name);
+    body = am_test_read_file(path, len);
+    if (!body) {
+        fail_msg("cannot read %s", path);
+    }
+    return body;
 }

@@ -13,6 +13,7 @@
 
 #include <cmocka.h>
 
+#include "acctmap/config.h"
 #include "acctmap/record.h"
 
 /*
@@ -106,5 +107,17 @@ void am_test_pull_dispose(am_test_pull *r);
 
 /* The kept record of `id`; fails the test when there is none. */
 const am_test_record *am_test_pull_find(const am_test_pull *r, const char *id);
+
+/*
+ * A config whose self org "acme" reads acme.csv and whose partner "globex"
+ * has one source {"type": `type`, <fields>}; fails the test when it does not parse.
+ */
+am_config *am_test_partner_config(const char *type, const char *fields);
+
+/* The bit of population `name` in org `org`; fails the test when it has none. */
+uint32_t am_test_pop_bit(const am_config *cfg, const char *org, const char *name);
+
+/* A fake CRM fixture file, <fixtures>/<crm>/<name>, read whole; fails the test when unreadable. */
+char *am_test_crm_fixture(const char *crm, const char *name, size_t *len);
 
 #endif

@@ -50,58 +50,9 @@
 typedef am_test_record test_record;
 typedef am_test_pull pull_result;
 
-/* A config whose partner "globex" has one amocrm source {<fields>}. */
-static am_config *config_with(const char *fields)
-{
-    am_config *cfg = NULL;
-    am_error err;
-    char json[4096];
-    int n;
-
-    am_error_clear(&err);
-    n = snprintf(json, sizeof(json),
-                 "{\"self\":\"acme\",\"store\":\"dir:./data\",\"orgs\":[{\"id\":\"acme\","
-                 "\"sources\":[{\"type\":\"csv\",\"path\":\"acme.csv\"}]},{\"id\":\"globex\","
-                 "\"sources\":[{\"type\":\"amocrm\"%s%s}]}]}",
-                 fields[0] ? "," : "", fields);
-    assert_true(n > 0 && (size_t)n < sizeof(json));
-    if (am_config_parse(&cfg, json, (size_t)n, "acctmap.json", ".", &err)) {
-        fail_msg("config: %s", err.msg);
-    }
-    return cfg;
-}
-
 static const am_source_config *source_of(const am_config *cfg)
 {
     return &am_config_org_find(cfg, "globex")->sources[0];
-}
-
-/* The bit of population `name` in org "globex". */
-static uint32_t pop_bit(const am_config *cfg, const char *name)
-{
-    const am_config_org *org = am_config_org_find(cfg, "globex");
-    size_t i;
-
-    for (i = 0; i < org->population_count; i++) {
-        if (strcmp(org->populations[i], name) == 0) {
-            return 1u << i;
-        }
-    }
-    fail_msg("no population %s", name);
-    return 0;
-}
-
-static char *fixture(const char *name, size_t *len)
-{
-    char path[1024];
-    char *body;
-
-    snprintf(path, sizeof(path), "%s/amocrm/%s", am_fake_crm_fixtures_dir(), name);
-    body = am_test_read_file(path, len);
-    if (!body) {
-        fail_msg("cannot read %s", path);
-    }
-    return body;
 }
 
 /* ---- the mapping, fed from the fixture files ------------------------------ */
@@ -110,7 +61,7 @@ static char *fixture(const char *name, size_t *len)
 static bool feed(amo_source *s, const char *file, const char *key, long page, page_fn take)
 {
     size_t len;
-    char *body = fixture(file, &len);
+    char *body = am_test_crm_fixture("amocrm", file, &len);
     json_error_t jerr;
     json_t *root = json_loadb(body, len, 0, &jerr);
     json_t *list = NULL;
@@ -220,7 +171,7 @@ static void assert_happy_records(const pull_result *r)
 
 static void test_amocrm__fixture_pages_map_to_records(void **state)
 {
-    am_config *cfg = config_with("\"token_env\":\"AMO_TOKEN\"");
+    am_config *cfg = am_test_partner_config("amocrm", "\"token_env\":\"AMO_TOKEN\"");
     pull_result r;
 
     (void)state;
@@ -233,9 +184,12 @@ static void test_amocrm__fixture_pages_map_to_records(void **state)
 /* `inn_field` by id finds the same field; by another name, none. */
 static void test_amocrm__inn_field_by_id_or_name(void **state)
 {
-    am_config *by_id = config_with("\"token_env\":\"T\",\"inn_field\":\"1052301\"");
-    am_config *by_name = config_with("\"token_env\":\"T\",\"inn_field\":\"Адрес\"");
-    am_config *wrong_id = config_with("\"token_env\":\"T\",\"inn_field\":\"1045711\"");
+    am_config *by_id =
+        am_test_partner_config("amocrm", "\"token_env\":\"T\",\"inn_field\":\"1052301\"");
+    am_config *by_name =
+        am_test_partner_config("amocrm", "\"token_env\":\"T\",\"inn_field\":\"Адрес\"");
+    am_config *wrong_id =
+        am_test_partner_config("amocrm", "\"token_env\":\"T\",\"inn_field\":\"1045711\"");
     pull_result r;
 
     (void)state;
@@ -259,9 +213,11 @@ static void test_amocrm__inn_field_by_id_or_name(void **state)
 
 static void test_amocrm__population_rules_override_defaults(void **state)
 {
-    am_config *cfg = config_with("\"token_env\":\"T\",\"populations\":{\"WON\":\"won-deals\","
-                                 "\"lost\":\"churned\"}");
-    uint32_t won = pop_bit(cfg, "won-deals"), churned = pop_bit(cfg, "churned");
+    am_config *cfg = am_test_partner_config(
+        "amocrm", "\"token_env\":\"T\",\"populations\":{\"WON\":\"won-deals\","
+                  "\"lost\":\"churned\"}");
+    uint32_t won = am_test_pop_bit(cfg, "globex", "won-deals"),
+             churned = am_test_pop_bit(cfg, "globex", "churned");
     pull_result r;
 
     (void)state;
@@ -430,7 +386,7 @@ static void run_scenario(scenario *sc, const char *name, const char *fields_fmt)
     setenv("AMO_TEST_REFRESH", OLD_REFRESH, 1);
     setenv("AMO_TEST_SECRET", CLIENT_SECRET, 1);
     expand_origin(fields, sizeof(fields), fields_fmt, am_fake_crm_origin(sc->crm));
-    cfg = config_with(fields);
+    cfg = am_test_partner_config("amocrm", fields);
     sc->keeper.crm = sc->crm;
     sc->keeper.stored = next_stored;
     sc->keeper.fail_save = next_fail_save;
@@ -827,7 +783,7 @@ static void test_amocrm__oauth_without_access_token_refreshes_first(void **state
 
     (void)state;
     am_error_clear(&err);
-    token = fixture("oauth_token_refresh.json", &token_len);
+    token = am_test_crm_fixture("amocrm", "oauth_token_refresh.json", &token_len);
     am_test_write_file(am_test_path("routes.json"), routes, sizeof(routes) - 1);
     am_test_write_file(am_test_path("token.json"), token, token_len);
     free(token);
@@ -841,7 +797,7 @@ static void test_amocrm__oauth_without_access_token_refreshes_first(void **state
                   "\"client_secret_env\":\"AMO_TEST_SECRET\",\"refresh_token_env\":"
                   "\"AMO_TEST_REFRESH\"," FAST,
                   am_fake_crm_origin(crm));
-    cfg = config_with(fields);
+    cfg = am_test_partner_config("amocrm", fields);
     am_record_batch_init(&batch);
     assert_int_equal(am_source_open(&src, source_of(cfg), &env, &err), AM_OK);
     assert_int_equal(am_source_next_batch(src, &batch, &err), AM_OK);

@@ -39,58 +39,9 @@
 typedef am_test_record test_record;
 typedef am_test_pull pull_result;
 
-/* A config whose partner "globex" has one bitrix24 source {<fields>}. */
-static am_config *config_with(const char *fields)
-{
-    am_config *cfg = NULL;
-    am_error err;
-    char json[4096];
-    int n;
-
-    am_error_clear(&err);
-    n = snprintf(json, sizeof(json),
-                 "{\"self\":\"acme\",\"store\":\"dir:./data\",\"orgs\":[{\"id\":\"acme\","
-                 "\"sources\":[{\"type\":\"csv\",\"path\":\"acme.csv\"}]},{\"id\":\"globex\","
-                 "\"sources\":[{\"type\":\"bitrix24\"%s%s}]}]}",
-                 fields[0] ? "," : "", fields);
-    assert_true(n > 0 && (size_t)n < sizeof(json));
-    if (am_config_parse(&cfg, json, (size_t)n, "acctmap.json", ".", &err)) {
-        fail_msg("config: %s", err.msg);
-    }
-    return cfg;
-}
-
 static const am_source_config *source_of(const am_config *cfg)
 {
     return &am_config_org_find(cfg, "globex")->sources[0];
-}
-
-/* The bit of population `name` in org "globex". */
-static uint32_t pop_bit(const am_config *cfg, const char *name)
-{
-    const am_config_org *org = am_config_org_find(cfg, "globex");
-    size_t i;
-
-    for (i = 0; i < org->population_count; i++) {
-        if (strcmp(org->populations[i], name) == 0) {
-            return 1u << i;
-        }
-    }
-    fail_msg("no population %s", name);
-    return 0;
-}
-
-static char *fixture(const char *name, size_t *len)
-{
-    char path[1024];
-    char *body;
-
-    snprintf(path, sizeof(path), "%s/bitrix24/%s", am_fake_crm_fixtures_dir(), name);
-    body = am_test_read_file(path, len);
-    if (!body) {
-        fail_msg("cannot read %s", path);
-    }
-    return body;
 }
 
 /* ---- the mapping, fed from the fixture files ------------------------------ */
@@ -99,7 +50,7 @@ static char *fixture(const char *name, size_t *len)
 static long feed(b24_source *s, const char *file, const char *method, long start, page_fn take)
 {
     size_t len;
-    char *body = fixture(file, &len);
+    char *body = am_test_crm_fixture("bitrix24", file, &len);
     json_error_t jerr;
     json_t *root = json_loadb(body, len, 0, &jerr);
     json_t *result = NULL;
@@ -227,11 +178,13 @@ static void assert_happy_records(const pull_result *r)
     assert_string_equal(am_test_pull_find(r, "39")->domain, "zeleny-sad.ru");
     assert_string_equal(am_test_pull_find(r, "22")->domain, "https://ромашка-плюс.рф/");
     assert_string_equal(am_test_pull_find(r, "19")->domain, " stroymontazh.ru ");
-    assert_string_equal(am_test_pull_find(r, "94")->domain, "mega-opt.ru"); /* two WORK sites: the first */
-    assert_string_equal(am_test_pull_find(r, "71")->domain, "");            /* no site at all */
+    assert_string_equal(am_test_pull_find(r, "94")->domain,
+                        "mega-opt.ru");                          /* two WORK sites: the first */
+    assert_string_equal(am_test_pull_find(r, "71")->domain, ""); /* no site at all */
     assert_string_equal(am_test_pull_find(r, "41")->name, "Northwind Traders Ltd");
     assert_string_equal(am_test_pull_find(r, "58")->domain, "globex-logistics.de");
-    assert_string_equal(am_test_pull_find(r, "82")->domain, "http://shop.initech-solutions.co.uk/catalog");
+    assert_string_equal(am_test_pull_find(r, "82")->domain,
+                        "http://shop.initech-solutions.co.uk/catalog");
 
     /* The PHP-escaped last page: \uXXXX and \/ decoded. */
     t = am_test_pull_find(r, "108");
@@ -243,7 +196,7 @@ static void assert_happy_records(const pull_result *r)
 
 static void test_bitrix24__fixture_pages_map_to_records(void **state)
 {
-    am_config *cfg = config_with("\"webhook_env\":\"B24_WEBHOOK\"");
+    am_config *cfg = am_test_partner_config("bitrix24", "\"webhook_env\":\"B24_WEBHOOK\"");
     pull_result r;
 
     (void)state;
@@ -256,11 +209,13 @@ static void test_bitrix24__fixture_pages_map_to_records(void **state)
 /* The `populations` map comes first for every value; defaults for the others. */
 static void test_bitrix24__population_rules_override_defaults(void **state)
 {
-    am_config *cfg = config_with("\"webhook_env\":\"B24_WEBHOOK\",\"populations\":{"
-                                 "\"partner\":\"partners\",\"lost\":\"churned\","
-                                 "\"1\":\"customers\",\"open\":[\"opportunities\",\"pipeline\"]}");
-    uint32_t partners = pop_bit(cfg, "partners"), churned = pop_bit(cfg, "churned");
-    uint32_t pipeline = pop_bit(cfg, "pipeline");
+    am_config *cfg = am_test_partner_config(
+        "bitrix24", "\"webhook_env\":\"B24_WEBHOOK\",\"populations\":{"
+                    "\"partner\":\"partners\",\"lost\":\"churned\","
+                    "\"1\":\"customers\",\"open\":[\"opportunities\",\"pipeline\"]}");
+    uint32_t partners = am_test_pop_bit(cfg, "globex", "partners"),
+             churned = am_test_pop_bit(cfg, "globex", "churned");
+    uint32_t pipeline = am_test_pop_bit(cfg, "globex", "pipeline");
     pull_result r;
 
     (void)state;
@@ -283,7 +238,7 @@ static void test_bitrix24__population_rules_override_defaults(void **state)
 static void test_bitrix24__truncated_page_is_refused(void **state)
 {
     size_t len;
-    char *body = fixture("crm.company.list_start0_truncated.json", &len);
+    char *body = am_test_crm_fixture("bitrix24", "crm.company.list_start0_truncated.json", &len);
     json_error_t jerr;
 
     (void)state;
@@ -336,7 +291,7 @@ static void test_bitrix24__next_must_move_forward(void **state)
 /* A row without an ID is rejected with its position; a repeated ID is one company. */
 static void test_bitrix24__rows_without_id_and_repeats(void **state)
 {
-    am_config *cfg = config_with("\"webhook_env\":\"B24_WEBHOOK\"");
+    am_config *cfg = am_test_partner_config("bitrix24", "\"webhook_env\":\"B24_WEBHOOK\"");
     json_error_t jerr;
     json_t *page = json_loads("[{\"ID\":\"7\",\"TITLE\":\"ООО «Первая»\"},"
                               "{\"TITLE\":\"Без ID\"},"
@@ -523,7 +478,7 @@ static void run_scenario(scenario *sc, const char *name, const char *fields_fmt)
     setenv("B24_TEST_REFRESH", OLD_REFRESH, 1);
     setenv("B24_TEST_SECRET", CLIENT_SECRET, 1);
     expand_origin(fields, sizeof(fields), fields_fmt, am_fake_crm_origin(sc->crm));
-    cfg = config_with(fields);
+    cfg = am_test_partner_config("bitrix24", fields);
     sc->keeper.crm = sc->crm;
     sc->keeper.stored = next_stored;
     next_stored = NULL;
@@ -857,8 +812,8 @@ static void test_bitrix24__oauth_without_access_token_refreshes_first(void **sta
 
     (void)state;
     am_error_clear(&err);
-    token = fixture("oauth_token_refresh.json", &token_len);
-    empty = fixture("list_empty.json", &empty_len);
+    token = am_test_crm_fixture("bitrix24", "oauth_token_refresh.json", &token_len);
+    empty = am_test_crm_fixture("bitrix24", "list_empty.json", &empty_len);
     am_test_write_file(am_test_path("routes.json"), routes, sizeof(routes) - 1);
     am_test_write_file(am_test_path("token.json"), token, token_len);
     am_test_write_file(am_test_path("empty.json"), empty, empty_len);
@@ -874,7 +829,7 @@ static void test_bitrix24__oauth_without_access_token_refreshes_first(void **sta
                   "\"client_id\":\"local.test\",\"client_secret_env\":\"B24_TEST_SECRET\","
                   "\"refresh_token_env\":\"B24_TEST_REFRESH\"," FAST,
                   am_fake_crm_origin(crm));
-    cfg = config_with(fields);
+    cfg = am_test_partner_config("bitrix24", fields);
     am_record_batch_init(&batch);
     assert_int_equal(am_source_open(&src, source_of(cfg), &env, &err), AM_OK);
     assert_int_equal(am_source_next_batch(src, &batch, &err), AM_OK);
@@ -921,7 +876,7 @@ static void test_bitrix24__server_text_in_messages_is_one_line_and_scrubbed(void
     }
     snprintf(webhook, sizeof(webhook), "%s" WEBHOOK_PATH, am_fake_crm_origin(crm));
     setenv("B24_TEST_WEBHOOK", webhook, 1);
-    cfg = config_with(WEBHOOK_FIELDS);
+    cfg = am_test_partner_config("bitrix24", WEBHOOK_FIELDS);
     am_record_batch_init(&batch);
     assert_int_equal(am_source_open(&src, source_of(cfg), &env, &err), AM_OK);
     assert_int_equal(am_source_next_batch(src, &batch, &err), AM_EAUTH);

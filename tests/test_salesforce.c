@@ -235,7 +235,8 @@ static void test_salesforce__amount_from_won_opportunities(void **state)
     assert_int_equal(am_test_pull_find(&r, GLOBEX)->amount_cents, 4500000);
     assert_false(am_test_pull_find(&r, INITECH)->has_amount);  /* lost only */
     assert_false(am_test_pull_find(&r, ROMASHKA)->has_amount); /* open only */
-    assert_false(am_test_pull_find(&r, STARK)->has_amount);    /* no Opportunity: AnnualRevenue is not used */
+    /* No Opportunity: AnnualRevenue is not used. */
+    assert_false(am_test_pull_find(&r, STARK)->has_amount);
     am_test_pull_dispose(&r);
     sf_close(&s->base);
     am_config_free(cfg);
@@ -432,7 +433,8 @@ static void test_salesforce__amounts_exact(void **state)
         assert_int_equal(am_parse_decimal_cents(&cents, "1e", 2, NULL), AM_EINPUT);
         assert_int_equal(am_parse_decimal_cents(&cents, "1 000", 5, NULL), AM_EINPUT);
         assert_int_equal(am_parse_decimal_cents(&cents, ".", 1, NULL), AM_EINPUT);
-        assert_int_equal(am_parse_decimal_cents(&cents, "99999999999999999999", 20, NULL), AM_EINPUT);
+        assert_int_equal(am_parse_decimal_cents(&cents, "99999999999999999999", 20, NULL),
+                         AM_EINPUT);
     }
 }
 
