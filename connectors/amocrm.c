@@ -6,6 +6,7 @@
  */
 #include "acctmap/connector.h"
 #include "acctmap/parse.h"
+#include "connectors/crm.h"
 #include "connectors/http.h"
 
 #include <inttypes.h>
@@ -30,24 +31,6 @@ extern const am_connector_ops am_connector_amocrm;
 #define AMO_STATUS_WON 142
 #define AMO_STATUS_LOST 143
 
-/* Deal states present among a company's leads. */
-#define DEAL_OPEN 1u
-#define DEAL_WON 2u
-#define DEAL_LOST 4u
-
-typedef struct amo_company {
-    int64_t id;
-    const char *id_text;
-    const char *name;
-    const char *site;  /* the first WEB value, "" when none */
-    const char *inn;   /* the INN custom field's first value */
-    const char *owner; /* responsible_user_id */
-    uint32_t row;      /* 1-based position in the pull, for messages */
-    unsigned deals;    /* DEAL_* bits */
-    bool bad;          /* no usable id: handed out as a reject */
-    bool repeated;     /* an id seen on an earlier row */
-} amo_company;
-
 typedef struct amo_source {
     am_source base; /* first: an am_source * points here */
     am_http *http;
@@ -65,14 +48,9 @@ typedef struct amo_source {
     const char *inn_field; /* name of the INN custom field, or NULL when inn_field_id is set */
     int64_t inn_field_id;  /* 0: choose by name */
     am_arena arena;        /* the companies' strings */
-    amo_company *companies;
-    size_t count;
-    size_t cap;
-    amo_company **by_id; /* sorted by id for the lead join */
-    size_t unique;
+    am_crm_list list;      /* the companies (no status: amoCRM companies have none) */
     size_t leads_without_company;
     size_t leads_unknown_company;
-    size_t emitted;
     bool pulled;
     bool failed; /* base.last says why */
 } amo_source;
@@ -151,38 +129,28 @@ static am_status add_companies(amo_source *s, json_t *list, am_error *err)
         const char *name = json_string_value(json_object_get(row, "name"));
         const char *site = NULL, *inn = NULL;
         char idbuf[32], ownerbuf[32] = "";
-        amo_company *c;
+        am_crm_entry *c;
+        am_status rc = am_crm_list_push(&c, &s->list, s->base.label, err);
 
-        if (s->count == s->cap) {
-            size_t cap = s->cap ? s->cap * 2 : 256;
-            amo_company *grown = realloc(s->companies, cap * sizeof(*grown));
-            if (!grown) {
-                return am_error_set(err, AM_ENOMEM, "%s: out of memory for %zu companies",
-                                    s->base.label, cap);
-            }
-            s->companies = grown;
-            s->cap = cap;
+        if (rc) {
+            return rc;
         }
-        c = &s->companies[s->count++];
-        memset(c, 0, sizeof(*c));
-        c->row = (uint32_t)s->count;
         if (!json_is_object(row) || !json_is_integer(id) || json_integer_value(id) <= 0) {
             c->bad = true;
             continue;
         }
-        c->id = json_integer_value(id);
-        snprintf(idbuf, sizeof(idbuf), "%" PRId64, c->id);
+        snprintf(idbuf, sizeof(idbuf), "%" JSON_INTEGER_FORMAT, json_integer_value(id));
         if (json_is_integer(owner)) {
             snprintf(ownerbuf, sizeof(ownerbuf), "%" JSON_INTEGER_FORMAT,
                      json_integer_value(owner));
         }
         read_custom_fields(&site, &inn, s, json_object_get(row, "custom_fields_values"));
-        c->id_text = keep(s, idbuf);
+        c->id = keep(s, idbuf);
         c->name = keep(s, name ? name : "");
         c->site = keep(s, site ? site : "");
         c->inn = keep(s, inn ? inn : "");
         c->owner = keep(s, ownerbuf);
-        if (!c->id_text || !c->name || !c->site || !c->inn || !c->owner) {
+        if (!c->id || !c->name || !c->site || !c->inn || !c->owner) {
             return am_error_set(err, AM_ENOMEM, "%s: out of memory for company %s", s->base.label,
                                 idbuf);
         }
@@ -190,64 +158,10 @@ static am_status add_companies(amo_source *s, json_t *list, am_error *err)
     return AM_OK;
 }
 
-static int by_id_row(const void *a, const void *b)
-{
-    const amo_company *x = *(amo_company *const *)a;
-    const amo_company *y = *(amo_company *const *)b;
-
-    if (x->id != y->id) {
-        return x->id < y->id ? -1 : 1;
-    }
-    return x->row < y->row ? -1 : x->row > y->row;
-}
-
-/*
- * Index the companies by id. A repeated id (pages shift when companies are
- * added while paging) is the same company: the first row stays.
- */
+/* Index the companies by id for the lead join (repeated ids: am_crm_list_index). */
 static am_status index_companies(amo_source *s, am_error *err)
 {
-    size_t i, n = 0;
-
-    free(s->by_id);
-    s->by_id = malloc((s->count + 1) * sizeof(*s->by_id));
-    if (!s->by_id) {
-        return am_error_set(err, AM_ENOMEM, "%s: out of memory indexing %zu companies",
-                            s->base.label, s->count);
-    }
-    for (i = 0; i < s->count; i++) {
-        if (!s->companies[i].bad) {
-            s->by_id[n++] = &s->companies[i];
-        }
-    }
-    qsort(s->by_id, n, sizeof(*s->by_id), by_id_row);
-    s->unique = 0;
-    for (i = 0; i < n; i++) {
-        if (s->unique && s->by_id[s->unique - 1]->id == s->by_id[i]->id) {
-            s->by_id[i]->repeated = true;
-            continue;
-        }
-        s->by_id[s->unique++] = s->by_id[i];
-    }
-    return AM_OK;
-}
-
-static amo_company *find_company(amo_source *s, int64_t id)
-{
-    size_t lo = 0, hi = s->unique;
-
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (s->by_id[mid]->id == id) {
-            return s->by_id[mid];
-        }
-        if (s->by_id[mid]->id < id) {
-            lo = mid + 1;
-        } else {
-            hi = mid;
-        }
-    }
-    return NULL;
+    return am_crm_list_index(&s->list, s->base.label, err);
 }
 
 /*
@@ -265,8 +179,9 @@ static void apply_leads(amo_source *s, json_t *list)
         json_t *companies = json_object_get(json_object_get(row, "_embedded"), "companies");
         json_t *company = json_object_get(json_array_get(companies, 0), "id");
         json_t *status = json_object_get(row, "status_id");
-        amo_company *c;
-        unsigned bit = DEAL_OPEN;
+        char idbuf[32];
+        am_crm_entry *c;
+        unsigned bit = AM_CRM_DEAL_OPEN;
 
         if (json_is_true(json_object_get(row, "is_deleted"))) {
             continue;
@@ -275,95 +190,28 @@ static void apply_leads(amo_source *s, json_t *list)
             s->leads_without_company++;
             continue;
         }
-        c = find_company(s, json_integer_value(company));
+        snprintf(idbuf, sizeof(idbuf), "%" JSON_INTEGER_FORMAT, json_integer_value(company));
+        c = am_crm_list_find(&s->list, idbuf);
         if (!c) {
             s->leads_unknown_company++;
             continue;
         }
         if (json_is_integer(status) && json_integer_value(status) == AMO_STATUS_WON) {
-            bit = DEAL_WON;
+            bit = AM_CRM_DEAL_WON;
         } else if (json_is_integer(status) && json_integer_value(status) == AMO_STATUS_LOST) {
-            bit = DEAL_LOST;
+            bit = AM_CRM_DEAL_LOST;
         }
         c->deals |= bit;
     }
 }
 
-/* ---- populations (CRM-COMMON: the same rule in every CRM connector) ---------- */
-
-/* The source's `populations` rule for `value` first; else `defaults`. */
-static uint32_t value_populations(const am_source_config *cfg, const char *value, uint32_t defaults)
-{
-    uint32_t mapped = am_source_config_rule_match(cfg, value, strlen(value));
-
-    return mapped ? mapped : defaults;
-}
-
-/* amoCRM companies have no status field of their own: only their leads count. */
-static uint32_t company_populations(const am_source_config *cfg, const amo_company *c)
-{
-    uint32_t pops = 0;
-
-    if (c->deals & DEAL_WON) {
-        pops |= value_populations(cfg, "won", 1u << AM_POP_CUSTOMERS);
-    }
-    if (c->deals & DEAL_OPEN) {
-        pops |= value_populations(cfg, "open", 1u << AM_POP_OPPORTUNITIES);
-    }
-    if (c->deals & DEAL_LOST) {
-        pops |= value_populations(cfg, "lost", 0);
-    }
-    return pops ? pops : 1u << AM_POP_PROSPECTS;
-}
-
 /* ---- records ------------------------------------------------------------------ */
 
-static const char *batch_copy(am_record_batch *batch, const char *text)
-{
-    return am_arena_strndup(&batch->arena, text, strlen(text));
-}
-
-/* Hand out the pulled companies from s->emitted on, up to a batch. */
+/* Hand out the pulled companies not handed out yet, up to a batch. */
 static am_status emit_companies(amo_source *s, am_record_batch *batch, am_error *err)
 {
-    am_status rc = AM_OK;
-
-    while (s->emitted < s->count && batch->count + batch->reject_count < AMO_BATCH_ROWS) {
-        const amo_company *c = &s->companies[s->emitted++];
-        am_record *rec;
-
-        if (c->repeated) {
-            continue;
-        }
-        if (c->bad) {
-            rc = am_record_batch_reject(batch, c->row, err,
-                                        "%s: company #%u of /api/v4/companies has no id; "
-                                        "check the account's data",
-                                        s->base.label, c->row);
-            if (rc) {
-                break;
-            }
-            continue;
-        }
-        rc = am_record_batch_push(&rec, batch, err);
-        if (rc) {
-            break;
-        }
-        /* The run may keep a batch's records past close: they live in its arena. */
-        rec->id = batch_copy(batch, c->id_text);
-        rec->name = batch_copy(batch, c->name);
-        rec->domain = batch_copy(batch, c->site);
-        rec->tax_id = batch_copy(batch, c->inn);
-        rec->owner = batch_copy(batch, c->owner);
-        if (!rec->id || !rec->name || !rec->domain || !rec->tax_id || !rec->owner) {
-            rc = am_error_set(err, AM_ENOMEM, "%s: out of memory for a batch of records",
-                              s->base.label);
-            break;
-        }
-        rec->line = c->row;
-        rec->populations = company_populations(s->base.cfg, c);
-    }
-    return rc;
+    return am_crm_list_emit(&s->list, batch, s->base.cfg, AMO_BATCH_ROWS, s->base.label,
+                            "/api/v4/companies", "id", "account", err);
 }
 
 /* ---- pages ------------------------------------------------------------------ */
@@ -416,34 +264,6 @@ static am_http_verdict classify(void *ctx, const am_http_response *resp, double 
     return AM_HTTP_RATE_LIMITED;
 }
 
-/* Text a server sent, made fit for a one-line message: control bytes become spaces. */
-static void one_line(char *text)
-{
-    for (; *text; text++) {
-        if ((unsigned char)*text < 0x20 || *text == 0x7f) {
-            *text = ' ';
-        }
-    }
-}
-
-/* Set `err` to a formatted line with every registered secret replaced by "***". */
-static am_status fail_scrubbed(const amo_source *s, am_error *err, am_status status,
-                               const char *fmt, ...) AM_PRINTF(4, 5);
-
-static am_status fail_scrubbed(const amo_source *s, am_error *err, am_status status,
-                               const char *fmt, ...)
-{
-    char line[sizeof(err->msg)];
-    va_list ap;
-
-    va_start(ap, fmt);
-    vsnprintf(line, sizeof(line), fmt, ap);
-    va_end(ap);
-    one_line(line);
-    am_http_scrub(s->http, line, sizeof(line));
-    return am_error_set(err, status, "%s", line);
-}
-
 /* A refused request, with amoCRM's problem title and detail. */
 static am_status auth_refused(const amo_source *s, const am_http_response *resp, am_error *err)
 {
@@ -456,18 +276,18 @@ static am_status auth_refused(const amo_source *s, const am_http_response *resp,
     snprintf(what, sizeof(what), "%ld %.60s%s%.100s%s", resp->status, title ? title : "",
              detail ? " (" : "", detail ? detail : "", detail ? ")" : "");
     if (resp->status == 403) {
-        rc = fail_scrubbed(s, err, AM_EAUTH,
+        rc = am_crm_fail_scrubbed(s->http, err, AM_EAUTH,
                            "%s: GET %s: the account refused access: %s; give the integration's "
                            "user access to companies and leads",
                            s->base.label, resp->url_path ? resp->url_path : "", what);
     } else if (s->oauth) {
-        rc = fail_scrubbed(s, err, AM_EAUTH,
+        rc = am_crm_fail_scrubbed(s->http, err, AM_EAUTH,
                            "%s: GET %s: the account refused the access token after a refresh: "
                            "%s; authorise acctmap again and set %s",
                            s->base.label, resp->url_path ? resp->url_path : "", what,
                            s->refresh_var);
     } else {
-        rc = fail_scrubbed(s, err, AM_EAUTH,
+        rc = am_crm_fail_scrubbed(s->http, err, AM_EAUTH,
                            "%s: GET %s: the account refused the long-lived token: %s; create a "
                            "new one in the integration's settings and set %s",
                            s->base.label, resp->url_path ? resp->url_path : "", what, s->token_var);
@@ -574,7 +394,7 @@ static am_status refresh(amo_source *s, am_error *err)
                      ", then delete the token the store saved as %s (dir: store: secrets/%s)", name,
                      name);
         }
-        rc = fail_scrubbed(s, err, AM_EAUTH,
+        rc = am_crm_fail_scrubbed(s->http, err, AM_EAUTH,
                            "%s: the refresh token was refused (%s); authorise acctmap again and "
                            "set %s%s",
                            s->base.label, why, s->refresh_var, note);
@@ -766,42 +586,21 @@ static am_status pull_list(amo_source *s, const char *key, page_fn take, am_erro
     return rc;
 }
 
-static am_status pull(amo_source *s, am_error *err)
+static am_status pull(am_source *src, am_error *err)
 {
+    amo_source *s = (amo_source *)src;
     am_status rc = pull_list(s, "companies", take_companies, err);
 
     if (!rc) {
         rc = index_companies(s, err);
     }
-    if (!rc && s->unique) {
+    if (!rc && s->list.unique) {
         rc = pull_list(s, "leads", take_leads, err);
     }
     return rc;
 }
 
 /* ---- the connector ------------------------------------------------------------ */
-
-/*
- * "https://example.amocrm.ru" of a URL: scheme and authority without any
- * user:password, for the label. The client itself checks the URL.
- */
-static void url_origin(char *out, size_t cap, const char *url)
-{
-    const char *sep = strstr(url, "://");
-    const char *host, *end, *at;
-
-    if (!sep) {
-        snprintf(out, cap, "(not a URL)");
-        return;
-    }
-    host = sep + 3;
-    end = host + strcspn(host, "/?#");
-    at = memchr(host, '@', (size_t)(end - host));
-    if (at) {
-        host = at + 1;
-    }
-    snprintf(out, cap, "%.*s%.*s", (int)(sep + 3 - url), url, (int)(end - host), host);
-}
 
 static void amo_close(am_source *src)
 {
@@ -814,8 +613,7 @@ static void amo_close(am_source *src)
     free(s->token);
     free(s->client_secret);
     free(s->refresh_token);
-    free(s->companies);
-    free(s->by_id);
+    am_crm_list_dispose(&s->list);
     am_arena_dispose(&s->arena);
     free(s);
 }
@@ -969,7 +767,7 @@ static am_status amo_open(am_source **out, const am_source_config *cfg, const am
         rc = read_inn_field(s, err);
     }
     if (!rc) {
-        url_origin(origin, sizeof(origin), opt.base_url);
+        am_crm_url_origin(origin, sizeof(origin), opt.base_url);
         snprintf(s->base.label, sizeof(s->base.label), "amocrm %s", origin);
         rc = am_http_new(&s->http, opt.base_url, &opt, s->base.label, env, err);
     }
@@ -984,29 +782,16 @@ static am_status amo_open(am_source **out, const am_source_config *cfg, const am
     return AM_OK;
 }
 
+static am_status emit(am_source *src, am_record_batch *batch, am_error *err)
+{
+    return emit_companies((amo_source *)src, batch, err);
+}
+
 static am_status amo_next_batch(am_source *src, am_record_batch *batch, am_error *err)
 {
     amo_source *s = (amo_source *)src;
-    am_status rc;
 
-    am_record_batch_reset(batch);
-    if (s->failed) {
-        return am_error_set(err, s->base.last.status, "%s", s->base.last.msg);
-    }
-    if (!s->pulled) {
-        rc = pull(s, &s->base.last);
-        if (rc) {
-            s->failed = true;
-            return am_error_set(err, rc, "%s", s->base.last.msg);
-        }
-        s->pulled = true;
-    }
-    rc = emit_companies(s, batch, err);
-    if (rc) {
-        s->base.last = *err;
-        s->failed = true;
-    }
-    return rc;
+    return am_crm_next_batch(src, &s->pulled, &s->failed, pull, emit, batch, err);
 }
 
 static const am_error *amo_last_error(const am_source *src)

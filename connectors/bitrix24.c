@@ -6,6 +6,7 @@
  */
 #include "acctmap/connector.h"
 #include "acctmap/parse.h"
+#include "connectors/crm.h"
 #include "connectors/http.h"
 
 #include <inttypes.h>
@@ -26,24 +27,6 @@ extern const am_connector_ops am_connector_bitrix24;
 /* The authorization server of Bitrix24 applications (settings/oauth). */
 #define B24_TOKEN_URL "https://oauth.bitrix.info/oauth/token/"
 
-/* Deal states present among a company's deals. */
-#define DEAL_OPEN 1u
-#define DEAL_WON 2u
-#define DEAL_LOST 4u
-
-typedef struct b24_company {
-    const char *id;    /* as the portal wrote it ("4") */
-    const char *name;  /* TITLE */
-    const char *site;  /* the chosen WEB value, "" when none */
-    const char *type;  /* COMPANY_TYPE, "" when none */
-    const char *inn;   /* RQ_INN of its first requisite that has one */
-    const char *owner; /* ASSIGNED_BY_ID */
-    uint32_t row;      /* 1-based position in the pull, for messages */
-    unsigned deals;    /* DEAL_* bits */
-    bool bad;          /* no usable ID: handed out as a reject */
-    bool repeated;     /* an ID seen on an earlier row (the list moved while paging) */
-} b24_company;
-
 typedef struct b24_source {
     am_source base; /* first: an am_source * points here */
     am_http *http;
@@ -56,14 +39,9 @@ typedef struct b24_source {
     const char *refresh_var;
     bool oauth;
     am_arena arena; /* the companies' strings */
-    b24_company *companies;
-    size_t count;
-    size_t cap;
-    b24_company **by_id; /* sorted by id for the requisite and deal joins */
-    size_t unique;       /* entries of by_id after dropping repeated ids */
+    am_crm_list list; /* the companies (status: COMPANY_TYPE) */
     size_t deals_without_company;
     size_t deals_unknown_company;
-    size_t emitted;
     bool pulled;
     bool failed; /* base.last says why */
 } b24_source;
@@ -127,16 +105,6 @@ static const char *pick_site(json_t *web)
     return best;
 }
 
-/* Text a server sent, made fit for a one-line message: control bytes become spaces. */
-static void one_line(char *text)
-{
-    for (; *text; text++) {
-        if ((unsigned char)*text < 0x20 || *text == 0x7f) {
-            *text = ' ';
-        }
-    }
-}
-
 /* ---- the company table -------------------------------------------------------- */
 
 static char *keep(b24_source *s, const char *text)
@@ -157,21 +125,12 @@ static am_status add_companies(b24_source *s, json_t *result, am_error *err)
         const char *name = json_string_value(json_object_get(row, "TITLE"));
         const char *type = json_string_value(json_object_get(row, "COMPANY_TYPE"));
         const char *owner = member_text(row, "ASSIGNED_BY_ID", ownerbuf, sizeof(ownerbuf));
-        b24_company *c;
+        am_crm_entry *c;
+        am_status rc = am_crm_list_push(&c, &s->list, s->base.label, err);
 
-        if (s->count == s->cap) {
-            size_t cap = s->cap ? s->cap * 2 : 256;
-            b24_company *grown = realloc(s->companies, cap * sizeof(*grown));
-            if (!grown) {
-                return am_error_set(err, AM_ENOMEM, "%s: out of memory for %zu companies",
-                                    s->base.label, cap);
-            }
-            s->companies = grown;
-            s->cap = cap;
+        if (rc) {
+            return rc;
         }
-        c = &s->companies[s->count++];
-        memset(c, 0, sizeof(*c));
-        c->row = (uint32_t)s->count;
         if (!json_is_object(row) || !id || !id[0]) {
             c->bad = true;
             continue;
@@ -179,78 +138,22 @@ static am_status add_companies(b24_source *s, json_t *result, am_error *err)
         c->id = keep(s, id);
         c->name = keep(s, name ? name : "");
         c->site = keep(s, pick_site(json_object_get(row, "WEB")));
-        c->type = keep(s, type ? type : "");
+        c->status = keep(s, type ? type : "");
         c->inn = "";
         c->owner = keep(s, owner ? owner : "");
-        if (!c->id || !c->name || !c->site || !c->type || !c->owner) {
+        if (!c->id || !c->name || !c->site || !c->status || !c->owner) {
             return am_error_set(err, AM_ENOMEM, "%s: out of memory for company %s", s->base.label,
                                 id);
         }
+        c->status_pops = strcasecmp(c->status, "CUSTOMER") == 0 ? 1u << AM_POP_CUSTOMERS : 0;
     }
     return AM_OK;
 }
 
-static int by_id_row(const void *a, const void *b)
-{
-    const b24_company *x = *(b24_company *const *)a;
-    const b24_company *y = *(b24_company *const *)b;
-    int c = strcmp(x->id, y->id);
-
-    if (c) {
-        return c;
-    }
-    return x->row < y->row ? -1 : x->row > y->row;
-}
-
-/*
- * Index the companies by id. A row whose id came earlier is the same company
- * seen twice (paging by offset while the list changes shifts rows): the first
- * one stays, the repeat is dropped.
- */
+/* Index the companies by id for the joins (repeated ids: am_crm_list_index). */
 static am_status index_companies(b24_source *s, am_error *err)
 {
-    size_t i, n = 0;
-
-    free(s->by_id);
-    s->by_id = malloc((s->count + 1) * sizeof(*s->by_id));
-    if (!s->by_id) {
-        return am_error_set(err, AM_ENOMEM, "%s: out of memory indexing %zu companies",
-                            s->base.label, s->count);
-    }
-    for (i = 0; i < s->count; i++) {
-        if (!s->companies[i].bad) {
-            s->by_id[n++] = &s->companies[i];
-        }
-    }
-    qsort(s->by_id, n, sizeof(*s->by_id), by_id_row);
-    s->unique = 0;
-    for (i = 0; i < n; i++) {
-        if (s->unique && strcmp(s->by_id[s->unique - 1]->id, s->by_id[i]->id) == 0) {
-            s->by_id[i]->repeated = true;
-            continue;
-        }
-        s->by_id[s->unique++] = s->by_id[i];
-    }
-    return AM_OK;
-}
-
-static b24_company *find_company(b24_source *s, const char *id)
-{
-    size_t lo = 0, hi = s->unique;
-
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        int c = strcmp(s->by_id[mid]->id, id);
-        if (c == 0) {
-            return s->by_id[mid];
-        }
-        if (c < 0) {
-            lo = mid + 1;
-        } else {
-            hi = mid;
-        }
-    }
-    return NULL;
+    return am_crm_list_index(&s->list, s->base.label, err);
 }
 
 /*
@@ -269,12 +172,12 @@ static am_status apply_requisites(b24_source *s, json_t *result, am_error *err)
         const char *type = member_text(row, "ENTITY_TYPE_ID", tbuf, sizeof(tbuf));
         const char *entity = member_text(row, "ENTITY_ID", ebuf, sizeof(ebuf));
         const char *inn = json_string_value(json_object_get(row, "RQ_INN"));
-        b24_company *c;
+        am_crm_entry *c;
 
         if (!type || strcmp(type, "4") != 0 || !entity || !inn || !inn[0]) {
             continue;
         }
-        c = find_company(s, entity);
+        c = am_crm_list_find(&s->list, entity);
         if (c && !c->inn[0]) {
             c->inn = keep(s, inn);
             if (!c->inn) {
@@ -302,57 +205,27 @@ static void apply_deals(b24_source *s, json_t *result)
         char cbuf[32];
         const char *company = member_text(row, "COMPANY_ID", cbuf, sizeof(cbuf));
         const char *sem = json_string_value(json_object_get(row, "STAGE_SEMANTIC_ID"));
-        b24_company *c;
+        am_crm_entry *c;
         unsigned bit;
 
         if (!company || !company[0] || strcmp(company, "0") == 0) {
             s->deals_without_company++;
             continue;
         }
-        c = find_company(s, company);
+        c = am_crm_list_find(&s->list, company);
         if (!c) {
             s->deals_unknown_company++;
             continue;
         }
         if (sem && strcmp(sem, "S") == 0) {
-            bit = DEAL_WON;
+            bit = AM_CRM_DEAL_WON;
         } else if (sem && strcmp(sem, "F") == 0) {
-            bit = DEAL_LOST;
+            bit = AM_CRM_DEAL_LOST;
         } else {
-            bit = DEAL_OPEN; /* "P", and anything newer is not closed */
+            bit = AM_CRM_DEAL_OPEN; /* "P", and anything newer is not closed */
         }
         c->deals |= bit;
     }
-}
-
-/* ---- populations (CRM-COMMON: the same rule in every CRM connector) ---------- */
-
-/* The source's `populations` rule for `value` first; else `defaults`. */
-static uint32_t value_populations(const am_source_config *cfg, const char *value, uint32_t defaults)
-{
-    uint32_t mapped = am_source_config_rule_match(cfg, value, strlen(value));
-
-    return mapped ? mapped : defaults;
-}
-
-static uint32_t company_populations(const am_source_config *cfg, const b24_company *c)
-{
-    uint32_t pops = 0;
-
-    if (c->type[0]) {
-        pops |= value_populations(
-            cfg, c->type, strcasecmp(c->type, "CUSTOMER") == 0 ? 1u << AM_POP_CUSTOMERS : 0);
-    }
-    if (c->deals & DEAL_WON) {
-        pops |= value_populations(cfg, "won", 1u << AM_POP_CUSTOMERS);
-    }
-    if (c->deals & DEAL_OPEN) {
-        pops |= value_populations(cfg, "open", 1u << AM_POP_OPPORTUNITIES);
-    }
-    if (c->deals & DEAL_LOST) {
-        pops |= value_populations(cfg, "lost", 0);
-    }
-    return pops ? pops : 1u << AM_POP_PROSPECTS;
 }
 
 /* ---- pages ------------------------------------------------------------------ */
@@ -375,7 +248,7 @@ static am_status read_page(json_t **result_out, long *next_out, const b24_source
 
         if (code) {
             snprintf(text, sizeof(text), "%s", code);
-            one_line(text);
+            am_crm_one_line(text);
             return am_error_set(err, AM_EHTTP,
                                 "%s: %s (start %ld): the portal answered error \"%s\"; "
                                 "check that the webhook or application has the crm scope",
@@ -407,52 +280,11 @@ static am_status read_page(json_t **result_out, long *next_out, const b24_source
 
 /* ---- records ------------------------------------------------------------------ */
 
-static const char *batch_copy(am_record_batch *batch, const char *text)
-{
-    return am_arena_strndup(&batch->arena, text, strlen(text));
-}
-
-/* Hand out the pulled companies from s->emitted on, up to a batch. */
+/* Hand out the pulled companies not handed out yet, up to a batch. */
 static am_status emit_companies(b24_source *s, am_record_batch *batch, am_error *err)
 {
-    am_status rc = AM_OK;
-
-    while (s->emitted < s->count && batch->count + batch->reject_count < B24_BATCH_ROWS) {
-        const b24_company *c = &s->companies[s->emitted++];
-        am_record *rec;
-
-        if (c->repeated) {
-            continue;
-        }
-        if (c->bad) {
-            rc = am_record_batch_reject(batch, c->row, err,
-                                        "%s: company #%u of crm.company.list has no ID; "
-                                        "check the portal's data",
-                                        s->base.label, c->row);
-            if (rc) {
-                break;
-            }
-            continue;
-        }
-        rc = am_record_batch_push(&rec, batch, err);
-        if (rc) {
-            break;
-        }
-        /* The run may keep a batch's records past close: they live in its arena. */
-        rec->id = batch_copy(batch, c->id);
-        rec->name = batch_copy(batch, c->name);
-        rec->domain = batch_copy(batch, c->site);
-        rec->tax_id = batch_copy(batch, c->inn);
-        rec->owner = batch_copy(batch, c->owner);
-        if (!rec->id || !rec->name || !rec->domain || !rec->tax_id || !rec->owner) {
-            rc = am_error_set(err, AM_ENOMEM, "%s: out of memory for a batch of records",
-                              s->base.label);
-            break;
-        }
-        rec->line = c->row;
-        rec->populations = company_populations(s->base.cfg, c);
-    }
-    return rc;
+    return am_crm_list_emit(&s->list, batch, s->base.cfg, B24_BATCH_ROWS, s->base.label,
+                            "crm.company.list", "ID", "portal", err);
 }
 
 /* ---- requests ------------------------------------------------------------------ */
@@ -526,24 +358,6 @@ static char *list_body(const b24_source *s, const char *method, long start)
     return text;
 }
 
-/* Set `err` to a formatted line with every registered secret replaced by "***". */
-static am_status fail_scrubbed(const b24_source *s, am_error *err, am_status status,
-                               const char *fmt, ...) AM_PRINTF(4, 5);
-
-static am_status fail_scrubbed(const b24_source *s, am_error *err, am_status status,
-                               const char *fmt, ...)
-{
-    char line[sizeof(err->msg)];
-    va_list ap;
-
-    va_start(ap, fmt);
-    vsnprintf(line, sizeof(line), fmt, ap);
-    va_end(ap);
-    one_line(line);
-    am_http_scrub(s->http, line, sizeof(line));
-    return am_error_set(err, status, "%s", line);
-}
-
 /*
  * A refused request: the portal's error code and description are what a
  * person can act on. Webhooks cannot be refreshed; an OAuth token has been
@@ -565,16 +379,16 @@ static am_status auth_refused(const b24_source *s, const char *method, const am_
         snprintf(what, sizeof(what), "%ld", resp->status);
     }
     if (resp->status == 403) {
-        rc = fail_scrubbed(s, err, AM_EAUTH,
+        rc = am_crm_fail_scrubbed(s->http, err, AM_EAUTH,
                            "%s: %s: the portal refused access: %s; give the %s the crm scope",
                            s->base.label, method, what, s->oauth ? "application" : "webhook");
     } else if (s->oauth) {
-        rc = fail_scrubbed(s, err, AM_EAUTH,
+        rc = am_crm_fail_scrubbed(s->http, err, AM_EAUTH,
                            "%s: %s: the portal refused the access token after a refresh: %s; "
                            "authorise acctmap again and set %s",
                            s->base.label, method, what, s->refresh_var);
     } else {
-        rc = fail_scrubbed(s, err, AM_EAUTH,
+        rc = am_crm_fail_scrubbed(s->http, err, AM_EAUTH,
                            "%s: %s: the portal refused the inbound webhook: %s; create a new "
                            "inbound webhook with the crm scope and set its URL in %s",
                            s->base.label, method, what, s->webhook_var);
@@ -698,45 +512,24 @@ static am_status pull_list(b24_source *s, const char *method, page_fn take, am_e
 }
 
 /* Companies first; their requisites and deals only matter when there are companies. */
-static am_status pull(b24_source *s, am_error *err)
+static am_status pull(am_source *src, am_error *err)
 {
+    b24_source *s = (b24_source *)src;
     am_status rc = pull_list(s, "crm.company.list", take_companies, err);
 
     if (!rc) {
         rc = index_companies(s, err);
     }
-    if (!rc && s->unique) {
+    if (!rc && s->list.unique) {
         rc = pull_list(s, "crm.requisite.list", take_requisites, err);
     }
-    if (!rc && s->unique) {
+    if (!rc && s->list.unique) {
         rc = pull_list(s, "crm.deal.list", take_deals, err);
     }
     return rc;
 }
 
 /* ---- the connector ------------------------------------------------------------ */
-
-/*
- * "https://acme.bitrix24.ru" of a URL: scheme and authority without any
- * user:password, for the label. The client itself checks the URL.
- */
-static void url_origin(char *out, size_t cap, const char *url)
-{
-    const char *sep = strstr(url, "://");
-    const char *host, *end, *at;
-
-    if (!sep) {
-        snprintf(out, cap, "(not a URL)");
-        return;
-    }
-    host = sep + 3;
-    end = host + strcspn(host, "/?#");
-    at = memchr(host, '@', (size_t)(end - host));
-    if (at) {
-        host = at + 1;
-    }
-    snprintf(out, cap, "%.*s%.*s", (int)(sep + 3 - url), url, (int)(end - host), host);
-}
 
 /* The webhook's secret code: its last non-empty path segment ("/rest/1/<code>/"). */
 static am_status add_webhook_secrets(b24_source *s, am_error *err)
@@ -782,8 +575,7 @@ static void b24_close(am_source *src)
     free(s->token);
     free(s->client_secret);
     free(s->refresh_token);
-    free(s->companies);
-    free(s->by_id);
+    am_crm_list_dispose(&s->list);
     am_arena_dispose(&s->arena);
     free(s);
 }
@@ -820,7 +612,7 @@ static am_status open_webhook(b24_source *s, const am_http_options *opt, const a
         grown[n + 1] = '\0';
         s->webhook = grown;
     }
-    url_origin(origin, sizeof(origin), s->webhook);
+    am_crm_url_origin(origin, sizeof(origin), s->webhook);
     snprintf(s->base.label, sizeof(s->base.label), "bitrix24 %s", origin);
     rc = am_http_new(&s->http, s->webhook, opt, s->base.label, env, err);
     if (rc) {
@@ -879,7 +671,7 @@ static am_status open_oauth(b24_source *s, const am_http_options *opt, const am_
     }
     snprintf(s->base_url, n + 2, "%s%s", opt->base_url,
              n && opt->base_url[n - 1] == '/' ? "" : "/");
-    url_origin(origin, sizeof(origin), s->base_url);
+    am_crm_url_origin(origin, sizeof(origin), s->base_url);
     snprintf(s->base.label, sizeof(s->base.label), "bitrix24 %s", origin);
     rc = am_http_new(&s->http, s->base_url, opt, s->base.label, env, err);
     if (rc) {
@@ -947,29 +739,16 @@ static am_status b24_open(am_source **out, const am_source_config *cfg, const am
     return AM_OK;
 }
 
+static am_status emit(am_source *src, am_record_batch *batch, am_error *err)
+{
+    return emit_companies((b24_source *)src, batch, err);
+}
+
 static am_status b24_next_batch(am_source *src, am_record_batch *batch, am_error *err)
 {
     b24_source *s = (b24_source *)src;
-    am_status rc;
 
-    am_record_batch_reset(batch);
-    if (s->failed) {
-        return am_error_set(err, s->base.last.status, "%s", s->base.last.msg);
-    }
-    if (!s->pulled) {
-        rc = pull(s, &s->base.last);
-        if (rc) {
-            s->failed = true;
-            return am_error_set(err, rc, "%s", s->base.last.msg);
-        }
-        s->pulled = true;
-    }
-    rc = emit_companies(s, batch, err);
-    if (rc) {
-        s->base.last = *err;
-        s->failed = true;
-    }
-    return rc;
+    return am_crm_next_batch(src, &s->pulled, &s->failed, pull, emit, batch, err);
 }
 
 static const am_error *b24_last_error(const am_source *src)

@@ -6,6 +6,7 @@
  */
 #include "acctmap/connector.h"
 #include "acctmap/parse.h"
+#include "connectors/rows.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -48,25 +49,8 @@
 /* The one exported symbol, defined at the end of this file. */
 extern const am_connector_ops am_connector_csv;
 
-/* Our columns, in the order messages list them. The first six are required. */
-enum column {
-    COL_ID,
-    COL_NAME,
-    COL_DOMAIN,
-    COL_TAX_ID,
-    COL_COUNTRY,
-    COL_STATUS,
-    COL_CITY,
-    COL_OWNER,
-    COL_AMOUNT,
-    COL_COUNT
-};
-#define COL_REQUIRED 6
+/* Our required columns (rows.h), as messages list them. */
 #define REQUIRED_LIST "id,name,domain,tax_id,country,status"
-
-static const char *const column_names[COL_COUNT] = {
-    "id", "name", "domain", "tax_id", "country", "status", "city", "owner", "amount",
-};
 
 /* Where the scanner is inside the current row. */
 enum scan_state {
@@ -100,8 +84,8 @@ typedef struct csv_source {
     char *open_path;  /* resolved against the config's directory */
     int fd;
     char delim;
-    const char *header_name[COL_COUNT]; /* from "columns", or our own name */
-    size_t column_at[COL_COUNT];        /* field index in the file, SIZE_MAX when absent */
+    const char *header_name[AM_COL_COUNT]; /* from "columns", or our own name */
+    size_t column_at[AM_COL_COUNT];        /* field index in the file, SIZE_MAX when absent */
     size_t header_fields;
 
     /* Buffered bytes are buf[0, end); the current row starts at row_start. */
@@ -133,43 +117,9 @@ typedef struct csv_source {
 
 /* ---- small helpers ---------------------------------------------------------- */
 
-static bool is_blank(char c)
-{
-    return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\v' || c == '\f';
-}
-
-static void trim(const char **s, size_t *len)
-{
-    const char *p = *s;
-    size_t n = *len;
-
-    while (n && is_blank(p[0])) {
-        p++;
-        n--;
-    }
-    while (n && is_blank(p[n - 1])) {
-        n--;
-    }
-    *s = p;
-    *len = n;
-}
-
 static unsigned char ascii_lower(unsigned char c)
 {
     return (c >= 'A' && c <= 'Z') ? (unsigned char)(c + ('a' - 'A')) : c;
-}
-
-/* ASCII case-insensitive equality of (s, len) and the C string `lit`. */
-static bool equals_nocase(const char *s, size_t len, const char *lit)
-{
-    size_t i;
-
-    for (i = 0; i < len; i++) {
-        if (!lit[i] || ascii_lower((unsigned char)s[i]) != ascii_lower((unsigned char)lit[i])) {
-            return false;
-        }
-    }
-    return lit[len] == '\0';
 }
 
 static void limit_text(char out[LIMIT_TEXT_LEN], size_t bytes)
@@ -183,62 +133,6 @@ static void limit_text(char out[LIMIT_TEXT_LEN], size_t bytes)
     }
 }
 
-/*
- * A short printable copy of a cell for a one-line message: control bytes and
- * quotes replaced, cut at a UTF-8 boundary after 60 bytes. `s` is valid UTF-8.
- */
-#define EXCERPT_MAX 60
-static void excerpt(char out[EXCERPT_MAX + 4], const char *s, size_t len)
-{
-    size_t n = len, i;
-
-    if (n > EXCERPT_MAX) {
-        n = EXCERPT_MAX;
-        while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80) {
-            n--; /* do not cut a character in two */
-        }
-    }
-    for (i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        out[i] = (c < 0x20 || c == 0x7F) ? ' ' : (c == '"' ? '\'' : (char)c);
-    }
-    if (n < len) {
-        memcpy(out + n, "...", 3);
-        n += 3;
-    }
-    out[n] = '\0';
-}
-
-/*
- * Offset of the first byte of `s` that is not valid UTF-8 or is NUL, or
- * `len` when there is none. ASCII goes through a plain loop; utf8proc only
- * sees the rest.
- */
-static size_t utf8_bad_offset(const char *s, size_t len)
-{
-    size_t i = 0;
-
-    while (i < len) {
-        unsigned char c = (unsigned char)s[i];
-        utf8proc_int32_t cp;
-        utf8proc_ssize_t n;
-
-        if (c >= 0x01 && c < 0x80) {
-            i++;
-            continue;
-        }
-        if (c == 0) {
-            return i;
-        }
-        n = utf8proc_iterate((const utf8proc_uint8_t *)s + i, (utf8proc_ssize_t)(len - i), &cp);
-        if (n <= 0) {
-            return i;
-        }
-        i += (size_t)n;
-    }
-    return len;
-}
-
 static uint64_t count_newlines(const char *s, size_t len)
 {
     uint64_t n = 0;
@@ -248,12 +142,6 @@ static uint64_t count_newlines(const char *s, size_t len)
         n += s[i] == '\n';
     }
     return n;
-}
-
-/* The record's line: a row past line 2^32-1 reports the last representable one. */
-static uint32_t line32(uint64_t line)
-{
-    return line > UINT32_MAX ? UINT32_MAX : (uint32_t)line;
 }
 
 /* ---- config ----------------------------------------------------------------- */
@@ -269,19 +157,12 @@ static am_status take_column(void *ctx_, const char *key, const char *value, am_
     const char *v = value;
     size_t vlen = strlen(value);
     size_t k;
+    am_status rc = am_row_column_of(&k, key, ctx->cfg->where, err);
 
-    for (k = 0; k < COL_COUNT; k++) {
-        if (strcmp(key, column_names[k]) == 0) {
-            break;
-        }
+    if (rc) {
+        return rc;
     }
-    if (k == COL_COUNT) {
-        return am_error_set(err, AM_ECONFIG,
-                            "%s.columns.%s: unknown column; use one of " REQUIRED_LIST
-                            ",city,owner,amount",
-                            ctx->cfg->where, key);
-    }
-    trim(&v, &vlen);
+    am_row_trim(&v, &vlen);
     if (vlen == 0) {
         return am_error_set(err, AM_ECONFIG,
                             "%s.columns.%s: empty; give the column's name in the file's header",
@@ -323,8 +204,8 @@ static am_status read_config(csv_source *s, const am_source_config *cfg, am_erro
                             "\"tab\", or leave it out to detect it from the header",
                             cfg->where, delim);
     }
-    for (k = 0; k < COL_COUNT; k++) {
-        s->header_name[k] = column_names[k];
+    for (k = 0; k < AM_COL_COUNT; k++) {
+        s->header_name[k] = am_row_column_names[k];
     }
     rc = am_source_config_each_pair(cfg, "columns", take_column, &ctx, err);
     if (rc) {
@@ -553,7 +434,7 @@ static bool row_is_blank(const csv_source *s)
     }
     p = s->buf + s->row_start + s->spans[0].off;
     n = s->spans[0].len;
-    trim(&p, &n);
+    am_row_trim(&p, &n);
     return n == 0;
 }
 
@@ -647,7 +528,7 @@ static bool count_delimiters(const char *p, size_t len, size_t counts[3])
             content = true;
         } else if (c == '\t') {
             counts[2]++;
-        } else if (!is_blank(c)) {
+        } else if (!am_row_is_blank(c)) {
             content = true;
         }
     }
@@ -689,8 +570,8 @@ static bool header_matches(const char *p, size_t len, bool escaped, const char *
     size_t wlen = strlen(want);
     size_t i = 0, j = 0;
 
-    trim(&p, &len);
-    trim(&want, &wlen);
+    am_row_trim(&p, &len);
+    am_row_trim(&want, &wlen);
     while (i < len && j < wlen) {
         if (ascii_lower((unsigned char)p[i]) != ascii_lower((unsigned char)want[j])) {
             return false;
@@ -752,14 +633,14 @@ static am_status read_header(csv_source *s, am_error *err)
                             s->path, s->row_line, s->nfields, CSV_COLUMNS_MAX);
     }
     s->header_fields = s->nfields;
-    for (k = 0; k < COL_COUNT; k++) {
+    for (k = 0; k < AM_COL_COUNT; k++) {
         s->column_at[k] = SIZE_MAX;
     }
     for (i = 0; i < s->nfields; i++) {
         const csv_span *sp = &s->spans[i];
         const char *p = s->buf + s->row_start + sp->off;
 
-        for (k = 0; k < COL_COUNT; k++) {
+        for (k = 0; k < AM_COL_COUNT; k++) {
             if (!header_matches(p, sp->len, sp->flags & F_ESCAPED, s->header_name[k])) {
                 continue;
             }
@@ -774,92 +655,25 @@ static am_status read_header(csv_source *s, am_error *err)
             s->column_at[k] = i;
         }
     }
-    for (k = 0; k < COL_REQUIRED; k++) {
+    for (k = 0; k < AM_COL_REQUIRED; k++) {
         if (s->column_at[k] != SIZE_MAX) {
             continue;
         }
-        if (s->header_name[k] == column_names[k]) {
+        if (s->header_name[k] == am_row_column_names[k]) {
             return am_error_set(err, AM_EINPUT,
                                 "%s:%" PRIu64 ": missing column '%s'; add it or map it with "
                                 "\"columns\"",
-                                s->path, s->row_line, column_names[k]);
+                                s->path, s->row_line, am_row_column_names[k]);
         }
         return am_error_set(err, AM_EINPUT,
                             "%s:%" PRIu64 ": missing column '%s' (mapped to '%s' in "
                             "\"columns\"); add it or fix the mapping",
-                            s->path, s->row_line, s->header_name[k], column_names[k]);
+                            s->path, s->row_line, s->header_name[k], am_row_column_names[k]);
     }
     return AM_OK;
 }
 
 /* ---- records ---------------------------------------------------------------- */
-
-static am_status reject(csv_source *s, am_record_batch *batch, uint64_t line, am_error *err,
-                        const char *fmt, ...) AM_PRINTF(5, 6);
-
-static am_status reject(csv_source *s, am_record_batch *batch, uint64_t line, am_error *err,
-                        const char *fmt, ...)
-{
-    char what[400];
-    va_list ap;
-
-    va_start(ap, fmt);
-    vsnprintf(what, sizeof(what), fmt, ap);
-    va_end(ap);
-    return am_record_batch_reject(batch, line32(line), err, "%s:%" PRIu64 ": %s", s->path, line,
-                                  what);
-}
-
-/* Bits of a standard status value, singular or plural; 0 for anything else. */
-static uint32_t standard_status(const char *v, size_t len)
-{
-    if (equals_nocase(v, len, "customer") || equals_nocase(v, len, "customers")) {
-        return 1u << AM_POP_CUSTOMERS;
-    }
-    if (equals_nocase(v, len, "prospect") || equals_nocase(v, len, "prospects")) {
-        return 1u << AM_POP_PROSPECTS;
-    }
-    if (equals_nocase(v, len, "opportunity") || equals_nocase(v, len, "opportunities")) {
-        return 1u << AM_POP_OPPORTUNITIES;
-    }
-    return 0;
-}
-
-/*
- * The populations of a status cell, values joined with ';'. The source's
- * `populations` rules come first so that they can redefine a standard value.
- * Returns false with the unknown value in (*bad, *bad_len).
- */
-static bool status_populations(uint32_t *mask_out, const am_source_config *cfg, const char *v,
-                               size_t len, const char **bad, size_t *bad_len)
-{
-    const char *end = v + len;
-    uint32_t mask = 0;
-
-    while (v < end) {
-        const char *semi = memchr(v, ';', (size_t)(end - v));
-        const char *piece = v;
-        size_t n = (size_t)((semi ? semi : end) - v);
-        uint32_t bits;
-
-        trim(&piece, &n);
-        if (n) {
-            bits = am_source_config_rule_match(cfg, piece, n);
-            if (!bits) {
-                bits = standard_status(piece, n);
-            }
-            if (!bits) {
-                *bad = piece;
-                *bad_len = n;
-                return false;
-            }
-            mask |= bits;
-        }
-        v = semi ? semi + 1 : end;
-    }
-    *mask_out = mask;
-    return true;
-}
 
 /* A copy of a quoted cell in the arena with each "" made one quote; *len is updated. */
 static const char *unescape_value(am_arena *arena, const char *v, size_t *len)
@@ -881,21 +695,12 @@ static const char *unescape_value(am_arena *arena, const char *v, size_t *len)
     return copy;
 }
 
-/* The record's copy of a cell: "" for an empty one, the arena copy when it has one. */
-static const char *record_value(am_arena *arena, const char *v, size_t len, bool in_arena)
-{
-    if (len == 0) {
-        return "";
-    }
-    return in_arena ? v : am_arena_strndup(arena, v, len);
-}
-
-/* Which of our columns the file's field `field` holds; COL_COUNT when none. */
+/* Which of our columns the file's field `field` holds; AM_COL_COUNT when none. */
 static size_t column_of_field(const csv_source *s, size_t field)
 {
     size_t k;
 
-    for (k = 0; k < COL_COUNT; k++) {
+    for (k = 0; k < AM_COL_COUNT; k++) {
         if (s->column_at[k] == field) {
             break;
         }
@@ -905,9 +710,9 @@ static size_t column_of_field(const csv_source *s, size_t field)
 
 /* Our columns' cells in the current row: trimmed, valid UTF-8, "" collapsed. */
 typedef struct csv_cells {
-    const char *value[COL_COUNT];
-    size_t len[COL_COUNT];
-    bool in_arena[COL_COUNT]; /* unescaped into the batch arena already */
+    const char *value[AM_COL_COUNT];
+    size_t len[AM_COL_COUNT];
+    bool in_arena[AM_COL_COUNT]; /* unescaped into the batch arena already */
 } csv_cells;
 
 /* Reject a row whose shape is wrong: too long, bad quoting, field count, field size. */
@@ -919,28 +724,28 @@ static am_status check_shape(bool *rejected, csv_source *s, am_record_batch *bat
     *rejected = true;
     if (s->row_error == ROW_TOO_LONG) {
         limit_text(limit, CSV_ROW_MAX);
-        return reject(s, batch, s->row_line, err,
+        return am_row_reject(batch, s->path, s->row_line, err,
                       "row longer than the %s limit; split it or shorten it", limit);
     }
     if (s->row_error == ROW_AFTER_QUOTE) {
-        return reject(s, batch, s->row_line, err,
+        return am_row_reject(batch, s->path, s->row_line, err,
                       "field %zu: text after the closing quote; quote the whole field and "
                       "double the quotes inside it",
                       s->error_field + 1);
     }
     if (s->nfields != s->header_fields) {
-        return reject(s, batch, s->row_line, err, "%zu fields, the header has %zu; check quoting",
+        return am_row_reject(batch, s->path, s->row_line, err, "%zu fields, the header has %zu; check quoting",
                       s->nfields, s->header_fields);
     }
     if (s->long_field != SIZE_MAX) {
         limit_text(limit, CSV_FIELD_MAX);
         k = column_of_field(s, s->long_field);
-        if (k < COL_COUNT) {
-            return reject(s, batch, s->row_line, err,
+        if (k < AM_COL_COUNT) {
+            return am_row_reject(batch, s->path, s->row_line, err,
                           "column '%s': value longer than the %s limit; shorten it",
-                          column_names[k], limit);
+                          am_row_column_names[k], limit);
         }
-        return reject(s, batch, s->row_line, err,
+        return am_row_reject(batch, s->path, s->row_line, err,
                       "field %zu: value longer than the %s limit; shorten it", s->long_field + 1,
                       limit);
     }
@@ -958,7 +763,7 @@ static am_status read_cells(csv_cells *cells, bool *rejected, csv_source *s, am_
     size_t k, at, bad_at;
 
     *rejected = false;
-    for (k = 0; k < COL_COUNT; k++) {
+    for (k = 0; k < AM_COL_COUNT; k++) {
         const char *v = "";
         size_t n = 0;
 
@@ -967,19 +772,19 @@ static am_status read_cells(csv_cells *cells, bool *rejected, csv_source *s, am_
         if (at != SIZE_MAX) {
             v = s->buf + s->row_start + s->spans[at].off;
             n = s->spans[at].len;
-            trim(&v, &n);
+            am_row_trim(&v, &n);
         }
-        bad_at = utf8_bad_offset(v, n);
+        bad_at = am_row_utf8_bad_offset(v, n);
         if (bad_at < n) {
             *rejected = true;
             if (v[bad_at] == '\0') {
-                return reject(s, batch, s->row_line, err,
-                              "column '%s': contains a NUL byte; remove it", column_names[k]);
+                return am_row_reject(batch, s->path, s->row_line, err,
+                              "column '%s': contains a NUL byte; remove it", am_row_column_names[k]);
             }
-            return reject(s, batch, s->row_line, err,
+            return am_row_reject(batch, s->path, s->row_line, err,
                           "column '%s': invalid UTF-8 (byte 0x%02X at offset %zu); save the "
                           "file as UTF-8",
-                          column_names[k], (unsigned char)v[bad_at], bad_at);
+                          am_row_column_names[k], (unsigned char)v[bad_at], bad_at);
         }
         if (at != SIZE_MAX && (s->spans[at].flags & F_ESCAPED)) {
             /* Checks must see the value, not its CSV spelling. */
@@ -999,15 +804,12 @@ static am_status read_cells(csv_cells *cells, bool *rejected, csv_source *s, am_
 /* Turn the scanned row into a record, or a reject saying why not. */
 static am_status emit_row(csv_source *s, am_record_batch *batch, am_error *err)
 {
-    char shown[EXCERPT_MAX + 4];
+    char why[400];
     csv_cells c;
-    const char *bad = NULL;
-    size_t bad_len = 0;
     uint64_t line = s->row_line;
     uint32_t mask = 0;
     int64_t cents = 0;
     bool rejected = false;
-    am_record *rec = NULL;
     am_status rc;
 
     rc = check_shape(&rejected, s, batch, err);
@@ -1018,57 +820,12 @@ static am_status emit_row(csv_source *s, am_record_batch *batch, am_error *err)
     if (rc || rejected) {
         return rc;
     }
-    if (c.len[COL_ID] == 0) {
-        return reject(s, batch, line, err, "column 'id': empty; give every row an id");
+    am_row_check(&mask, &cents, why, sizeof(why), s->base.cfg, c.value, c.len);
+    if (why[0]) {
+        return am_row_reject(batch, s->path, line, err, "%s", why);
     }
-    if (c.len[COL_NAME] == 0 && c.len[COL_DOMAIN] == 0 && c.len[COL_TAX_ID] == 0) {
-        return reject(s, batch, line, err, "no name, domain or tax_id; fill at least one of them");
-    }
-    if (!status_populations(&mask, s->base.cfg, c.value[COL_STATUS], c.len[COL_STATUS], &bad,
-                            &bad_len)) {
-        excerpt(shown, bad, bad_len);
-        return reject(s, batch, line, err,
-                      "column 'status': unknown value \"%s\"; map it under \"populations\" in "
-                      "the source's config",
-                      shown);
-    }
-    if (mask == 0) {
-        return reject(s, batch, line, err,
-                      "column 'status': empty; use customer, prospect or opportunity, or map "
-                      "other values under \"populations\"");
-    }
-    if (c.len[COL_AMOUNT] > 0 &&
-        am_parse_amount(&cents, c.value[COL_AMOUNT], c.len[COL_AMOUNT], NULL) != AM_OK) {
-        excerpt(shown, c.value[COL_AMOUNT], c.len[COL_AMOUNT]);
-        return reject(s, batch, line, err,
-                      "column 'amount': \"%s\" is not an amount; write digits with at most two "
-                      "decimals after '.', or empty the cell",
-                      shown);
-    }
-
-    rc = am_record_batch_push(&rec, batch, err);
-    if (rc) {
-        return rc;
-    }
-    rec->line = line32(line);
-    rec->populations = mask;
-    rec->has_amount = c.len[COL_AMOUNT] > 0;
-    rec->amount_cents = cents;
-#define VALUE(col) record_value(&batch->arena, c.value[col], c.len[col], c.in_arena[col])
-    rec->id = VALUE(COL_ID);
-    rec->name = VALUE(COL_NAME);
-    rec->domain = VALUE(COL_DOMAIN);
-    rec->tax_id = VALUE(COL_TAX_ID);
-    rec->country = VALUE(COL_COUNTRY);
-    rec->city = VALUE(COL_CITY);
-    rec->owner = VALUE(COL_OWNER);
-#undef VALUE
-    if (!rec->id || !rec->name || !rec->domain || !rec->tax_id || !rec->country || !rec->city ||
-        !rec->owner) {
-        return am_error_set(err, AM_ENOMEM, "%s: out of memory copying line %" PRIu64, s->path,
-                            line);
-    }
-    return AM_OK;
+    return am_row_record(batch, c.value, c.len, c.in_arena, s->path, "line", line, mask, cents,
+                         err);
 }
 
 /* ---- the connector ---------------------------------------------------------- */

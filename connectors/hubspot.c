@@ -6,7 +6,9 @@
  * The first stage of the data flow for HubSpot sources; HTTP goes through http.c.
  */
 #include "acctmap/connector.h"
-#include "http.h"
+#include "acctmap/parse.h"
+#include "connectors/crm.h"
+#include "connectors/http.h"
 
 #include <stdarg.h>
 #include <stdbool.h>
@@ -23,11 +25,6 @@ extern const am_connector_ops am_connector_hubspot;
 #define CUSTOMERS (1u << AM_POP_CUSTOMERS)
 #define PROSPECTS (1u << AM_POP_PROSPECTS)
 #define OPPORTUNITIES (1u << AM_POP_OPPORTUNITIES)
-
-/* Deal states present among a company's deals. */
-#define DEAL_WON 1u
-#define DEAL_OPEN 2u
-#define DEAL_LOST 4u
 
 #define DEFAULT_BASE_URL "https://api.hubapi.com"
 #define COMPANIES_PATH "/crm/v3/objects/companies"
@@ -47,28 +44,6 @@ extern const am_connector_ops am_connector_hubspot;
 #define WHAT_MAX 160
 #define SEARCH_FILTERS_MAX 6 /* HubSpot's limit of filters in one group */
 
-/* What a record's amount is ("amount" in the config). */
-enum amount_from {
-    AMOUNT_REVENUE,  /* the company's annualrevenue (default) */
-    AMOUNT_PIPELINE, /* the sum of its open deals' amounts */
-    AMOUNT_WON       /* the sum of its won deals' amounts */
-};
-
-typedef struct hs_company {
-    am_record rec;     /* strings in the source's arena; populations set when emitted */
-    const char *stage; /* lifecyclestage, "" when null */
-    unsigned deals;    /* DEAL_* */
-    /* Sums of the amounts of its open and of its won deals, when any had one. */
-    int64_t open_cents, won_cents;
-    bool has_open, has_won;
-    size_t last_deal; /* serial of the last deal that marked it: a deal counts once */
-} hs_company;
-
-typedef struct hs_reject {
-    uint32_t line;
-    const char *msg;
-} hs_reject;
-
 typedef struct hs_source {
     am_source base; /* first: an am_source * points here */
     am_http *http;
@@ -76,22 +51,17 @@ typedef struct hs_source {
     const char *token_var; /* the environment variable's name, for messages */
     json_t *filters;       /* search filters from "search"; NULL: list every company */
     bool skip_deals;       /* "deals": "skip" */
-    enum amount_from amount_from;
+    enum am_crm_amount amount_from;
     size_t deal_serial; /* deals read so far */
     char where[300];    /* "hubspot https://api.hubapi.com": starts every message */
 
-    am_arena arena; /* companies' strings and reject messages, until close */
-    hs_company *companies;
-    size_t count, cap;
-    size_t *by_id; /* indexes of companies sorted by id, built before the deals */
-    hs_reject *rejects;
-    size_t reject_count, reject_cap;
+    am_arena arena;     /* companies' strings and reject messages, until close */
+    am_crm_table table; /* the companies (status: lifecyclestage) and rejects */
     size_t archived;        /* archived companies: not the org's */
     size_t deals_unmatched; /* deals without a company of ours */
 
     bool pulled;
     bool failed;
-    size_t next_reject, next_company;
 } hs_source;
 
 static const char *const hs_fields[] = {
@@ -103,181 +73,6 @@ static const char *const hs_fields[] = {
 static am_status no_memory(hs_source *s, am_error *err)
 {
     return am_error_set(err, AM_ENOMEM, "%s: out of memory", s->where);
-}
-
-/* A short printable excerpt of text that came from the server, for messages. */
-static void excerpt(char *out, size_t cap, const char *s)
-{
-    size_t n = s ? strlen(s) : 0, i;
-
-    if (n > cap - 1) {
-        n = cap - 1;
-        while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80) {
-            n--; /* do not cut a character in two */
-        }
-    }
-    for (i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        out[i] = (c < 0x20 || c == 0x7F || c == '"') ? ' ' : (char)c;
-    }
-    out[n] = '\0';
-}
-
-/* Power of ten, or 0 when it does not fit in 63 bits. */
-static int64_t pow10_i64(unsigned n)
-{
-    int64_t p = 1;
-
-    while (n--) {
-        if (p > INT64_MAX / 10) {
-            return 0;
-        }
-        p *= 10;
-    }
-    return p;
-}
-
-/*
- * A decimal number as written ("48000000", "1850000.00", "4.8E7",
- * "-3.2e+06") into hundredths, exactly; digits past the cent are rounded
- * half away from zero. False when it is not a number or out of range.
- */
-static bool decimal_to_cents(int64_t *out, const char *s, size_t len)
-{
-    size_t i = 0;
-    bool neg = false, digits = false;
-    int64_t mant = 0;
-    long scale = 2; /* cents = mant * 10^scale */
-    long exp = 0;
-    unsigned dropped = 0; /* significant digits that did not fit: only zeros are fine */
-
-    if (i < len && (s[i] == '-' || s[i] == '+')) {
-        neg = s[i] == '-';
-        i++;
-    }
-    for (; i < len && s[i] >= '0' && s[i] <= '9'; i++) {
-        digits = true;
-        if (mant > (INT64_MAX - 9) / 10) {
-            if (s[i] != '0') {
-                return false;
-            }
-            scale++; /* trailing zeros of a large whole number */
-            continue;
-        }
-        mant = mant * 10 + (s[i] - '0');
-    }
-    if (i < len && s[i] == '.') {
-        for (i++; i < len && s[i] >= '0' && s[i] <= '9'; i++) {
-            digits = true;
-            if (mant > (INT64_MAX - 9) / 10) {
-                dropped += s[i] != '0';
-                continue;
-            }
-            mant = mant * 10 + (s[i] - '0');
-            scale--;
-        }
-    }
-    if (!digits) {
-        return false;
-    }
-    if (i < len && (s[i] == 'e' || s[i] == 'E')) {
-        bool eneg = false, edigits = false;
-        i++;
-        if (i < len && (s[i] == '-' || s[i] == '+')) {
-            eneg = s[i] == '-';
-            i++;
-        }
-        for (; i < len && s[i] >= '0' && s[i] <= '9'; i++) {
-            edigits = true;
-            if (exp < 100000) {
-                exp = exp * 10 + (s[i] - '0');
-            }
-        }
-        if (!edigits) {
-            return false;
-        }
-        exp = eneg ? -exp : exp;
-    }
-    if (i != len || dropped) {
-        return false;
-    }
-    scale += exp;
-    if (mant == 0) {
-        *out = 0;
-        return true;
-    }
-    if (scale >= 0) {
-        int64_t p = pow10_i64((unsigned)(scale > 19 ? 19 : scale));
-        if (p == 0 || mant > INT64_MAX / p) {
-            return false;
-        }
-        mant *= p;
-    } else if (scale < -18) {
-        mant = 0; /* far below a cent */
-    } else {
-        int64_t p = pow10_i64((unsigned)-scale);
-        int64_t q = mant / p, r = mant % p;
-        mant = q + (r * 2 >= p);
-    }
-    *out = neg ? -mant : mant;
-    return true;
-}
-
-/* The populations of a company from its status value and its deal states (CRM-COMMON rule). */
-static uint32_t value_populations(const am_source_config *cfg, const char *value, uint32_t fallback)
-{
-    uint32_t mapped = am_source_config_rule_match(cfg, value, strlen(value));
-
-    return mapped ? mapped : fallback;
-}
-
-static uint32_t company_populations(const am_source_config *cfg, const char *stage, unsigned deals)
-{
-    uint32_t pops = 0;
-
-    if (stage[0]) {
-        /* "customer" is the one lifecycle stage that means a customer. */
-        pops |= value_populations(cfg, stage, strcasecmp(stage, "customer") == 0 ? CUSTOMERS : 0);
-    }
-    if (deals & DEAL_WON) {
-        pops |= value_populations(cfg, "won", CUSTOMERS);
-    }
-    if (deals & DEAL_OPEN) {
-        pops |= value_populations(cfg, "open", OPPORTUNITIES);
-    }
-    if (deals & DEAL_LOST) {
-        pops |= value_populations(cfg, "lost", 0);
-    }
-    return pops ? pops : PROSPECTS;
-}
-
-static am_status add_reject(hs_source *s, uint32_t line, am_error *err, const char *fmt, ...)
-    AM_PRINTF(4, 5);
-
-static am_status add_reject(hs_source *s, uint32_t line, am_error *err, const char *fmt, ...)
-{
-    char msg[512];
-    va_list ap;
-
-    if (s->reject_count == s->reject_cap) {
-        size_t cap = s->reject_cap ? s->reject_cap * 2 : 16;
-        hs_reject *grown = realloc(s->rejects, cap * sizeof(*grown));
-        if (!grown) {
-            return no_memory(s, err);
-        }
-        s->rejects = grown;
-        s->reject_cap = cap;
-    }
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
-    s->rejects[s->reject_count].line = line;
-    s->rejects[s->reject_count].msg = am_arena_strndup(&s->arena, msg, strlen(msg));
-    if (!s->rejects[s->reject_count].msg) {
-        return no_memory(s, err);
-    }
-    s->reject_count++;
-    return AM_OK;
 }
 
 /* ---- one page of companies or deals ---------------------------------------- */
@@ -303,22 +98,6 @@ static am_status text_property(const char **out, hs_source *s, const json_t *pro
     return *out ? AM_OK : no_memory(s, err);
 }
 
-static am_status push_company(hs_source *s, hs_company **out, am_error *err)
-{
-    if (s->count == s->cap) {
-        size_t cap = s->cap ? s->cap * 2 : 256;
-        hs_company *grown = realloc(s->companies, cap * sizeof(*grown));
-        if (!grown) {
-            return no_memory(s, err);
-        }
-        s->companies = grown;
-        s->cap = cap;
-    }
-    *out = &s->companies[s->count++];
-    memset(*out, 0, sizeof(**out));
-    return AM_OK;
-}
-
 /* One company row: a record, a reject, or nothing (archived). */
 static am_status parse_company(hs_source *s, const json_t *row, uint32_t line, am_error *err)
 {
@@ -328,17 +107,17 @@ static am_status parse_company(hs_source *s, const json_t *row, uint32_t line, a
     char id_text[64];
     bool bad = false;
     int64_t cents = 0;
-    hs_company *c = NULL;
+    am_crm_company *c = NULL;
     size_t f;
     am_status rc;
 
     if (!json_is_object(row) || !json_is_string(id) || json_string_length(id) == 0) {
-        return add_reject(s, line, err,
+        return am_crm_table_reject(&s->table, &s->arena, line, s->where, err,
                           "%s: company row %u has no id; it was skipped, report this answer to "
                           "HubSpot",
                           s->where, line);
     }
-    excerpt(id_text, sizeof(id_text), json_string_value(id));
+    am_crm_excerpt(id_text, sizeof(id_text), json_string_value(id));
     if (json_is_true(json_object_get(row, "archived"))) {
         s->archived++; /* deleted in HubSpot: not a company of the org */
         return AM_OK;
@@ -360,25 +139,25 @@ static am_status parse_company(hs_source *s, const json_t *row, uint32_t line, a
         }
     }
     if (bad) {
-        return add_reject(s, line, err,
+        return am_crm_table_reject(&s->table, &s->arena, line, s->where, err,
                           "%s: company %s: a property is not text; it was skipped, report this "
                           "answer to HubSpot",
                           s->where, id_text);
     }
-    if (revenue[0] && !decimal_to_cents(&cents, revenue, strlen(revenue))) {
+    if (revenue[0] && am_parse_decimal_cents(&cents, revenue, strlen(revenue), NULL)) {
         char shown[40];
-        excerpt(shown, sizeof(shown), revenue);
-        return add_reject(s, line, err,
+        am_crm_excerpt(shown, sizeof(shown), revenue);
+        return am_crm_table_reject(&s->table, &s->arena, line, s->where, err,
                           "%s: company %s: annualrevenue \"%s\" is not an amount; fix it in "
                           "HubSpot",
                           s->where, id_text, shown);
     }
     if (!name[0] && !domain[0] && !website[0]) {
-        return add_reject(s, line, err,
+        return am_crm_table_reject(&s->table, &s->arena, line, s->where, err,
                           "%s: company %s: no name, domain or website; fill one in in HubSpot",
                           s->where, id_text);
     }
-    rc = push_company(s, &c, err);
+    rc = am_crm_table_push(&c, &s->table, s->where, err);
     if (rc) {
         return rc;
     }
@@ -396,70 +175,15 @@ static am_status parse_company(hs_source *s, const json_t *row, uint32_t line, a
     c->rec.amount_cents = cents;
     c->rec.has_amount = revenue[0] != '\0';
     c->rec.line = line;
-    c->stage = stage;
+    c->status = stage;
+    /* "customer" is the one lifecycle stage that means a customer. */
+    c->status_pops = strcasecmp(stage, "customer") == 0 ? CUSTOMERS : 0;
     return AM_OK;
-}
-
-/* Sort company indexes by id (merge sort: qsort has no context argument). */
-static void sort_ids(size_t *v, size_t *tmp, size_t n, const hs_company *companies)
-{
-    size_t mid = n / 2, i = 0, j = mid, k = 0;
-
-    if (n < 2) {
-        return;
-    }
-    sort_ids(v, tmp, mid, companies);
-    sort_ids(v + mid, tmp, n - mid, companies);
-    while (i < mid && j < n) {
-        bool right = strcmp(companies[v[j]].rec.id, companies[v[i]].rec.id) < 0;
-        tmp[k++] = right ? v[j++] : v[i++];
-    }
-    while (i < mid) {
-        tmp[k++] = v[i++];
-    }
-    while (j < n) {
-        tmp[k++] = v[j++];
-    }
-    memcpy(v, tmp, n * sizeof(*v));
 }
 
 static am_status index_companies(hs_source *s, am_error *err)
 {
-    size_t *tmp;
-    size_t i;
-
-    free(s->by_id);
-    s->by_id = malloc((s->count + 1) * sizeof(*s->by_id));
-    tmp = malloc((s->count + 1) * sizeof(*tmp));
-    if (!s->by_id || !tmp) {
-        free(tmp);
-        return no_memory(s, err);
-    }
-    for (i = 0; i < s->count; i++) {
-        s->by_id[i] = i;
-    }
-    sort_ids(s->by_id, tmp, s->count, s->companies);
-    free(tmp);
-    return AM_OK;
-}
-
-static hs_company *find_company(hs_source *s, const char *id)
-{
-    size_t lo = 0, hi = s->count;
-
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        int c = strcmp(s->companies[s->by_id[mid]].rec.id, id);
-        if (c == 0) {
-            return &s->companies[s->by_id[mid]];
-        }
-        if (c < 0) {
-            lo = mid + 1;
-        } else {
-            hi = mid;
-        }
-    }
-    return NULL;
+    return am_crm_table_index(&s->table, s->where, err);
 }
 
 /*
@@ -474,18 +198,18 @@ static unsigned deal_state(const json_t *props)
     const char *stage = json_string_value(json_object_get(props, "dealstage"));
 
     if (won && strcmp(won, "true") == 0) {
-        return DEAL_WON;
+        return AM_CRM_DEAL_WON;
     }
     if (closed) {
-        return strcmp(closed, "true") == 0 ? DEAL_LOST : DEAL_OPEN;
+        return strcmp(closed, "true") == 0 ? AM_CRM_DEAL_LOST : AM_CRM_DEAL_OPEN;
     }
     if (stage && strcmp(stage, "closedwon") == 0) {
-        return DEAL_WON;
+        return AM_CRM_DEAL_WON;
     }
     if (stage && strcmp(stage, "closedlost") == 0) {
-        return DEAL_LOST;
+        return AM_CRM_DEAL_LOST;
     }
-    return DEAL_OPEN;
+    return AM_CRM_DEAL_OPEN;
 }
 
 /*
@@ -505,7 +229,7 @@ static am_status parse_deal(hs_source *s, const json_t *row, am_error *err)
     size_t i;
     char id_text[64];
 
-    excerpt(id_text, sizeof(id_text), json_string_value(json_object_get(row, "id")));
+    am_crm_excerpt(id_text, sizeof(id_text), json_string_value(json_object_get(row, "id")));
     if (!json_is_object(row) || (links && !json_is_array(links))) {
         return am_error_set(err, AM_EINPUT,
                             "%s: deal %s: not a deal with its company associations; report "
@@ -518,11 +242,11 @@ static am_status parse_deal(hs_source *s, const json_t *row, am_error *err)
     state = deal_state(json_object_get(row, "properties"));
     amount = json_string_value(json_object_get(json_object_get(row, "properties"), "amount"));
     if (amount && amount[0] &&
-        ((s->amount_from == AMOUNT_PIPELINE && state == DEAL_OPEN) ||
-         (s->amount_from == AMOUNT_WON && state == DEAL_WON))) {
-        if (!decimal_to_cents(&cents, amount, strlen(amount))) {
+        ((s->amount_from == AM_CRM_AMOUNT_PIPELINE && state == AM_CRM_DEAL_OPEN) ||
+         (s->amount_from == AM_CRM_AMOUNT_WON && state == AM_CRM_DEAL_WON))) {
+        if (am_parse_decimal_cents(&cents, amount, strlen(amount), NULL)) {
             char shown[40];
-            excerpt(shown, sizeof(shown), amount);
+            am_crm_excerpt(shown, sizeof(shown), amount);
             return am_error_set(err, AM_EINPUT,
                                 "%s: deal %s: amount \"%s\" is not an amount; fix it in HubSpot",
                                 s->where, id_text, shown);
@@ -535,7 +259,7 @@ static am_status parse_deal(hs_source *s, const json_t *row, am_error *err)
         const json_t *id = json_object_get(link, "id");
         char num[32];
         const char *key = json_string_value(id);
-        hs_company *c;
+        am_crm_company *c;
 
         if (!key && json_is_integer(json_object_get(link, "toObjectId"))) {
             /* The v4 association shape: a numeric toObjectId. */
@@ -546,7 +270,7 @@ static am_status parse_deal(hs_source *s, const json_t *row, am_error *err)
             snprintf(num, sizeof(num), "%" JSON_INTEGER_FORMAT, json_integer_value(id));
             key = num;
         }
-        c = key ? find_company(s, key) : NULL;
+        c = key ? am_crm_table_find(&s->table, key) : NULL;
         /* HubSpot lists a company once per association type (labelled, unlabelled). */
         if (!c || c->last_deal == s->deal_serial) {
             continue;
@@ -555,16 +279,12 @@ static am_status parse_deal(hs_source *s, const json_t *row, am_error *err)
         c->deals |= state;
         matched = true;
         if (has_amount) {
-            int64_t *sum = state == DEAL_OPEN ? &c->open_cents : &c->won_cents;
-            if ((cents > 0 && *sum > INT64_MAX - cents) ||
-                (cents < 0 && *sum < INT64_MIN - cents)) {
+            if (!am_crm_company_add_amount(c, state, cents)) {
                 return am_error_set(err, AM_EINPUT,
                                     "%s: company %s: the sum of its deals' amounts overflows; "
                                     "check the amounts in HubSpot",
                                     s->where, c->rec.id);
             }
-            *sum += cents;
-            *(state == DEAL_OPEN ? &c->has_open : &c->has_won) = true;
         }
     }
     if (!matched) {
@@ -624,7 +344,7 @@ static bool error_field(const am_http_response *resp, const char *name, char *ou
     json_t *root = am_http_error_json(resp);
     const char *v = json_string_value(json_object_get(root, name));
 
-    excerpt(out, cap, v ? v : "");
+    am_crm_excerpt(out, cap, v ? v : "");
     json_decref(root);
     return v != NULL;
 }
@@ -781,7 +501,7 @@ static am_status read_all(hs_source *s, bool companies, am_error *err)
         return no_memory(s, err);
     }
     for (page = 1;; page++) {
-        size_t before = s->count, url_len;
+        size_t before = s->table.count, url_len;
         char *next = NULL;
 
         snprintf(what, sizeof(what), "%s, page %u",
@@ -839,7 +559,7 @@ static am_status read_all(hs_source *s, bool companies, am_error *err)
         if (rc) {
             goto cleanup;
         }
-        am_http_progress(s->http, companies ? s->count - before : 0);
+        am_http_progress(s->http, companies ? s->table.count - before : 0);
         if (!next) {
             break;
         }
@@ -866,11 +586,12 @@ cleanup:
 }
 
 /* Read every company, then every deal with its companies. */
-static am_status pull(hs_source *s, am_error *err)
+static am_status pull(am_source *src, am_error *err)
 {
+    hs_source *s = (hs_source *)src;
     am_status rc = read_all(s, true, err);
 
-    if (rc || s->count == 0 || s->skip_deals) {
+    if (rc || s->table.count == 0 || s->skip_deals) {
         return rc; /* without companies, deals cannot count */
     }
     rc = index_companies(s, err);
@@ -892,9 +613,7 @@ static void hs_close(am_source *src)
     am_http_free(s->http);
     free(s->token);
     json_decref(s->filters);
-    free(s->companies);
-    free(s->by_id);
-    free(s->rejects);
+    am_crm_table_dispose(&s->table);
     am_arena_dispose(&s->arena);
     free(s);
 }
@@ -977,18 +696,18 @@ static am_status hs_configure(hs_source *s, const am_source_config *cfg, const a
     }
     s->skip_deals = deals && strcmp(deals, "skip") == 0;
     if (!amount || strcmp(amount, "revenue") == 0) {
-        s->amount_from = AMOUNT_REVENUE;
+        s->amount_from = AM_CRM_AMOUNT_REVENUE;
     } else if (strcmp(amount, "pipeline") == 0) {
-        s->amount_from = AMOUNT_PIPELINE;
+        s->amount_from = AM_CRM_AMOUNT_PIPELINE;
     } else if (strcmp(amount, "won") == 0) {
-        s->amount_from = AMOUNT_WON;
+        s->amount_from = AM_CRM_AMOUNT_WON;
     } else {
         return am_error_set(err, AM_ECONFIG,
                             "%s.amount: \"%.32s\" is not one of \"revenue\", \"pipeline\", "
                             "\"won\"",
                             cfg->where, amount);
     }
-    if (s->amount_from != AMOUNT_REVENUE && s->skip_deals) {
+    if (s->amount_from != AM_CRM_AMOUNT_REVENUE && s->skip_deals) {
         return am_error_set(err, AM_ECONFIG,
                             "%s.amount: \"%s\" sums deals, which \"deals\": \"skip\" does not "
                             "read; read the deals or use \"revenue\"",
@@ -1051,78 +770,18 @@ static am_status hs_open(am_source **out, const am_source_config *cfg, const am_
     return AM_OK;
 }
 
-/*
- * The record into the batch: the run may still read a batch's strings after
- * the source is closed (its store thread), so they live in the batch's arena.
- */
-static am_status copy_record(am_record *out, const am_record *in, am_record_batch *batch,
-                             am_error *err)
+static am_status emit(am_source *src, am_record_batch *batch, am_error *err)
 {
-    const char *const *const from[] = {&in->id,      &in->name, &in->domain, &in->tax_id,
-                                       &in->country, &in->city, &in->owner};
-    const char **const to[] = {&out->id,      &out->name, &out->domain, &out->tax_id,
-                               &out->country, &out->city, &out->owner};
-    size_t i;
+    hs_source *s = (hs_source *)src;
 
-    *out = *in;
-    for (i = 0; i < sizeof(from) / sizeof(from[0]); i++) {
-        *to[i] = am_arena_strndup(&batch->arena, *from[i], strlen(*from[i]));
-        if (!*to[i]) {
-            return am_error_set(err, AM_ENOMEM, "out of memory filling a batch");
-        }
-    }
-    return AM_OK;
+    return am_crm_table_emit(&s->table, batch, src->cfg, s->amount_from, BATCH_RECORDS, err);
 }
 
 static am_status hs_next_batch(am_source *src, am_record_batch *batch, am_error *err)
 {
     hs_source *s = (hs_source *)src;
-    size_t n = 0;
-    am_status rc = AM_OK;
 
-    am_record_batch_reset(batch);
-    if (s->failed) {
-        *err = s->base.last;
-        return err->status;
-    }
-    if (!s->pulled) {
-        rc = pull(s, err);
-        if (rc) {
-            goto fail;
-        }
-        s->pulled = true;
-    }
-    for (; s->next_reject < s->reject_count; s->next_reject++) {
-        const hs_reject *r = &s->rejects[s->next_reject];
-        rc = am_record_batch_reject(batch, r->line, err, "%s", r->msg);
-        if (rc) {
-            goto fail;
-        }
-    }
-    for (; s->next_company < s->count && n < BATCH_RECORDS; s->next_company++, n++) {
-        const hs_company *c = &s->companies[s->next_company];
-        am_record *rec;
-
-        rc = am_record_batch_push(&rec, batch, err);
-        if (rc) {
-            goto fail;
-        }
-        rc = copy_record(rec, &c->rec, batch, err);
-        if (rc) {
-            goto fail;
-        }
-        rec->populations = company_populations(s->base.cfg, c->stage, c->deals);
-        if (s->amount_from != AMOUNT_REVENUE) {
-            bool pipeline = s->amount_from == AMOUNT_PIPELINE;
-            rec->has_amount = pipeline ? c->has_open : c->has_won;
-            rec->amount_cents = pipeline ? c->open_cents : c->won_cents;
-        }
-    }
-    return AM_OK;
-fail:
-    s->failed = true;
-    s->base.last = *err;
-    return rc;
+    return am_crm_next_batch(src, &s->pulled, &s->failed, pull, emit, batch, err);
 }
 
 static const am_error *hs_last_error(const am_source *src)

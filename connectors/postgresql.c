@@ -8,6 +8,7 @@
  */
 #include "acctmap/connector.h"
 #include "acctmap/parse.h"
+#include "connectors/rows.h"
 
 #include <inttypes.h>
 #include <stdarg.h>
@@ -21,28 +22,8 @@
 
 #define PG_BATCH_ROWS 4096         /* rows per FETCH */
 #define PG_FIELD_MAX (1024 * 1024) /* as CSV_FIELD_MAX: longer cells are rejected */
-#define EXCERPT_MAX 60
 
 extern const am_connector_ops am_connector_postgresql;
-
-/* Our columns, as the CSV connector names them; the first six are required. */
-enum column {
-    COL_ID,
-    COL_NAME,
-    COL_DOMAIN,
-    COL_TAX_ID,
-    COL_COUNTRY,
-    COL_STATUS,
-    COL_CITY,
-    COL_OWNER,
-    COL_AMOUNT,
-    COL_COUNT
-};
-#define COL_REQUIRED 6
-
-static const char *const column_names[COL_COUNT] = {
-    "id", "name", "domain", "tax_id", "country", "status", "city", "owner", "amount",
-};
 
 typedef struct pg_source {
     am_source base;    /* first: an am_source * points here */
@@ -51,8 +32,8 @@ typedef struct pg_source {
     const char *table; /* from the config, or NULL */
     const char *query; /* from the config, or NULL */
     const char *dsn_env;
-    const char *column_name[COL_COUNT]; /* from "columns", or our own name */
-    int field_of[COL_COUNT];            /* position in the cursor's rows, -1 when absent */
+    const char *column_name[AM_COL_COUNT]; /* from "columns", or our own name */
+    int field_of[AM_COL_COUNT];            /* position in the cursor's rows, -1 when absent */
     char *password;                     /* from the DSN, blanked out of messages */
     char *dsn;
     PGconn *conn;
@@ -62,89 +43,6 @@ typedef struct pg_source {
 } pg_source;
 
 /* ---- small helpers ----------------------------------------------------------- */
-
-static bool is_blank(char c)
-{
-    return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\v' || c == '\f';
-}
-
-static void trim(const char **s, size_t *len)
-{
-    const char *p = *s;
-    size_t n = *len;
-
-    while (n && is_blank(p[0])) {
-        p++;
-        n--;
-    }
-    while (n && is_blank(p[n - 1])) {
-        n--;
-    }
-    *s = p;
-    *len = n;
-}
-
-static unsigned char ascii_lower(unsigned char c)
-{
-    return (c >= 'A' && c <= 'Z') ? (unsigned char)(c + ('a' - 'A')) : c;
-}
-
-static bool equals_nocase(const char *s, size_t len, const char *lit)
-{
-    size_t i;
-
-    for (i = 0; i < len; i++) {
-        if (!lit[i] || ascii_lower((unsigned char)s[i]) != ascii_lower((unsigned char)lit[i])) {
-            return false;
-        }
-    }
-    return lit[len] == '\0';
-}
-
-/* A short printable copy of a cell (valid UTF-8) for a one-line message, as CSV shows it. */
-static void excerpt(char out[EXCERPT_MAX + 4], const char *s, size_t len)
-{
-    size_t n = len, i;
-
-    if (n > EXCERPT_MAX) {
-        n = EXCERPT_MAX;
-        while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80) {
-            n--;
-        }
-    }
-    for (i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        out[i] = (c < 0x20 || c == 0x7F) ? ' ' : (c == '"' ? '\'' : (char)c);
-    }
-    if (n < len) {
-        memcpy(out + n, "...", 3);
-        n += 3;
-    }
-    out[n] = '\0';
-}
-
-/* Offset of the first byte that is not valid UTF-8, or `len`. */
-static size_t utf8_bad_offset(const char *s, size_t len)
-{
-    size_t i = 0;
-
-    while (i < len) {
-        unsigned char c = (unsigned char)s[i];
-        utf8proc_int32_t cp;
-        utf8proc_ssize_t n;
-
-        if (c >= 0x01 && c < 0x80) {
-            i++;
-            continue;
-        }
-        n = utf8proc_iterate((const utf8proc_uint8_t *)s + i, (utf8proc_ssize_t)(len - i), &cp);
-        if (n <= 0 || c == 0) {
-            return i;
-        }
-        i += (size_t)n;
-    }
-    return len;
-}
 
 static void blank_out(char *s, const char *secret)
 {
@@ -227,17 +125,10 @@ static am_status take_column(void *ctx_, const char *key, const char *value, am_
 {
     columns_ctx *ctx = ctx_;
     size_t k;
+    am_status rc = am_row_column_of(&k, key, ctx->cfg->where, err);
 
-    for (k = 0; k < COL_COUNT; k++) {
-        if (strcmp(key, column_names[k]) == 0) {
-            break;
-        }
-    }
-    if (k == COL_COUNT) {
-        return am_error_set(err, AM_ECONFIG,
-                            "%s.columns.%s: unknown column; use one of id,name,"
-                            "domain,tax_id,country,status,city,owner,amount",
-                            ctx->cfg->where, key);
+    if (rc) {
+        return rc;
     }
     if (!value[0]) {
         return am_error_set(err, AM_ECONFIG,
@@ -272,8 +163,8 @@ static am_status read_config(pg_source *s, const am_source_config *cfg, am_error
                             "schema.name allowed) or \"query\" (one SELECT), not both",
                             cfg->where);
     }
-    for (k = 0; k < COL_COUNT; k++) {
-        s->column_name[k] = column_names[k];
+    for (k = 0; k < AM_COL_COUNT; k++) {
+        s->column_name[k] = am_row_column_names[k];
         s->field_of[k] = -1;
     }
     rc = am_source_config_each_pair(cfg, "columns", take_column, &ctx, err);
@@ -369,7 +260,7 @@ static char *from_clause(pg_source *s)
      * SELECT. A final ';' (as people end SQL) would break the wrapping: cut off.
      */
     n = strlen(s->query);
-    while (n > 0 && (is_blank(s->query[n - 1]) || s->query[n - 1] == ';')) {
+    while (n > 0 && (am_row_is_blank(s->query[n - 1]) || s->query[n - 1] == ';')) {
         n--;
     }
     out = malloc(n + 32);
@@ -386,7 +277,7 @@ static am_status map_columns(pg_source *s, const PGresult *probe, const am_sourc
     int nf = PQnfields(probe), f;
     size_t k;
 
-    for (k = 0; k < COL_COUNT; k++) {
+    for (k = 0; k < AM_COL_COUNT; k++) {
         const char *want = s->column_name[k];
         for (f = 0; f < nf && s->field_of[k] < 0; f++) {
             if (strcmp(PQfname(probe, f), want) == 0) {
@@ -395,15 +286,15 @@ static am_status map_columns(pg_source *s, const PGresult *probe, const am_sourc
         }
         /* Unquoted names fold to lower case in SQL: "Name" in the config finds name. */
         for (f = 0; f < nf && s->field_of[k] < 0; f++) {
-            if (equals_nocase(PQfname(probe, f), strlen(PQfname(probe, f)), want)) {
+            if (am_row_equals_nocase(PQfname(probe, f), strlen(PQfname(probe, f)), want)) {
                 s->field_of[k] = f;
             }
         }
-        if (s->field_of[k] < 0 && k < COL_REQUIRED) {
+        if (s->field_of[k] < 0 && k < AM_COL_REQUIRED) {
             return am_error_set(err, AM_EINPUT,
                                 "%s: %s has no column \"%.64s\" (our '%s'); "
                                 "map it under \"columns\" in the source's config",
-                                cfg->where, s->where, want, column_names[k]);
+                                cfg->where, s->where, want, am_row_column_names[k]);
         }
     }
     return AM_OK;
@@ -439,7 +330,7 @@ static am_status declare_cursor(pg_source *s, const am_source_config *cfg, am_er
         /* Each present column as text, quoted by name; absent ones are not selected. */
         size_t cap = strlen(from) + 128, len;
         int field = 0;
-        for (k = 0; k < COL_COUNT; k++) {
+        for (k = 0; k < AM_COL_COUNT; k++) {
             if (s->field_of[k] >= 0) {
                 cap += strlen(PQfname(probe, s->field_of[k])) * 2 + 16;
             }
@@ -449,7 +340,7 @@ static am_status declare_cursor(pg_source *s, const am_source_config *cfg, am_er
             rc = am_error_set(err, AM_ENOMEM, "%s: out of memory", s->base.label);
         }
         len = sql ? (size_t)snprintf(sql, cap, "DECLARE am_rows NO SCROLL CURSOR FOR SELECT ") : 0;
-        for (k = 0; !rc && k < COL_COUNT; k++) {
+        for (k = 0; !rc && k < AM_COL_COUNT; k++) {
             char *ident;
             if (s->field_of[k] < 0) {
                 continue;
@@ -575,84 +466,19 @@ cleanup:
 
 /* ---- records ---------------------------------------------------------------------- */
 
-static am_status reject(pg_source *s, am_record_batch *batch, uint64_t row, am_error *err,
-                        const char *fmt, ...) AM_PRINTF(5, 6);
-
-static am_status reject(pg_source *s, am_record_batch *batch, uint64_t row, am_error *err,
-                        const char *fmt, ...)
-{
-    char what[400];
-    va_list ap;
-
-    va_start(ap, fmt);
-    vsnprintf(what, sizeof(what), fmt, ap);
-    va_end(ap);
-    return am_record_batch_reject(batch, row > UINT32_MAX ? UINT32_MAX : (uint32_t)row, err,
-                                  "%s:%" PRIu64 ": %s", s->where, row, what);
-}
-
-static uint32_t standard_status(const char *v, size_t len)
-{
-    if (equals_nocase(v, len, "customer") || equals_nocase(v, len, "customers")) {
-        return 1u << AM_POP_CUSTOMERS;
-    }
-    if (equals_nocase(v, len, "prospect") || equals_nocase(v, len, "prospects")) {
-        return 1u << AM_POP_PROSPECTS;
-    }
-    if (equals_nocase(v, len, "opportunity") || equals_nocase(v, len, "opportunities")) {
-        return 1u << AM_POP_OPPORTUNITIES;
-    }
-    return 0;
-}
-
-/* Populations of a status cell (values joined with ';'), rules first, as CSV reads them. */
-static bool status_populations(uint32_t *mask_out, const am_source_config *cfg, const char *v,
-                               size_t len, const char **bad, size_t *bad_len)
-{
-    const char *end = v + len;
-    uint32_t mask = 0;
-
-    while (v < end) {
-        const char *semi = memchr(v, ';', (size_t)(end - v));
-        const char *piece = v;
-        size_t n = (size_t)((semi ? semi : end) - v);
-        uint32_t bits;
-
-        trim(&piece, &n);
-        if (n) {
-            bits = am_source_config_rule_match(cfg, piece, n);
-            if (!bits) {
-                bits = standard_status(piece, n);
-            }
-            if (!bits) {
-                *bad = piece;
-                *bad_len = n;
-                return false;
-            }
-            mask |= bits;
-        }
-        v = semi ? semi + 1 : end;
-    }
-    *mask_out = mask;
-    return true;
-}
-
 /* One fetched row into a record, or a reject saying why not. NULL reads as an empty cell. */
 static am_status emit_row(pg_source *s, const PGresult *res, int r, am_record_batch *batch,
                           am_error *err)
 {
-    const char *value[COL_COUNT];
-    size_t len[COL_COUNT];
-    char shown[EXCERPT_MAX + 4];
-    const char *bad = NULL;
-    size_t bad_len = 0, k;
+    const char *value[AM_COL_COUNT];
+    size_t len[AM_COL_COUNT];
+    char why[400];
+    size_t k;
     uint64_t row = s->row;
     uint32_t mask = 0;
     int64_t cents = 0;
-    am_record *rec = NULL;
-    am_status rc;
 
-    for (k = 0; k < COL_COUNT; k++) {
+    for (k = 0; k < AM_COL_COUNT; k++) {
         int f = s->field_of[k];
         size_t at;
         value[k] = "";
@@ -663,71 +489,26 @@ static am_status emit_row(pg_source *s, const PGresult *res, int r, am_record_ba
         value[k] = PQgetvalue(res, r, f);
         len[k] = (size_t)PQgetlength(res, r, f);
         if (len[k] > PG_FIELD_MAX) {
-            return reject(s, batch, row, err,
+            return am_row_reject(batch, s->where, row, err,
                           "column '%s': value longer than the 1 MiB limit; "
                           "shorten it",
-                          column_names[k]);
+                          am_row_column_names[k]);
         }
-        trim(&value[k], &len[k]);
-        at = utf8_bad_offset(value[k], len[k]);
+        am_row_trim(&value[k], &len[k]);
+        at = am_row_utf8_bad_offset(value[k], len[k]);
         if (at < len[k]) {
             /* A SQL_ASCII database hands its bytes over as they are. */
-            return reject(s, batch, row, err,
+            return am_row_reject(batch, s->where, row, err,
                           "column '%s': invalid UTF-8 (byte 0x%02X at "
                           "offset %zu); store the text as UTF-8 in the database",
-                          column_names[k], (unsigned char)value[k][at], at);
+                          am_row_column_names[k], (unsigned char)value[k][at], at);
         }
     }
-    if (len[COL_ID] == 0) {
-        return reject(s, batch, row, err, "column 'id': empty; give every row an id");
+    am_row_check(&mask, &cents, why, sizeof(why), s->base.cfg, value, len);
+    if (why[0]) {
+        return am_row_reject(batch, s->where, row, err, "%s", why);
     }
-    if (len[COL_NAME] == 0 && len[COL_DOMAIN] == 0 && len[COL_TAX_ID] == 0) {
-        return reject(s, batch, row, err, "no name, domain or tax_id; fill at least one of them");
-    }
-    if (!status_populations(&mask, s->base.cfg, value[COL_STATUS], len[COL_STATUS], &bad,
-                            &bad_len)) {
-        excerpt(shown, bad, bad_len);
-        return reject(s, batch, row, err,
-                      "column 'status': unknown value \"%s\"; map it under "
-                      "\"populations\" in the source's config",
-                      shown);
-    }
-    if (mask == 0) {
-        return reject(s, batch, row, err,
-                      "column 'status': empty; use customer, prospect or "
-                      "opportunity, or map other values under \"populations\"");
-    }
-    if (len[COL_AMOUNT] > 0 &&
-        am_parse_amount(&cents, value[COL_AMOUNT], len[COL_AMOUNT], NULL) != AM_OK) {
-        excerpt(shown, value[COL_AMOUNT], len[COL_AMOUNT]);
-        return reject(s, batch, row, err,
-                      "column 'amount': \"%s\" is not an amount; write "
-                      "digits with at most two decimals after '.', or empty the cell",
-                      shown);
-    }
-    rc = am_record_batch_push(&rec, batch, err);
-    if (rc) {
-        return rc;
-    }
-    rec->line = row > UINT32_MAX ? UINT32_MAX : (uint32_t)row;
-    rec->populations = mask;
-    rec->has_amount = len[COL_AMOUNT] > 0;
-    rec->amount_cents = cents;
-#define VALUE(col) (len[col] ? am_arena_strndup(&batch->arena, value[col], len[col]) : "")
-    rec->id = VALUE(COL_ID);
-    rec->name = VALUE(COL_NAME);
-    rec->domain = VALUE(COL_DOMAIN);
-    rec->tax_id = VALUE(COL_TAX_ID);
-    rec->country = VALUE(COL_COUNTRY);
-    rec->city = VALUE(COL_CITY);
-    rec->owner = VALUE(COL_OWNER);
-#undef VALUE
-    if (!rec->id || !rec->name || !rec->domain || !rec->tax_id || !rec->country || !rec->city ||
-        !rec->owner) {
-        return am_error_set(err, AM_ENOMEM, "%s: out of memory copying row %" PRIu64, s->where,
-                            row);
-    }
-    return AM_OK;
+    return am_row_record(batch, value, len, NULL, s->where, "row", row, mask, cents, err);
 }
 
 static am_status pg_next_batch(am_source *src, am_record_batch *batch, am_error *err)

@@ -5,7 +5,9 @@
  * stage of the data flow for Salesforce sources; HTTP goes through http.c.
  */
 #include "acctmap/connector.h"
-#include "http.h"
+#include "acctmap/parse.h"
+#include "connectors/crm.h"
+#include "connectors/http.h"
 
 #include <inttypes.h>
 #include <stdarg.h>
@@ -24,11 +26,6 @@ extern const am_connector_ops am_connector_salesforce;
 #define PROSPECTS (1u << AM_POP_PROSPECTS)
 #define OPPORTUNITIES (1u << AM_POP_OPPORTUNITIES)
 
-/* Deal states present among an Account's Opportunities. */
-#define DEAL_WON 1u
-#define DEAL_OPEN 2u
-#define DEAL_LOST 4u
-
 #define DEFAULT_API_VERSION "v62.0"
 #define TOKEN_PATH "/services/oauth2/token"
 #define BATCH_RECORDS 1000
@@ -46,27 +43,6 @@ extern const am_connector_ops am_connector_salesforce;
 #define OPPORTUNITY_SOQL                                                                           \
     "SELECT Id, AccountId, IsClosed, IsWon, Amount FROM Opportunity WHERE AccountId != null"
 
-/* What a record's amount is ("amount" in the config). */
-enum amount_from {
-    AMOUNT_REVENUE,  /* the Account's AnnualRevenue (default) */
-    AMOUNT_PIPELINE, /* the sum of its open Opportunities' Amounts */
-    AMOUNT_WON       /* the sum of its won Opportunities' Amounts */
-};
-
-typedef struct sf_account {
-    am_record rec;    /* strings in the source's arena; populations set when emitted */
-    const char *type; /* the Type picklist value, "" when null */
-    unsigned deals;   /* DEAL_* */
-    /* Sums of the Amounts of its open and of its won Opportunities, when any had one. */
-    int64_t open_cents, won_cents;
-    bool has_open, has_won;
-} sf_account;
-
-typedef struct sf_reject {
-    uint32_t line;
-    const char *msg;
-} sf_reject;
-
 typedef struct sf_source {
     am_source base; /* first: an am_source * points here */
     am_http *http;
@@ -74,22 +50,17 @@ typedef struct sf_source {
     bool oauth;      /* a refresh token is configured */
     bool query_all;  /* "endpoint": "queryAll" */
     bool base_fixed; /* base_url given: every request goes there, whatever the token says */
-    enum amount_from amount_from;
+    enum am_crm_amount amount_from;
     char api_version[16];
     char where[300]; /* "salesforce https://acme.my.salesforce.com": starts every message */
 
-    am_arena arena; /* accounts' strings and reject messages, until close */
-    sf_account *accounts;
-    size_t count, cap;
-    size_t *by_id; /* indexes of accounts sorted by Id, built before Opportunities */
-    sf_reject *rejects;
-    size_t reject_count, reject_cap;
+    am_arena arena;     /* accounts' strings and reject messages, until close */
+    am_crm_table table; /* the Accounts (status: Type) and rejects */
     size_t dropped;         /* deleted or merged rows queryAll returned */
     size_t deals_unmatched; /* Opportunities whose Account is not one of ours */
 
     bool pulled;
     bool failed;
-    size_t next_reject, next_account;
 } sf_source;
 
 static const char *const sf_fields[] = {
@@ -113,133 +84,10 @@ static am_status no_memory(sf_source *s, am_error *err)
     return am_error_set(err, AM_ENOMEM, "%s: out of memory", s->where);
 }
 
-static const char *arena_copy(sf_source *s, const char *v)
-{
-    return am_arena_strndup(&s->arena, v, strlen(v));
-}
-
-/* A short printable excerpt of text that came from the server, for messages. */
-static void excerpt(char *out, size_t cap, const char *s)
-{
-    size_t n = s ? strlen(s) : 0, i;
-
-    if (n > cap - 1) {
-        n = cap - 1;
-        while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80) {
-            n--; /* do not cut a character in two */
-        }
-    }
-    for (i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        out[i] = (c < 0x20 || c == 0x7F || c == '"') ? ' ' : (char)c;
-    }
-    out[n] = '\0';
-}
-
-/* Power of ten, or 0 when it does not fit in 63 bits. */
-static int64_t pow10_i64(unsigned n)
-{
-    int64_t p = 1;
-
-    while (n--) {
-        if (p > INT64_MAX / 10) {
-            return 0;
-        }
-        p *= 10;
-    }
-    return p;
-}
-
-/*
- * A decimal number as written ("48000000", "1850000.00", "4.8E7",
- * "-3.2e+06") into hundredths, exactly; digits past the cent are rounded
- * half away from zero. False when it is not a number or out of range.
- */
-static bool decimal_to_cents(int64_t *out, const char *s, size_t len)
-{
-    size_t i = 0;
-    bool neg = false, digits = false;
-    int64_t mant = 0;
-    long scale = 2; /* cents = mant * 10^scale */
-    long exp = 0;
-    unsigned dropped = 0; /* significant digits that did not fit: only zeros are fine */
-
-    if (i < len && (s[i] == '-' || s[i] == '+')) {
-        neg = s[i] == '-';
-        i++;
-    }
-    for (; i < len && s[i] >= '0' && s[i] <= '9'; i++) {
-        digits = true;
-        if (mant > (INT64_MAX - 9) / 10) {
-            if (s[i] != '0') {
-                return false;
-            }
-            scale++; /* trailing zeros of a large whole number */
-            continue;
-        }
-        mant = mant * 10 + (s[i] - '0');
-    }
-    if (i < len && s[i] == '.') {
-        for (i++; i < len && s[i] >= '0' && s[i] <= '9'; i++) {
-            digits = true;
-            if (mant > (INT64_MAX - 9) / 10) {
-                dropped += s[i] != '0';
-                continue;
-            }
-            mant = mant * 10 + (s[i] - '0');
-            scale--;
-        }
-    }
-    if (!digits) {
-        return false;
-    }
-    if (i < len && (s[i] == 'e' || s[i] == 'E')) {
-        bool eneg = false, edigits = false;
-        i++;
-        if (i < len && (s[i] == '-' || s[i] == '+')) {
-            eneg = s[i] == '-';
-            i++;
-        }
-        for (; i < len && s[i] >= '0' && s[i] <= '9'; i++) {
-            edigits = true;
-            if (exp < 100000) {
-                exp = exp * 10 + (s[i] - '0');
-            }
-        }
-        if (!edigits) {
-            return false;
-        }
-        exp = eneg ? -exp : exp;
-    }
-    if (i != len || dropped) {
-        return false;
-    }
-    scale += exp;
-    if (mant == 0) {
-        *out = 0;
-        return true;
-    }
-    if (scale >= 0) {
-        int64_t p = pow10_i64((unsigned)(scale > 19 ? 19 : scale));
-        if (p == 0 || mant > INT64_MAX / p) {
-            return false;
-        }
-        mant *= p;
-    } else if (scale < -18) {
-        mant = 0; /* far below a cent */
-    } else {
-        int64_t p = pow10_i64((unsigned)-scale);
-        int64_t q = mant / p, r = mant % p;
-        mant = q + (r * 2 >= p);
-    }
-    *out = neg ? -mant : mant;
-    return true;
-}
-
 /*
  * A JSON number as Salesforce wrote it, into cents. jansson keeps only the
  * double of "4.8E7"; its shortest round-trip spelling is the text Salesforce
- * sent (at most 17 significant digits), which decimal_to_cents reads exactly.
+ * sent (at most 17 significant digits), which am_parse_decimal_cents reads exactly.
  */
 static bool json_to_cents(int64_t *out, const json_t *v)
 {
@@ -263,64 +111,7 @@ static bool json_to_cents(int64_t *out, const json_t *v)
             break;
         }
     }
-    return decimal_to_cents(out, text, strlen(text));
-}
-
-/* The populations of a company from its status value and its deal states (CRM-COMMON rule). */
-static uint32_t value_populations(const am_source_config *cfg, const char *value, uint32_t fallback)
-{
-    uint32_t mapped = am_source_config_rule_match(cfg, value, strlen(value));
-
-    return mapped ? mapped : fallback;
-}
-
-static uint32_t account_populations(const am_source_config *cfg, const char *type, unsigned deals)
-{
-    uint32_t pops = 0;
-
-    if (type[0]) {
-        /* "Customer - Direct", "Customer - Channel": Salesforce's customer Types. */
-        pops |= value_populations(cfg, type, strncasecmp(type, "Customer", 8) == 0 ? CUSTOMERS : 0);
-    }
-    if (deals & DEAL_WON) {
-        pops |= value_populations(cfg, "won", CUSTOMERS);
-    }
-    if (deals & DEAL_OPEN) {
-        pops |= value_populations(cfg, "open", OPPORTUNITIES);
-    }
-    if (deals & DEAL_LOST) {
-        pops |= value_populations(cfg, "lost", 0);
-    }
-    return pops ? pops : PROSPECTS;
-}
-
-static am_status add_reject(sf_source *s, uint32_t line, am_error *err, const char *fmt, ...)
-    AM_PRINTF(4, 5);
-
-static am_status add_reject(sf_source *s, uint32_t line, am_error *err, const char *fmt, ...)
-{
-    char msg[512];
-    va_list ap;
-
-    if (s->reject_count == s->reject_cap) {
-        size_t cap = s->reject_cap ? s->reject_cap * 2 : 16;
-        sf_reject *grown = realloc(s->rejects, cap * sizeof(*grown));
-        if (!grown) {
-            return no_memory(s, err);
-        }
-        s->rejects = grown;
-        s->reject_cap = cap;
-    }
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
-    s->rejects[s->reject_count].line = line;
-    s->rejects[s->reject_count].msg = arena_copy(s, msg);
-    if (!s->rejects[s->reject_count].msg) {
-        return no_memory(s, err);
-    }
-    s->reject_count++;
-    return AM_OK;
+    return am_parse_decimal_cents(out, text, strlen(text), NULL) == AM_OK;
 }
 
 /* ---- one page of a query answer -------------------------------------------- */
@@ -346,22 +137,6 @@ static am_status text_field(const char **out, sf_source *s, const json_t *row, c
     return *out ? AM_OK : no_memory(s, err);
 }
 
-static am_status push_account(sf_source *s, sf_account **out, am_error *err)
-{
-    if (s->count == s->cap) {
-        size_t cap = s->cap ? s->cap * 2 : 256;
-        sf_account *grown = realloc(s->accounts, cap * sizeof(*grown));
-        if (!grown) {
-            return no_memory(s, err);
-        }
-        s->accounts = grown;
-        s->cap = cap;
-    }
-    *out = &s->accounts[s->count++];
-    memset(*out, 0, sizeof(**out));
-    return AM_OK;
-}
-
 /* One Account row: a record, a reject, or nothing (deleted or merged away). */
 static am_status parse_account(sf_source *s, const json_t *row, uint32_t line, am_error *err)
 {
@@ -374,16 +149,16 @@ static am_status parse_account(sf_source *s, const json_t *row, uint32_t line, a
     char id_text[64];
     bool bad = false;
     int64_t cents = 0;
-    sf_account *a = NULL;
+    am_crm_company *a = NULL;
     am_status rc;
 
     if (!json_is_object(row) || !json_is_string(id) || json_string_length(id) == 0) {
-        return add_reject(s, line, err,
+        return am_crm_table_reject(&s->table, &s->arena, line, s->where, err,
                           "%s: Account row %u has no Id; it was skipped, report this answer "
                           "to your Salesforce admin",
                           s->where, line);
     }
-    excerpt(id_text, sizeof(id_text), json_string_value(id));
+    am_crm_excerpt(id_text, sizeof(id_text), json_string_value(id));
     /* queryAll also returns the recycle bin and the losers of a merge: not the org's. */
     if (json_is_true(deleted) || (master && !json_is_null(master))) {
         s->dropped++;
@@ -410,23 +185,23 @@ static am_status parse_account(sf_source *s, const json_t *row, uint32_t line, a
         }
     }
     if (bad) {
-        return add_reject(s, line, err,
+        return am_crm_table_reject(&s->table, &s->arena, line, s->where, err,
                           "%s: Account %s: a text field holds something else; it was skipped, "
                           "check the field types of Account",
                           s->where, id_text);
     }
     if (revenue && !json_is_null(revenue) && !json_to_cents(&cents, revenue)) {
-        return add_reject(s, line, err,
+        return am_crm_table_reject(&s->table, &s->arena, line, s->where, err,
                           "%s: Account %s: AnnualRevenue is not an amount acctmap can hold; "
                           "fix it in Salesforce",
                           s->where, id_text);
     }
     if (!name[0] && !website[0]) {
-        return add_reject(s, line, err,
+        return am_crm_table_reject(&s->table, &s->arena, line, s->where, err,
                           "%s: Account %s: no Name and no Website; fill one in in Salesforce",
                           s->where, id_text);
     }
-    rc = push_account(s, &a, err);
+    rc = am_crm_table_push(&a, &s->table, s->where, err);
     if (rc) {
         return rc;
     }
@@ -444,91 +219,32 @@ static am_status parse_account(sf_source *s, const json_t *row, uint32_t line, a
     a->rec.amount_cents = cents;
     a->rec.has_amount = revenue && !json_is_null(revenue);
     a->rec.line = line;
-    a->type = type;
+    a->status = type;
+    /* "Customer - Direct", "Customer - Channel": Salesforce's customer Types. */
+    a->status_pops = strncasecmp(type, "Customer", 8) == 0 ? CUSTOMERS : 0;
     return AM_OK;
-}
-
-/* Sort account indexes by Id (merge sort: qsort has no context argument). */
-static void sort_ids(size_t *v, size_t *tmp, size_t n, const sf_account *accounts)
-{
-    size_t mid = n / 2, i = 0, j = mid, k = 0;
-
-    if (n < 2) {
-        return;
-    }
-    sort_ids(v, tmp, mid, accounts);
-    sort_ids(v + mid, tmp, n - mid, accounts);
-    while (i < mid && j < n) {
-        bool right = strcmp(accounts[v[j]].rec.id, accounts[v[i]].rec.id) < 0;
-        tmp[k++] = right ? v[j++] : v[i++];
-    }
-    while (i < mid) {
-        tmp[k++] = v[i++];
-    }
-    while (j < n) {
-        tmp[k++] = v[j++];
-    }
-    memcpy(v, tmp, n * sizeof(*v));
 }
 
 static am_status index_accounts(sf_source *s, am_error *err)
 {
-    size_t *tmp;
-    size_t i;
-
-    free(s->by_id);
-    s->by_id = malloc((s->count + 1) * sizeof(*s->by_id));
-    tmp = malloc((s->count + 1) * sizeof(*tmp));
-    if (!s->by_id || !tmp) {
-        free(tmp);
-        return no_memory(s, err);
-    }
-    for (i = 0; i < s->count; i++) {
-        s->by_id[i] = i;
-    }
-    sort_ids(s->by_id, tmp, s->count, s->accounts);
-    free(tmp);
-    return AM_OK;
-}
-
-static sf_account *find_account(sf_source *s, const char *id)
-{
-    size_t lo = 0, hi = s->count;
-
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        int c = strcmp(s->accounts[s->by_id[mid]].rec.id, id);
-        if (c == 0) {
-            return &s->accounts[s->by_id[mid]];
-        }
-        if (c < 0) {
-            lo = mid + 1;
-        } else {
-            hi = mid;
-        }
-    }
-    return NULL;
+    return am_crm_table_index(&s->table, s->where, err);
 }
 
 /* Add an Opportunity's Amount to its Account's open or won sum. A null Amount adds nothing. */
-static am_status add_amount(sf_source *s, sf_account *a, unsigned state, const json_t *amount,
+static am_status add_amount(sf_source *s, am_crm_company *a, unsigned state, const json_t *amount,
                             const char *id_text, am_error *err)
 {
-    int64_t cents, *sum = state == DEAL_OPEN ? &a->open_cents : &a->won_cents;
-    bool *has = state == DEAL_OPEN ? &a->has_open : &a->has_won;
+    int64_t cents;
 
     if (!amount || json_is_null(amount)) {
         return AM_OK;
     }
-    if (!json_to_cents(&cents, amount) || (cents > 0 && *sum > INT64_MAX - cents) ||
-        (cents < 0 && *sum < INT64_MIN - cents)) {
+    if (!json_to_cents(&cents, amount) || !am_crm_company_add_amount(a, state, cents)) {
         return am_error_set(err, AM_EINPUT,
                             "%s: Opportunity %s: Amount is not an amount acctmap can hold (or "
                             "the Account's sum overflows); fix it in Salesforce",
                             s->where, id_text);
     }
-    *sum += cents;
-    *has = true;
     return AM_OK;
 }
 
@@ -539,10 +255,10 @@ static am_status parse_opportunity(sf_source *s, const json_t *row, am_error *er
     const json_t *closed = json_object_get(row, "IsClosed");
     const json_t *won = json_object_get(row, "IsWon");
     char id_text[64];
-    sf_account *a = NULL;
+    am_crm_company *a = NULL;
     unsigned state;
 
-    excerpt(id_text, sizeof(id_text), json_string_value(json_object_get(row, "Id")));
+    am_crm_excerpt(id_text, sizeof(id_text), json_string_value(json_object_get(row, "Id")));
     if (!json_is_object(row) || !json_is_boolean(closed) || !json_is_boolean(won) ||
         (account && !json_is_null(account) && !json_is_string(account))) {
         return am_error_set(err, AM_EINPUT,
@@ -554,15 +270,15 @@ static am_status parse_opportunity(sf_source *s, const json_t *row, am_error *er
         s->deals_unmatched++; /* no Account: nobody's pipeline */
         return AM_OK;
     }
-    a = find_account(s, json_string_value(account));
+    a = am_crm_table_find(&s->table, json_string_value(account));
     if (!a) {
         s->deals_unmatched++;
         return AM_OK;
     }
-    state = !json_is_true(closed) ? DEAL_OPEN : json_is_true(won) ? DEAL_WON : DEAL_LOST;
+    state = !json_is_true(closed) ? AM_CRM_DEAL_OPEN : json_is_true(won) ? AM_CRM_DEAL_WON : AM_CRM_DEAL_LOST;
     a->deals |= state;
-    if ((s->amount_from == AMOUNT_PIPELINE && state == DEAL_OPEN) ||
-        (s->amount_from == AMOUNT_WON && state == DEAL_WON)) {
+    if ((s->amount_from == AM_CRM_AMOUNT_PIPELINE && state == AM_CRM_DEAL_OPEN) ||
+        (s->amount_from == AM_CRM_AMOUNT_WON && state == AM_CRM_DEAL_WON)) {
         return add_amount(s, a, state, json_object_get(row, "Amount"), id_text, err);
     }
     return AM_OK;
@@ -618,8 +334,8 @@ static bool error_code(const am_http_response *resp, char *code, size_t code_cap
     const char *c = json_string_value(json_object_get(first, "errorCode"));
     bool found = c != NULL;
 
-    excerpt(code, code_cap, c ? c : "");
-    excerpt(msg, msg_cap, found ? json_string_value(json_object_get(first, "message")) : "");
+    am_crm_excerpt(code, code_cap, c ? c : "");
+    am_crm_excerpt(msg, msg_cap, found ? json_string_value(json_object_get(first, "message")) : "");
     json_decref(root);
     return found;
 }
@@ -800,7 +516,7 @@ static am_status run_query(sf_source *s, const char *endpoint, const char *soql,
     }
     snprintf(url, url_len, "/services/data/%s/%s?q=%s", s->api_version, endpoint, escaped);
     for (page = 1;; page++) {
-        size_t before = accounts ? s->count : 0;
+        size_t before = accounts ? s->table.count : 0;
 
         snprintf(what, sizeof(what), "%s query, page %u", accounts ? "Account" : "Opportunity",
                  page);
@@ -814,7 +530,7 @@ static am_status run_query(sf_source *s, const char *endpoint, const char *soql,
         if (rc) {
             goto cleanup;
         }
-        am_http_progress(s->http, accounts ? s->count - before : 0);
+        am_http_progress(s->http, accounts ? s->table.count - before : 0);
         if (!next) {
             break;
         }
@@ -839,8 +555,9 @@ cleanup:
 }
 
 /* Read every Account, then every Opportunity with an Account. */
-static am_status pull(sf_source *s, am_error *err)
+static am_status pull(am_source *src, am_error *err)
 {
+    sf_source *s = (sf_source *)src;
     am_status rc;
 
     if (s->query_all) {
@@ -854,7 +571,7 @@ static am_status pull(sf_source *s, am_error *err)
     if (rc) {
         return rc;
     }
-    if (s->count == 0) {
+    if (s->table.count == 0) {
         return AM_OK; /* no Account: their Opportunities cannot count */
     }
     rc = index_accounts(s, err);
@@ -875,9 +592,7 @@ static void sf_close(am_source *src)
     }
     am_http_free(s->http);
     free(s->token);
-    free(s->accounts);
-    free(s->by_id);
-    free(s->rejects);
+    am_crm_table_dispose(&s->table);
     am_arena_dispose(&s->arena);
     free(s);
 }
@@ -966,11 +681,11 @@ static am_status sf_configure(sf_source *s, const am_source_config *cfg, const a
     }
     s->query_all = endpoint && strcmp(endpoint, "queryAll") == 0;
     if (!amount || strcmp(amount, "revenue") == 0) {
-        s->amount_from = AMOUNT_REVENUE;
+        s->amount_from = AM_CRM_AMOUNT_REVENUE;
     } else if (strcmp(amount, "pipeline") == 0) {
-        s->amount_from = AMOUNT_PIPELINE;
+        s->amount_from = AM_CRM_AMOUNT_PIPELINE;
     } else if (strcmp(amount, "won") == 0) {
-        s->amount_from = AMOUNT_WON;
+        s->amount_from = AM_CRM_AMOUNT_WON;
     } else {
         return am_error_set(err, AM_ECONFIG,
                             "%s.amount: \"%.32s\" is not one of \"revenue\", \"pipeline\", "
@@ -1105,78 +820,18 @@ static am_status sf_open(am_source **out, const am_source_config *cfg, const am_
     return AM_OK;
 }
 
-/*
- * The record into the batch: the run may still read a batch's strings after
- * the source is closed (its store thread), so they live in the batch's arena.
- */
-static am_status copy_record(am_record *out, const am_record *in, am_record_batch *batch,
-                             am_error *err)
+static am_status emit(am_source *src, am_record_batch *batch, am_error *err)
 {
-    const char *const *const from[] = {&in->id,      &in->name, &in->domain, &in->tax_id,
-                                       &in->country, &in->city, &in->owner};
-    const char **const to[] = {&out->id,      &out->name, &out->domain, &out->tax_id,
-                               &out->country, &out->city, &out->owner};
-    size_t i;
+    sf_source *s = (sf_source *)src;
 
-    *out = *in;
-    for (i = 0; i < sizeof(from) / sizeof(from[0]); i++) {
-        *to[i] = am_arena_strndup(&batch->arena, *from[i], strlen(*from[i]));
-        if (!*to[i]) {
-            return am_error_set(err, AM_ENOMEM, "out of memory filling a batch");
-        }
-    }
-    return AM_OK;
+    return am_crm_table_emit(&s->table, batch, src->cfg, s->amount_from, BATCH_RECORDS, err);
 }
 
 static am_status sf_next_batch(am_source *src, am_record_batch *batch, am_error *err)
 {
     sf_source *s = (sf_source *)src;
-    size_t n = 0;
-    am_status rc = AM_OK;
 
-    am_record_batch_reset(batch);
-    if (s->failed) {
-        *err = s->base.last;
-        return err->status;
-    }
-    if (!s->pulled) {
-        rc = pull(s, err);
-        if (rc) {
-            goto fail;
-        }
-        s->pulled = true;
-    }
-    for (; s->next_reject < s->reject_count; s->next_reject++) {
-        const sf_reject *r = &s->rejects[s->next_reject];
-        rc = am_record_batch_reject(batch, r->line, err, "%s", r->msg);
-        if (rc) {
-            goto fail;
-        }
-    }
-    for (; s->next_account < s->count && n < BATCH_RECORDS; s->next_account++, n++) {
-        const sf_account *a = &s->accounts[s->next_account];
-        am_record *rec;
-
-        rc = am_record_batch_push(&rec, batch, err);
-        if (rc) {
-            goto fail;
-        }
-        rc = copy_record(rec, &a->rec, batch, err);
-        if (rc) {
-            goto fail;
-        }
-        rec->populations = account_populations(s->base.cfg, a->type, a->deals);
-        if (s->amount_from != AMOUNT_REVENUE) {
-            bool pipeline = s->amount_from == AMOUNT_PIPELINE;
-            rec->has_amount = pipeline ? a->has_open : a->has_won;
-            rec->amount_cents = pipeline ? a->open_cents : a->won_cents;
-        }
-    }
-    return AM_OK;
-fail:
-    s->failed = true;
-    s->base.last = *err;
-    return rc;
+    return am_crm_next_batch(src, &s->pulled, &s->failed, pull, emit, batch, err);
 }
 
 static const am_error *sf_last_error(const am_source *src)

@@ -15,6 +15,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "internal.h"
+
 #define CONFIG_MAX_BYTES (16 * 1024 * 1024)
 #define ORG_ID_MAX 64
 #define POP_NAME_MAX 32
@@ -347,8 +349,7 @@ static am_status parse_policies(am_config *cfg, const json_t *orgs, am_error *er
     return AM_OK;
 }
 
-/* [A-Za-z_][A-Za-z0-9_]*, as `env:` store names and `*_env` fields need. */
-static bool is_env_name(const char *s)
+bool am_config__is_env_name(const char *s)
 {
     size_t i;
 
@@ -418,7 +419,7 @@ static am_status parse_root(am_config *cfg, am_error *err)
                             "postgresql:// URI or \"env:VARIABLE\"",
                             cfg->name, cfg->store);
     }
-    if (strncmp(cfg->store, "env:", 4) == 0 && !is_env_name(cfg->store + 4)) {
+    if (strncmp(cfg->store, "env:", 4) == 0 && !am_config__is_env_name(cfg->store + 4)) {
         return am_error_set(err, AM_ECONFIG, "%s.store: \"%.64s\": after env: comes the name of "
                             "an environment variable, like \"env:ACCTMAP_STORE\"", cfg->name,
                             cfg->store);

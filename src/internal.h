@@ -5,6 +5,8 @@
 #ifndef AM_INTERNAL_H
 #define AM_INTERNAL_H
 
+#include <stdbool.h>
+
 #include <roaring/roaring.h>
 
 #include "acctmap/index.h"
@@ -28,5 +30,11 @@ const roaring_bitmap_t *am_index__bitmap(const am_index *ix, size_t org, size_t 
 am_status am_index__load_org(am_index *ix, size_t org, size_t population_count,
                              uint32_t *entity_of, uint32_t *populations, size_t record_count,
                              roaring_bitmap_t **bitmaps, am_error *err);
+
+/*
+ * For config and store: whether `s` can name an environment variable,
+ * [A-Za-z_][A-Za-z0-9_]* of at most 128 bytes (`env:` store names, `*_env` fields).
+ */
+bool am_config__is_env_name(const char *s);
 
 #endif

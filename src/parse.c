@@ -93,3 +93,101 @@ am_status am_parse_amount(int64_t *cents_out, const char *s, size_t len, am_erro
     *cents_out = (int64_t)(whole * 100 + frac) * (neg ? -1 : 1);
     return AM_OK;
 }
+
+/* Power of ten, or 0 when it does not fit in 63 bits. */
+static int64_t pow10_i64(unsigned n)
+{
+    int64_t p = 1;
+
+    while (n--) {
+        if (p > INT64_MAX / 10) {
+            return 0;
+        }
+        p *= 10;
+    }
+    return p;
+}
+
+am_status am_parse_decimal_cents(int64_t *cents_out, const char *s, size_t len, am_error *err)
+{
+    size_t i = 0;
+    bool neg = false, digits = false;
+    int64_t mant = 0;
+    long scale = 2; /* cents = mant * 10^scale */
+    long exp = 0;
+    unsigned dropped = 0; /* significant digits that did not fit: only zeros are fine */
+
+    *cents_out = 0;
+    if (i < len && (s[i] == '-' || s[i] == '+')) {
+        neg = s[i] == '-';
+        i++;
+    }
+    for (; i < len && s[i] >= '0' && s[i] <= '9'; i++) {
+        digits = true;
+        if (mant > (INT64_MAX - 9) / 10) {
+            if (s[i] != '0') {
+                return bad_number(err, s, len, "an amount in range");
+            }
+            scale++; /* trailing zeros of a large whole number */
+            continue;
+        }
+        mant = mant * 10 + (s[i] - '0');
+    }
+    if (i < len && s[i] == '.') {
+        for (i++; i < len && s[i] >= '0' && s[i] <= '9'; i++) {
+            digits = true;
+            if (mant > (INT64_MAX - 9) / 10) {
+                dropped += s[i] != '0';
+                continue;
+            }
+            mant = mant * 10 + (s[i] - '0');
+            scale--;
+        }
+    }
+    if (!digits) {
+        return bad_number(err, s, len, "a decimal number");
+    }
+    if (i < len && (s[i] == 'e' || s[i] == 'E')) {
+        bool eneg = false, edigits = false;
+        i++;
+        if (i < len && (s[i] == '-' || s[i] == '+')) {
+            eneg = s[i] == '-';
+            i++;
+        }
+        for (; i < len && s[i] >= '0' && s[i] <= '9'; i++) {
+            edigits = true;
+            if (exp < 100000) {
+                exp = exp * 10 + (s[i] - '0');
+            }
+        }
+        if (!edigits) {
+            return bad_number(err, s, len, "a decimal number");
+        }
+        exp = eneg ? -exp : exp;
+    }
+    if (i != len) {
+        return bad_number(err, s, len, "a decimal number");
+    }
+    if (dropped) {
+        return bad_number(err, s, len, "an amount in range");
+    }
+    scale += exp;
+    if (mant == 0) {
+        return AM_OK;
+    }
+    if (scale >= 0) {
+        int64_t p = pow10_i64((unsigned)(scale > 19 ? 19 : scale));
+        if (p == 0 || mant > INT64_MAX / p) {
+            return bad_number(err, s, len, "an amount in range");
+        }
+        mant *= p;
+    } else if (scale < -18) {
+        mant = 0; /* far below a cent */
+    } else {
+        int64_t p = pow10_i64((unsigned)-scale);
+        int64_t q = mant / p, r = mant % p;
+        mant = q + (r * 2 >= p);
+    }
+    *cents_out = neg ? -mant : mant;
+    return AM_OK;
+}

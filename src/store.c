@@ -227,24 +227,6 @@ bool am_store__valid_run_id(const char *id)
 
 /* ---- opening ------------------------------------------------------------- */
 
-/* [A-Za-z_][A-Za-z0-9_]*: the name of an environment variable. */
-static bool valid_env_name(const char *s)
-{
-    size_t i;
-
-    if (!s[0] || (s[0] >= '0' && s[0] <= '9')) {
-        return false;
-    }
-    for (i = 0; s[i]; i++) {
-        char c = s[i];
-        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-              c == '_')) {
-            return false;
-        }
-    }
-    return i <= 128;
-}
-
 am_status am_store_open_schema(am_store **out, const char *uri, const char *base_dir,
                                const char *schema, am_error *err)
 {
@@ -257,7 +239,7 @@ am_status am_store_open_schema(am_store **out, const char *uri, const char *base
         /* The URI holds a password: it may live outside the config. */
         const char *name = uri + 4;
         const char *value;
-        if (!valid_env_name(name)) {
+        if (!am_config__is_env_name(name)) {
             return am_error_set(err, AM_ECONFIG, "store \"%.64s\": after env: comes the name of "
                                 "an environment variable, like \"env:ACCTMAP_STORE\"", uri);
         }

@@ -3,6 +3,7 @@
  * built binary with captured output.
  */
 #include "helpers.h"
+#include "fake_crm.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -308,4 +309,138 @@ void am_test_progress_to_stderr(void *ctx, const char *line, bool done)
 {
     (void)ctx;
     fprintf(stderr, "\r%s\033[K%s", line, done ? "\n" : "");
+}
+
+/* ---- what a source gave ------------------------------------------------------ */
+
+char *am_test_strdup(const char *s)
+{
+    char *copy = strdup(s);
+
+    assert_non_null(copy);
+    return copy;
+}
+
+void am_test_pull_keep_record(am_test_pull *r, const am_record *in, unsigned expect)
+{
+    am_test_record *out;
+
+    if (expect & AM_TEST_NO_TAX_ID) {
+        assert_string_equal(in->tax_id, "");
+    }
+    if (expect & AM_TEST_NO_PLACE) {
+        assert_string_equal(in->country, "");
+        assert_string_equal(in->city, "");
+    }
+    r->records = realloc(r->records, (r->count + 1) * sizeof(*r->records));
+    assert_non_null(r->records);
+    out = &r->records[r->count++];
+    out->id = am_test_strdup(in->id);
+    out->name = am_test_strdup(in->name);
+    out->domain = am_test_strdup(in->domain);
+    out->tax_id = am_test_strdup(in->tax_id);
+    out->country = am_test_strdup(in->country);
+    out->city = am_test_strdup(in->city);
+    out->owner = am_test_strdup(in->owner);
+    out->amount_cents = in->amount_cents;
+    out->has_amount = in->has_amount;
+    out->populations = in->populations;
+}
+
+void am_test_pull_keep_batch(am_test_pull *r, const am_record_batch *batch, unsigned expect)
+{
+    size_t i;
+
+    for (i = 0; i < batch->count; i++) {
+        am_test_pull_keep_record(r, &batch->records[i], expect);
+    }
+    r->rejects =
+        realloc(r->rejects, (r->reject_count + batch->reject_count + 1) * sizeof(*r->rejects));
+    assert_non_null(r->rejects);
+    for (i = 0; i < batch->reject_count; i++) {
+        r->rejects[r->reject_count++] = am_test_strdup(batch->rejects[i].msg);
+    }
+}
+
+void am_test_pull_dispose(am_test_pull *r)
+{
+    size_t i;
+
+    for (i = 0; i < r->count; i++) {
+        am_test_record *t = &r->records[i];
+        free(t->id);
+        free(t->name);
+        free(t->domain);
+        free(t->tax_id);
+        free(t->country);
+        free(t->city);
+        free(t->owner);
+    }
+    for (i = 0; i < r->reject_count; i++) {
+        free(r->rejects[i]);
+    }
+    free(r->records);
+    free(r->rejects);
+    memset(r, 0, sizeof(*r));
+}
+
+const am_test_record *am_test_pull_find(const am_test_pull *r, const char *id)
+{
+    size_t i;
+
+    for (i = 0; i < r->count; i++) {
+        if (strcmp(r->records[i].id, id) == 0) {
+            return &r->records[i];
+        }
+    }
+    fail_msg("no record %s among %zu", id, r->count);
+    return NULL;
+}
+
+am_config *am_test_partner_config(const char *type, const char *fields)
+{
+    am_config *cfg = NULL;
+    am_error err;
+    char json[4096];
+    int n;
+
+    am_error_clear(&err);
+    n = snprintf(json, sizeof(json),
+                 "{\"self\":\"acme\",\"store\":\"dir:./data\",\"orgs\":[{\"id\":\"acme\","
+                 "\"sources\":[{\"type\":\"csv\",\"path\":\"acme.csv\"}]},{\"id\":\"globex\","
+                 "\"sources\":[{\"type\":\"%s\"%s%s}]}]}",
+                 type, fields[0] ? "," : "", fields);
+    assert_true(n > 0 && (size_t)n < sizeof(json));
+    if (am_config_parse(&cfg, json, (size_t)n, "acctmap.json", ".", &err)) {
+        fail_msg("config: %s", err.msg);
+    }
+    return cfg;
+}
+
+uint32_t am_test_pop_bit(const am_config *cfg, const char *org_id, const char *name)
+{
+    const am_config_org *org = am_config_org_find(cfg, org_id);
+    size_t i;
+
+    assert_non_null(org);
+    for (i = 0; i < org->population_count; i++) {
+        if (strcmp(org->populations[i], name) == 0) {
+            return 1u << i;
+        }
+    }
+    fail_msg("no population %s", name);
+    return 0;
+}
+
+char *am_test_crm_fixture(const char *crm, const char *name, size_t *len)
+{
+    char path[1024];
+    char *body;
+
+    snprintf(path, sizeof(path), "%s/%s/%s", am_fake_crm_fixtures_dir(), crm, name);
+    body = am_test_read_file(path, len);
+    if (!body) {
+        fail_msg("cannot read %s", path);
+    }
+    return body;
 }

@@ -13,6 +13,9 @@
 
 #include <cmocka.h>
 
+#include "acctmap/config.h"
+#include "acctmap/record.h"
+
 /*
  * Copy the repository's fixtures/ into a fresh mkdtemp directory and return
  * its path (static storage, valid until am_test_sandbox_cleanup, which
@@ -65,5 +68,56 @@ const char *am_test_root(void);
 
 /* A source's progress written to stderr as the CLI writes it on a terminal. */
 void am_test_progress_to_stderr(void *ctx, const char *line, bool done);
+
+/* ---- what a source gave (the CRM connector tests) ------------------------- */
+
+/* A record copied out of its batch, so it outlives the batch. */
+typedef struct am_test_record {
+    char *id, *name, *domain, *tax_id, *country, *city, *owner;
+    int64_t amount_cents;
+    bool has_amount;
+    uint32_t populations;
+} am_test_record;
+
+/* Everything one source gave, read to the end or to its first failure. Zeroed is empty. */
+typedef struct am_test_pull {
+    am_status rc;
+    char msg[512];
+    char label[256];
+    am_test_record *records;
+    size_t count;
+    char **rejects; /* the rejects' messages */
+    size_t reject_count;
+} am_test_pull;
+
+/* What every kept record must hold (flags of `expect`). */
+#define AM_TEST_NO_TAX_ID 1u /* tax_id is "": the CRM has none */
+#define AM_TEST_NO_PLACE 2u  /* country and city are "": the connector reads none */
+
+/* strdup that fails the test when out of memory. */
+char *am_test_strdup(const char *s);
+
+/* Keep a copy of `in`, asserting `expect`. */
+void am_test_pull_keep_record(am_test_pull *r, const am_record *in, unsigned expect);
+
+/* Keep copies of a batch's records (asserting `expect`) and of its reject messages. */
+void am_test_pull_keep_batch(am_test_pull *r, const am_record_batch *batch, unsigned expect);
+
+void am_test_pull_dispose(am_test_pull *r);
+
+/* The kept record of `id`; fails the test when there is none. */
+const am_test_record *am_test_pull_find(const am_test_pull *r, const char *id);
+
+/*
+ * A config whose self org "acme" reads acme.csv and whose partner "globex"
+ * has one source {"type": `type`, <fields>}; fails the test when it does not parse.
+ */
+am_config *am_test_partner_config(const char *type, const char *fields);
+
+/* The bit of population `name` in org `org`; fails the test when it has none. */
+uint32_t am_test_pop_bit(const am_config *cfg, const char *org, const char *name);
+
+/* A fake CRM fixture file, <fixtures>/<crm>/<name>, read whole; fails the test when unreadable. */
+char *am_test_crm_fixture(const char *crm, const char *name, size_t *len);
 
 #endif

@@ -35,133 +35,13 @@
 #define OLD_REFRESH "old-refresh-9d2b4a"
 #define CLIENT_SECRET "client-secret-5a8c2e"
 
-/* A record copied out of its batch, so it outlives the batch. */
-typedef struct test_record {
-    char *id, *name, *domain, *tax_id, *owner;
-    uint32_t populations;
-} test_record;
-
-/* Everything one source gave, read to the end or to its first failure. */
-typedef struct pull_result {
-    am_status rc;
-    char msg[512];
-    char label[256];
-    test_record *records;
-    size_t count;
-    size_t rejects;
-} pull_result;
-
-static char *dup_or_fail(const char *s)
-{
-    char *copy = strdup(s);
-
-    assert_non_null(copy);
-    return copy;
-}
-
-static void keep_batch(pull_result *r, const am_record_batch *batch)
-{
-    size_t i;
-
-    r->records = realloc(r->records, (r->count + batch->count + 1) * sizeof(*r->records));
-    assert_non_null(r->records);
-    for (i = 0; i < batch->count; i++) {
-        const am_record *in = &batch->records[i];
-        test_record *out = &r->records[r->count++];
-
-        out->id = dup_or_fail(in->id);
-        out->name = dup_or_fail(in->name);
-        out->domain = dup_or_fail(in->domain);
-        out->tax_id = dup_or_fail(in->tax_id);
-        out->owner = dup_or_fail(in->owner);
-        out->populations = in->populations;
-        /* Records of a CRM have no country or city of their own here. */
-        assert_string_equal(in->country, "");
-        assert_string_equal(in->city, "");
-    }
-    r->rejects += batch->reject_count;
-}
-
-static void result_dispose(pull_result *r)
-{
-    size_t i;
-
-    for (i = 0; i < r->count; i++) {
-        free(r->records[i].id);
-        free(r->records[i].name);
-        free(r->records[i].domain);
-        free(r->records[i].tax_id);
-        free(r->records[i].owner);
-    }
-    free(r->records);
-    memset(r, 0, sizeof(*r));
-}
-
-static const test_record *find(const pull_result *r, const char *id)
-{
-    size_t i;
-
-    for (i = 0; i < r->count; i++) {
-        if (strcmp(r->records[i].id, id) == 0) {
-            return &r->records[i];
-        }
-    }
-    fail_msg("no record with id %s", id);
-    return NULL;
-}
-
-/* A config whose partner "globex" has one bitrix24 source {<fields>}. */
-static am_config *config_with(const char *fields)
-{
-    am_config *cfg = NULL;
-    am_error err;
-    char json[4096];
-    int n;
-
-    am_error_clear(&err);
-    n = snprintf(json, sizeof(json),
-                 "{\"self\":\"acme\",\"store\":\"dir:./data\",\"orgs\":[{\"id\":\"acme\","
-                 "\"sources\":[{\"type\":\"csv\",\"path\":\"acme.csv\"}]},{\"id\":\"globex\","
-                 "\"sources\":[{\"type\":\"bitrix24\"%s%s}]}]}",
-                 fields[0] ? "," : "", fields);
-    assert_true(n > 0 && (size_t)n < sizeof(json));
-    if (am_config_parse(&cfg, json, (size_t)n, "acctmap.json", ".", &err)) {
-        fail_msg("config: %s", err.msg);
-    }
-    return cfg;
-}
+/* What a source gave, kept out of its batches (tests/helpers.h). */
+typedef am_test_record test_record;
+typedef am_test_pull pull_result;
 
 static const am_source_config *source_of(const am_config *cfg)
 {
     return &am_config_org_find(cfg, "globex")->sources[0];
-}
-
-/* The bit of population `name` in org "globex". */
-static uint32_t pop_bit(const am_config *cfg, const char *name)
-{
-    const am_config_org *org = am_config_org_find(cfg, "globex");
-    size_t i;
-
-    for (i = 0; i < org->population_count; i++) {
-        if (strcmp(org->populations[i], name) == 0) {
-            return 1u << i;
-        }
-    }
-    fail_msg("no population %s", name);
-    return 0;
-}
-
-static char *fixture(const char *name, size_t *len)
-{
-    char path[1024];
-    char *body;
-
-    snprintf(path, sizeof(path), "%s/bitrix24/%s", am_fake_crm_fixtures_dir(), name);
-    body = am_test_read_file(path, len);
-    if (!body) {
-        fail_msg("cannot read %s", path);
-    }
-    return body;
 }
 
 /* ---- the mapping, fed from the fixture files ------------------------------ */
@@ -170,7 +50,7 @@ static char *fixture(const char *name, size_t *len)
 static long feed(b24_source *s, const char *file, const char *method, long start, page_fn take)
 {
     size_t len;
-    char *body = fixture(file, &len);
+    char *body = am_test_crm_fixture("bitrix24", file, &len);
     json_error_t jerr;
     json_t *root = json_loadb(body, len, 0, &jerr);
     json_t *result = NULL;
@@ -220,12 +100,11 @@ static void map_fixtures(pull_result *r, const am_config *cfg)
         if (!batch.count && !batch.reject_count) {
             break;
         }
-        keep_batch(r, &batch);
+        am_test_pull_keep_batch(r, &batch, AM_TEST_NO_PLACE);
         am_record_batch_reset(&batch);
     }
     am_record_batch_dispose(&batch);
-    free(s.companies);
-    free(s.by_id);
+    am_crm_list_dispose(&s.list);
     am_arena_dispose(&s.arena);
 }
 
@@ -239,115 +118,119 @@ static void assert_happy_records(const pull_result *r)
     const test_record *t;
 
     assert_int_equal(r->count, 53);
-    assert_int_equal(r->rejects, 0);
+    assert_int_equal(r->reject_count, 0);
 
     /* The right ООО «Ромашка»: WORK site, not the VK page; INN from its first requisite. */
-    t = find(r, "4");
+    t = am_test_pull_find(r, "4");
     assert_string_equal(t->name, "ООО «Ромашка»");
     assert_string_equal(t->domain, "https://www.romashka.ru/");
     assert_string_equal(t->tax_id, "7712345671");
     assert_string_equal(t->owner, "1");
     assert_int_equal(t->populations, CUSTOMERS | OPPORTUNITIES); /* CUSTOMER + open deal */
     /* The wrong one: another company with the same name, no requisite, type "1". */
-    t = find(r, "16");
+    t = am_test_pull_find(r, "16");
     assert_string_equal(t->name, "ООО «Ромашка»");
     assert_string_equal(t->domain, "romashka-kazan.ru");
     assert_string_equal(t->tax_id, "");
     assert_int_equal(t->populations, PROSPECTS);
-    t = find(r, "75");
+    t = am_test_pull_find(r, "75");
     assert_string_equal(t->name, "ООО «Ромашка-М»");
     assert_string_equal(t->domain, "https://www.romashka.ru/moscow/");
     assert_string_equal(t->tax_id, "");
 
     /* Straight quotes kept as written; won deal. */
-    t = find(r, "9");
+    t = am_test_pull_find(r, "9");
     assert_string_equal(t->name, "ООО \"Вектор\"");
     assert_string_equal(t->domain, "vector-spb.ru");
     assert_string_equal(t->tax_id, "7810123451");
     assert_int_equal(t->populations, CUSTOMERS);
     /* 12-digit INN of a sole trader (ИП). */
-    t = find(r, "11");
+    t = am_test_pull_find(r, "11");
     assert_string_equal(t->tax_id, "500312345614");
     assert_string_equal(t->domain, "");
     /* CUSTOMER whose only deal was lost: still a customer by its type. */
-    t = find(r, "12");
+    t = am_test_pull_find(r, "12");
     assert_string_equal(t->tax_id, "6670123457");
     assert_string_equal(t->domain, "https://technoprom.ru"); /* WORK before OTHER */
     assert_int_equal(t->populations, CUSTOMERS);
-    t = find(r, "13");
+    t = am_test_pull_find(r, "13");
     assert_string_equal(t->tax_id, "7723456782");
     assert_int_equal(t->populations, PROSPECTS); /* SUPPLIER, no deal */
-    t = find(r, "15");
+    t = am_test_pull_find(r, "15");
     assert_int_equal(t->populations, CUSTOMERS | OPPORTUNITIES);
     /* PARTNER with an open deal in pipeline 1 (C1:NEW). */
-    t = find(r, "18");
+    t = am_test_pull_find(r, "18");
     assert_string_equal(t->name, "Acme Trading LLC");
     assert_int_equal(t->populations, OPPORTUNITIES);
-    t = find(r, "10");
+    t = am_test_pull_find(r, "10");
     assert_string_equal(t->name, "АО «Северсталь-Сервис»");
     assert_int_equal(t->populations, PROSPECTS);
-    t = find(r, "32");
+    t = am_test_pull_find(r, "32");
     assert_int_equal(t->populations, CUSTOMERS);
-    t = find(r, "33");
+    t = am_test_pull_find(r, "33");
     assert_int_equal(t->populations, CUSTOMERS);
     /* A requisite with an empty INN. */
-    t = find(r, "36");
+    t = am_test_pull_find(r, "36");
     assert_string_equal(t->tax_id, "");
     assert_int_equal(t->populations, PROSPECTS); /* OTHER */
     /* WORK site beside a FACEBOOK page; HOME when there is no WORK. */
-    assert_string_equal(find(r, "27")->domain, "https://www.delta-consult.ru/");
-    assert_string_equal(find(r, "39")->domain, "zeleny-sad.ru");
-    assert_string_equal(find(r, "22")->domain, "https://ромашка-плюс.рф/");
-    assert_string_equal(find(r, "19")->domain, " stroymontazh.ru ");
-    assert_string_equal(find(r, "94")->domain, "mega-opt.ru"); /* two WORK sites: the first */
-    assert_string_equal(find(r, "71")->domain, "");            /* no site at all */
-    assert_string_equal(find(r, "41")->name, "Northwind Traders Ltd");
-    assert_string_equal(find(r, "58")->domain, "globex-logistics.de");
-    assert_string_equal(find(r, "82")->domain, "http://shop.initech-solutions.co.uk/catalog");
+    assert_string_equal(am_test_pull_find(r, "27")->domain, "https://www.delta-consult.ru/");
+    assert_string_equal(am_test_pull_find(r, "39")->domain, "zeleny-sad.ru");
+    assert_string_equal(am_test_pull_find(r, "22")->domain, "https://ромашка-плюс.рф/");
+    assert_string_equal(am_test_pull_find(r, "19")->domain, " stroymontazh.ru ");
+    assert_string_equal(am_test_pull_find(r, "94")->domain,
+                        "mega-opt.ru");                          /* two WORK sites: the first */
+    assert_string_equal(am_test_pull_find(r, "71")->domain, ""); /* no site at all */
+    assert_string_equal(am_test_pull_find(r, "41")->name, "Northwind Traders Ltd");
+    assert_string_equal(am_test_pull_find(r, "58")->domain, "globex-logistics.de");
+    assert_string_equal(am_test_pull_find(r, "82")->domain,
+                        "http://shop.initech-solutions.co.uk/catalog");
 
     /* The PHP-escaped last page: \uXXXX and \/ decoded. */
-    t = find(r, "108");
+    t = am_test_pull_find(r, "108");
     assert_string_equal(t->name, "ООО «Яблоко»");
     assert_string_equal(t->domain, "https://yabloko-market.ru/");
-    assert_string_equal(find(r, "113")->name, "ООО «ТК «Магистраль»");
+    assert_string_equal(am_test_pull_find(r, "113")->name, "ООО «ТК «Магистраль»");
     assert_string_equal(r->records[52].id, "113"); /* the pull's order */
 }
 
 static void test_bitrix24__fixture_pages_map_to_records(void **state)
 {
-    am_config *cfg = config_with("\"webhook_env\":\"B24_WEBHOOK\"");
+    am_config *cfg = am_test_partner_config("bitrix24", "\"webhook_env\":\"B24_WEBHOOK\"");
     pull_result r;
 
     (void)state;
     map_fixtures(&r, cfg);
     assert_happy_records(&r);
-    result_dispose(&r);
+    am_test_pull_dispose(&r);
     am_config_free(cfg);
 }
 
 /* The `populations` map comes first for every value; defaults for the others. */
 static void test_bitrix24__population_rules_override_defaults(void **state)
 {
-    am_config *cfg = config_with("\"webhook_env\":\"B24_WEBHOOK\",\"populations\":{"
-                                 "\"partner\":\"partners\",\"lost\":\"churned\","
-                                 "\"1\":\"customers\",\"open\":[\"opportunities\",\"pipeline\"]}");
-    uint32_t partners = pop_bit(cfg, "partners"), churned = pop_bit(cfg, "churned");
-    uint32_t pipeline = pop_bit(cfg, "pipeline");
+    am_config *cfg = am_test_partner_config(
+        "bitrix24", "\"webhook_env\":\"B24_WEBHOOK\",\"populations\":{"
+                    "\"partner\":\"partners\",\"lost\":\"churned\","
+                    "\"1\":\"customers\",\"open\":[\"opportunities\",\"pipeline\"]}");
+    uint32_t partners = am_test_pop_bit(cfg, "globex", "partners"),
+             churned = am_test_pop_bit(cfg, "globex", "churned");
+    uint32_t pipeline = am_test_pop_bit(cfg, "globex", "pipeline");
     pull_result r;
 
     (void)state;
     map_fixtures(&r, cfg);
     assert_int_equal(r.count, 53);
     /* PARTNER (ASCII case ignored) with an open deal. */
-    assert_int_equal(find(&r, "18")->populations, partners | OPPORTUNITIES | pipeline);
-    assert_int_equal(find(&r, "10")->populations, partners);
+    assert_int_equal(am_test_pull_find(&r, "18")->populations, partners | OPPORTUNITIES | pipeline);
+    assert_int_equal(am_test_pull_find(&r, "10")->populations, partners);
     /* CUSTOMER, lost deal: lost now maps to churned. */
-    assert_int_equal(find(&r, "12")->populations, CUSTOMERS | churned);
+    assert_int_equal(am_test_pull_find(&r, "12")->populations, CUSTOMERS | churned);
     /* The portal-defined type "1" mapped to customers. */
-    assert_int_equal(find(&r, "16")->populations, CUSTOMERS);
-    assert_int_equal(find(&r, "4")->populations, CUSTOMERS | OPPORTUNITIES | pipeline);
-    assert_int_equal(find(&r, "13")->populations, PROSPECTS);
-    result_dispose(&r);
+    assert_int_equal(am_test_pull_find(&r, "16")->populations, CUSTOMERS);
+    assert_int_equal(am_test_pull_find(&r, "4")->populations, CUSTOMERS | OPPORTUNITIES | pipeline);
+    assert_int_equal(am_test_pull_find(&r, "13")->populations, PROSPECTS);
+    am_test_pull_dispose(&r);
     am_config_free(cfg);
 }
 
@@ -355,7 +238,7 @@ static void test_bitrix24__population_rules_override_defaults(void **state)
 static void test_bitrix24__truncated_page_is_refused(void **state)
 {
     size_t len;
-    char *body = fixture("crm.company.list_start0_truncated.json", &len);
+    char *body = am_test_crm_fixture("bitrix24", "crm.company.list_start0_truncated.json", &len);
     json_error_t jerr;
 
     (void)state;
@@ -408,7 +291,7 @@ static void test_bitrix24__next_must_move_forward(void **state)
 /* A row without an ID is rejected with its position; a repeated ID is one company. */
 static void test_bitrix24__rows_without_id_and_repeats(void **state)
 {
-    am_config *cfg = config_with("\"webhook_env\":\"B24_WEBHOOK\"");
+    am_config *cfg = am_test_partner_config("bitrix24", "\"webhook_env\":\"B24_WEBHOOK\"");
     json_error_t jerr;
     json_t *page = json_loads("[{\"ID\":\"7\",\"TITLE\":\"ООО «Первая»\"},"
                               "{\"TITLE\":\"Без ID\"},"
@@ -428,7 +311,7 @@ static void test_bitrix24__rows_without_id_and_repeats(void **state)
     am_record_batch_init(&batch);
     assert_int_equal(add_companies(&s, page, &err), AM_OK);
     assert_int_equal(index_companies(&s, &err), AM_OK);
-    assert_int_equal(s.unique, 2);
+    assert_int_equal(s.list.unique, 2);
     assert_int_equal(emit_companies(&s, &batch, &err), AM_OK);
     assert_int_equal(batch.count, 2);
     assert_string_equal(batch.records[0].id, "7");
@@ -443,8 +326,7 @@ static void test_bitrix24__rows_without_id_and_repeats(void **state)
                                               "data");
     am_record_batch_dispose(&batch);
     json_decref(page);
-    free(s.companies);
-    free(s.by_id);
+    am_crm_list_dispose(&s.list);
     am_arena_dispose(&s.arena);
     am_config_free(cfg);
 }
@@ -596,7 +478,7 @@ static void run_scenario(scenario *sc, const char *name, const char *fields_fmt)
     setenv("B24_TEST_REFRESH", OLD_REFRESH, 1);
     setenv("B24_TEST_SECRET", CLIENT_SECRET, 1);
     expand_origin(fields, sizeof(fields), fields_fmt, am_fake_crm_origin(sc->crm));
-    cfg = config_with(fields);
+    cfg = am_test_partner_config("bitrix24", fields);
     sc->keeper.crm = sc->crm;
     sc->keeper.stored = next_stored;
     next_stored = NULL;
@@ -628,7 +510,7 @@ static void run_scenario(scenario *sc, const char *name, const char *fields_fmt)
         if (!batch.count && !batch.reject_count) {
             break;
         }
-        keep_batch(&sc->r, &batch);
+        am_test_pull_keep_batch(&sc->r, &batch, AM_TEST_NO_PLACE);
     }
     sc->refreshes = am_http_oauth_refresh_count(((b24_source *)src)->http);
 cleanup:
@@ -653,7 +535,7 @@ static void assert_routes_used(scenario *sc)
 static void scenario_dispose(scenario *sc)
 {
     am_fake_crm_stop(sc->crm);
-    result_dispose(&sc->r);
+    am_test_pull_dispose(&sc->r);
     free(sc->progress);
     unsetenv("B24_TEST_WEBHOOK");
     unsetenv("B24_TEST_TOKEN");
@@ -717,7 +599,7 @@ static void test_bitrix24__empty_portal(void **state)
     run_scenario(&sc, "empty", WEBHOOK_FIELDS);
     assert_int_equal(sc.r.rc, AM_OK);
     assert_int_equal(sc.r.count, 0);
-    assert_int_equal(sc.r.rejects, 0);
+    assert_int_equal(sc.r.reject_count, 0);
     /* No companies: requisites and deals are not asked for. */
     assert_int_equal(am_fake_crm_request_count(sc.crm), 1);
     assert_routes_used(&sc);
@@ -930,8 +812,8 @@ static void test_bitrix24__oauth_without_access_token_refreshes_first(void **sta
 
     (void)state;
     am_error_clear(&err);
-    token = fixture("oauth_token_refresh.json", &token_len);
-    empty = fixture("list_empty.json", &empty_len);
+    token = am_test_crm_fixture("bitrix24", "oauth_token_refresh.json", &token_len);
+    empty = am_test_crm_fixture("bitrix24", "list_empty.json", &empty_len);
     am_test_write_file(am_test_path("routes.json"), routes, sizeof(routes) - 1);
     am_test_write_file(am_test_path("token.json"), token, token_len);
     am_test_write_file(am_test_path("empty.json"), empty, empty_len);
@@ -947,7 +829,7 @@ static void test_bitrix24__oauth_without_access_token_refreshes_first(void **sta
                   "\"client_id\":\"local.test\",\"client_secret_env\":\"B24_TEST_SECRET\","
                   "\"refresh_token_env\":\"B24_TEST_REFRESH\"," FAST,
                   am_fake_crm_origin(crm));
-    cfg = config_with(fields);
+    cfg = am_test_partner_config("bitrix24", fields);
     am_record_batch_init(&batch);
     assert_int_equal(am_source_open(&src, source_of(cfg), &env, &err), AM_OK);
     assert_int_equal(am_source_next_batch(src, &batch, &err), AM_OK);
@@ -994,7 +876,7 @@ static void test_bitrix24__server_text_in_messages_is_one_line_and_scrubbed(void
     }
     snprintf(webhook, sizeof(webhook), "%s" WEBHOOK_PATH, am_fake_crm_origin(crm));
     setenv("B24_TEST_WEBHOOK", webhook, 1);
-    cfg = config_with(WEBHOOK_FIELDS);
+    cfg = am_test_partner_config("bitrix24", WEBHOOK_FIELDS);
     am_record_batch_init(&batch);
     assert_int_equal(am_source_open(&src, source_of(cfg), &env, &err), AM_OK);
     assert_int_equal(am_source_next_batch(src, &batch, &err), AM_EAUTH);

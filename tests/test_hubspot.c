@@ -23,85 +23,9 @@
 #define STARK "9012345663"
 #define HOOLI "9012345670"
 
-/* A record copied out of its batch, so it outlives the batch. */
-typedef struct test_record {
-    char *id, *name, *domain, *country, *city, *owner;
-    int64_t amount_cents;
-    bool has_amount;
-    uint32_t populations;
-} test_record;
-
-/* Everything one source gave, read to the end or to its first failure. */
-typedef struct pull_result {
-    am_status rc;
-    char msg[512];
-    char label[256];
-    test_record *records;
-    size_t count;
-    char **rejects;
-    size_t reject_count;
-} pull_result;
-
-static char *dup_or_fail(const char *s)
-{
-    char *copy = strdup(s);
-
-    assert_non_null(copy);
-    return copy;
-}
-
-static void keep_record(pull_result *r, const am_record *in)
-{
-    test_record *out;
-
-    r->records = realloc(r->records, (r->count + 1) * sizeof(*r->records));
-    assert_non_null(r->records);
-    out = &r->records[r->count++];
-    out->id = dup_or_fail(in->id);
-    out->name = dup_or_fail(in->name);
-    out->domain = dup_or_fail(in->domain);
-    out->country = dup_or_fail(in->country);
-    out->city = dup_or_fail(in->city);
-    out->owner = dup_or_fail(in->owner);
-    out->amount_cents = in->amount_cents;
-    out->has_amount = in->has_amount;
-    out->populations = in->populations;
-    assert_string_equal(in->tax_id, "");
-}
-
-static void result_dispose(pull_result *r)
-{
-    size_t i;
-
-    for (i = 0; i < r->count; i++) {
-        test_record *t = &r->records[i];
-        free(t->id);
-        free(t->name);
-        free(t->domain);
-        free(t->country);
-        free(t->city);
-        free(t->owner);
-    }
-    for (i = 0; i < r->reject_count; i++) {
-        free(r->rejects[i]);
-    }
-    free(r->records);
-    free(r->rejects);
-    memset(r, 0, sizeof(*r));
-}
-
-static const test_record *find(const pull_result *r, const char *id)
-{
-    size_t i;
-
-    for (i = 0; i < r->count; i++) {
-        if (strcmp(r->records[i].id, id) == 0) {
-            return &r->records[i];
-        }
-    }
-    fail_msg("no record %s among %zu", id, r->count);
-    return NULL;
-}
+/* What a source gave, kept out of its batches (tests/helpers.h). */
+typedef am_test_record test_record;
+typedef am_test_pull pull_result;
 
 /*
  * A config whose self org "acme" reads the HubSpot source `source` (the
@@ -201,7 +125,6 @@ static void drain(pull_result *r, hs_source *s)
 {
     am_record_batch batch;
     am_error err;
-    size_t i;
 
     am_record_batch_init(&batch);
     am_error_clear(&err);
@@ -215,15 +138,7 @@ static void drain(pull_result *r, hs_source *s)
         if (batch.count == 0 && batch.reject_count == 0) {
             break;
         }
-        for (i = 0; i < batch.count; i++) {
-            keep_record(r, &batch.records[i]);
-        }
-        r->rejects =
-            realloc(r->rejects, (r->reject_count + batch.reject_count + 1) * sizeof(*r->rejects));
-        assert_non_null(r->rejects);
-        for (i = 0; i < batch.reject_count; i++) {
-            r->rejects[r->reject_count++] = dup_or_fail(batch.rejects[i].msg);
-        }
+        am_test_pull_keep_batch(r, &batch, AM_TEST_NO_TAX_ID);
     }
     am_record_batch_dispose(&batch);
 }
@@ -251,7 +166,7 @@ static void test_hubspot__bodies_to_records(void **state)
     assert_int_equal(r.reject_count, 0);
 
     /* lifecyclestage customer and an open deal linked twice. */
-    t = find(&r, NORTHWIND);
+    t = am_test_pull_find(&r, NORTHWIND);
     assert_string_equal(t->name, "Northwind Traders Ltd");
     assert_string_equal(t->domain, "northwindtraders.com");
     assert_string_equal(t->country, "United States");
@@ -260,36 +175,36 @@ static void test_hubspot__bodies_to_records(void **state)
     assert_int_equal(t->populations, CUSTOMERS | OPPORTUNITIES);
 
     /* lifecyclestage says opportunity, but its deal was won. */
-    t = find(&r, GLOBEX);
+    t = am_test_pull_find(&r, GLOBEX);
     assert_false(t->has_amount);
     assert_int_equal(t->populations, CUSTOMERS);
 
     /* A lost deal makes nobody a customer. */
-    t = find(&r, INITECH);
+    t = am_test_pull_find(&r, INITECH);
     assert_string_equal(t->domain, "initech-solutions.co.uk");
     assert_int_equal(t->amount_cents, INT64_C(740000000));
     assert_int_equal(t->populations, PROSPECTS);
 
-    t = find(&r, ROMASHKA);
+    t = am_test_pull_find(&r, ROMASHKA);
     assert_string_equal(t->name, "ООО «Ромашка»");
     assert_string_equal(t->domain, "romashka.ru");
     assert_int_equal(t->amount_cents, INT64_C(95000000000));
     assert_int_equal(t->populations, OPPORTUNITIES);
 
     /* No domain and no website: the record stays, by name. */
-    t = find(&r, UMBRELLA);
+    t = am_test_pull_find(&r, UMBRELLA);
     assert_string_equal(t->domain, "");
     assert_int_equal(t->populations, PROSPECTS);
-    t = find(&r, VANDELAY);
+    t = am_test_pull_find(&r, VANDELAY);
     assert_string_equal(t->country, "");
     assert_int_equal(t->populations, PROSPECTS);
-    assert_int_equal(find(&r, STARK)->populations, PROSPECTS);
-    t = find(&r, HOOLI);
+    assert_int_equal(am_test_pull_find(&r, STARK)->populations, PROSPECTS);
+    t = am_test_pull_find(&r, HOOLI);
     assert_true(t->has_amount);
     assert_int_equal(t->amount_cents, 0);
     assert_int_equal(t->populations, PROSPECTS);
 
-    result_dispose(&r);
+    am_test_pull_dispose(&r);
     hs_close(&s->base);
     am_config_free(cfg);
 }
@@ -310,25 +225,25 @@ static void test_hubspot__amount_from_deals_counts_each_deal_once(void **state)
     for (mode = 0; mode < 2; mode++) {
         hs_source *s = offline_source(cfg);
 
-        s->amount_from = mode == 0 ? AMOUNT_PIPELINE : AMOUNT_WON;
+        s->amount_from = mode == 0 ? AM_CRM_AMOUNT_PIPELINE : AM_CRM_AMOUNT_WON;
         feed(s, true, pages, NULL);
         feed(s, false, deals, NULL);
         drain(&r, s);
         assert_int_equal(r.count, 8);
         if (mode == 0) {
             /* 120000 once, not twice. */
-            assert_true(find(&r, NORTHWIND)->has_amount);
-            assert_int_equal(find(&r, NORTHWIND)->amount_cents, 12000000);
-            assert_false(find(&r, ROMASHKA)->has_amount); /* open, amount null */
-            assert_false(find(&r, GLOBEX)->has_amount);   /* won only */
+            assert_true(am_test_pull_find(&r, NORTHWIND)->has_amount);
+            assert_int_equal(am_test_pull_find(&r, NORTHWIND)->amount_cents, 12000000);
+            assert_false(am_test_pull_find(&r, ROMASHKA)->has_amount); /* open, amount null */
+            assert_false(am_test_pull_find(&r, GLOBEX)->has_amount);   /* won only */
         } else {
-            assert_int_equal(find(&r, GLOBEX)->amount_cents, 4500000);
-            assert_false(find(&r, NORTHWIND)->has_amount);
-            assert_false(find(&r, INITECH)->has_amount); /* lost */
+            assert_int_equal(am_test_pull_find(&r, GLOBEX)->amount_cents, 4500000);
+            assert_false(am_test_pull_find(&r, NORTHWIND)->has_amount);
+            assert_false(am_test_pull_find(&r, INITECH)->has_amount); /* lost */
         }
         /* annualrevenue is not the amount then. */
-        assert_false(find(&r, STARK)->has_amount);
-        result_dispose(&r);
+        assert_false(am_test_pull_find(&r, STARK)->has_amount);
+        am_test_pull_dispose(&r);
         hs_close(&s->base);
     }
     am_config_free(cfg);
@@ -383,11 +298,11 @@ static void test_hubspot__deal_states_combine(void **state)
     assert_int_equal(s->deals_unmatched, 1);
     drain(&r, s);
     assert_int_equal(r.count, 3);
-    assert_int_equal(find(&r, "1")->populations, CUSTOMERS | OPPORTUNITIES);
+    assert_int_equal(am_test_pull_find(&r, "1")->populations, CUSTOMERS | OPPORTUNITIES);
     /* "CUSTOMER" in any ASCII case is the customer stage; a lost deal adds nothing. */
-    assert_int_equal(find(&r, "2")->populations, CUSTOMERS);
-    assert_int_equal(find(&r, "3")->populations, OPPORTUNITIES);
-    result_dispose(&r);
+    assert_int_equal(am_test_pull_find(&r, "2")->populations, CUSTOMERS);
+    assert_int_equal(am_test_pull_find(&r, "3")->populations, OPPORTUNITIES);
+    am_test_pull_dispose(&r);
     hs_close(&s->base);
     am_config_free(cfg);
 }
@@ -417,12 +332,12 @@ static void test_hubspot__populations_map_overrides_defaults(void **state)
     feed(s, false, deals, NULL);
     drain(&r, s);
     /* "customer" mapped to prospects: the default (customers) is skipped. */
-    assert_int_equal(find(&r, NORTHWIND)->populations, PROSPECTS | OPPORTUNITIES);
-    assert_int_equal(find(&r, GLOBEX)->populations, OPPORTUNITIES | CUSTOMERS);
-    assert_int_equal(find(&r, INITECH)->populations, PROSPECTS | churned);
-    assert_int_equal(find(&r, STARK)->populations, CUSTOMERS | advocates);
-    assert_int_equal(find(&r, HOOLI)->populations, PROSPECTS);
-    result_dispose(&r);
+    assert_int_equal(am_test_pull_find(&r, NORTHWIND)->populations, PROSPECTS | OPPORTUNITIES);
+    assert_int_equal(am_test_pull_find(&r, GLOBEX)->populations, OPPORTUNITIES | CUSTOMERS);
+    assert_int_equal(am_test_pull_find(&r, INITECH)->populations, PROSPECTS | churned);
+    assert_int_equal(am_test_pull_find(&r, STARK)->populations, CUSTOMERS | advocates);
+    assert_int_equal(am_test_pull_find(&r, HOOLI)->populations, PROSPECTS);
+    am_test_pull_dispose(&r);
     hs_close(&s->base);
     am_config_free(cfg);
 }
@@ -462,7 +377,7 @@ static void test_hubspot__bad_rows_are_rejected(void **state)
     assert_string_equal(r.rejects[3], "hubspot https://api.hubapi.com: company 5: no name, "
                                       "domain or website; fill one in in HubSpot");
     json_decref(root);
-    result_dispose(&r);
+    am_test_pull_dispose(&r);
     hs_close(&s->base);
     am_config_free(cfg);
 }
@@ -595,7 +510,7 @@ static void pull_scenario(pull_result *r, pull_stats *st, const char *scenario,
                 break;
             }
             for (i = 0; i < batch.count; i++) {
-                keep_record(r, &batch.records[i]);
+                am_test_pull_keep_record(r, &batch.records[i], AM_TEST_NO_TAX_ID);
             }
             r->reject_count += batch.reject_count;
         }
@@ -667,15 +582,15 @@ static void assert_complete_pull(const pull_result *r)
     assert_int_equal(r->rc, AM_OK);
     assert_int_equal(r->count, 8);
     assert_int_equal(r->reject_count, 0);
-    assert_int_equal(find(r, NORTHWIND)->populations, CUSTOMERS | OPPORTUNITIES);
-    assert_int_equal(find(r, GLOBEX)->populations, CUSTOMERS);
-    assert_int_equal(find(r, INITECH)->populations, PROSPECTS);
-    assert_int_equal(find(r, ROMASHKA)->populations, OPPORTUNITIES);
-    assert_string_equal(find(r, ROMASHKA)->name, "ООО «Ромашка»");
-    assert_int_equal(find(r, UMBRELLA)->populations, PROSPECTS);
-    assert_int_equal(find(r, VANDELAY)->populations, PROSPECTS);
-    assert_int_equal(find(r, STARK)->populations, PROSPECTS);
-    assert_int_equal(find(r, HOOLI)->populations, PROSPECTS);
+    assert_int_equal(am_test_pull_find(r, NORTHWIND)->populations, CUSTOMERS | OPPORTUNITIES);
+    assert_int_equal(am_test_pull_find(r, GLOBEX)->populations, CUSTOMERS);
+    assert_int_equal(am_test_pull_find(r, INITECH)->populations, PROSPECTS);
+    assert_int_equal(am_test_pull_find(r, ROMASHKA)->populations, OPPORTUNITIES);
+    assert_string_equal(am_test_pull_find(r, ROMASHKA)->name, "ООО «Ромашка»");
+    assert_int_equal(am_test_pull_find(r, UMBRELLA)->populations, PROSPECTS);
+    assert_int_equal(am_test_pull_find(r, VANDELAY)->populations, PROSPECTS);
+    assert_int_equal(am_test_pull_find(r, STARK)->populations, PROSPECTS);
+    assert_int_equal(am_test_pull_find(r, HOOLI)->populations, PROSPECTS);
 }
 
 /* Two pages of companies by `after`, then the deals with their companies. */
@@ -714,7 +629,7 @@ static void test_hubspot__happy(void **state)
     assert_int_equal(st.deals_unmatched, 1);
     assert_complete_requests(0);
     assert_routes_used();
-    result_dispose(&r);
+    am_test_pull_dispose(&r);
 }
 
 /* The pipeline amount over real HTTP: the deals' amounts reach the records. */
@@ -726,11 +641,11 @@ static void test_hubspot__amount_from_open_pipeline(void **state)
     (void)state;
     pull_scenario(&r, &st, "happy", BASE "\"amount\":\"pipeline\"," FAST);
     assert_complete_pull(&r);
-    assert_int_equal(find(&r, NORTHWIND)->amount_cents, 12000000);
-    assert_false(find(&r, GLOBEX)->has_amount);
+    assert_int_equal(am_test_pull_find(&r, NORTHWIND)->amount_cents, 12000000);
+    assert_false(am_test_pull_find(&r, GLOBEX)->has_amount);
     assert_complete_requests(0);
     assert_routes_used();
-    result_dispose(&r);
+    am_test_pull_dispose(&r);
 }
 
 static void test_hubspot__empty(void **state)
@@ -746,7 +661,7 @@ static void test_hubspot__empty(void **state)
     assert_int_equal(am_fake_crm_request_count(g_crm), 1);
     assert_request(0, "GET", COMPANIES, NULL);
     assert_routes_used();
-    result_dispose(&r);
+    am_test_pull_dispose(&r);
 }
 
 /* paging.next.link names a look-alike host: page 2 comes from our base by `after`. */
@@ -760,7 +675,7 @@ static void test_hubspot__cross_host_next_link(void **state)
     assert_complete_pull(&r);
     assert_complete_requests(0);
     assert_routes_used();
-    result_dispose(&r);
+    am_test_pull_dispose(&r);
 }
 
 /* A 301 to the look-alike host is not followed: one line naming it, nothing sent there. */
@@ -780,7 +695,7 @@ static void test_hubspot__redirect_to_other_host(void **state)
     assert_string_equal(r.msg, want);
     assert_int_equal(am_fake_crm_request_count(g_crm), 1);
     assert_routes_used();
-    result_dispose(&r);
+    am_test_pull_dispose(&r);
 }
 
 /* The documented 429 (no Retry-After): back off, repeat the same request, complete. */
@@ -797,7 +712,7 @@ static void test_hubspot__rate_limited_then_ok(void **state)
     assert_complete_requests(1);
     assert_int_equal(st.http.retries, 1);
     assert_routes_used();
-    result_dispose(&r);
+    am_test_pull_dispose(&r);
 }
 
 /* The RATE_LIMITS variant with Retry-After: 1, waited up to the test's cap of one wait. */
@@ -818,7 +733,7 @@ static void test_hubspot__rate_limited_retry_after_then_ok(void **state)
     assert_true(st.http.waited_s >= 0.19);
     assert_true(st.http.waited_s < 0.9);
     assert_routes_used();
-    result_dispose(&r);
+    am_test_pull_dispose(&r);
 }
 
 /* A refused private-app token fails at once: no retry, no refresh, the variable named. */
@@ -839,7 +754,7 @@ static void test_hubspot__invalid_token(void **state)
     assert_string_equal(r.msg, want);
     assert_int_equal(am_fake_crm_request_count(g_crm), 1);
     assert_routes_used();
-    result_dispose(&r);
+    am_test_pull_dispose(&r);
 }
 
 static void test_hubspot__malformed_body(void **state)
@@ -859,7 +774,7 @@ static void test_hubspot__malformed_body(void **state)
     assert_string_equal(r.msg, want);
     assert_int_equal(am_fake_crm_request_count(g_crm), 1);
     assert_routes_used();
-    result_dispose(&r);
+    am_test_pull_dispose(&r);
 }
 
 static void test_hubspot__proxy_502_then_ok(void **state)
@@ -873,7 +788,7 @@ static void test_hubspot__proxy_502_then_ok(void **state)
     assert_int_equal(request_at(0)->status, 502);
     assert_complete_requests(1);
     assert_routes_used();
-    result_dispose(&r);
+    am_test_pull_dispose(&r);
 }
 
 static void test_hubspot__proxy_502_persistent(void **state)
@@ -893,7 +808,7 @@ static void test_hubspot__proxy_502_persistent(void **state)
     assert_string_equal(r.msg, want);
     assert_int_equal(am_fake_crm_request_count(g_crm), 3);
     assert_routes_used();
-    result_dispose(&r);
+    am_test_pull_dispose(&r);
 }
 
 /*
@@ -913,10 +828,10 @@ static void test_hubspot__search(void **state)
                        "\"deals\":\"skip\"," FAST);
     assert_int_equal(r.rc, AM_OK);
     assert_int_equal(r.count, 3);
-    assert_int_equal(find(&r, NORTHWIND)->populations, CUSTOMERS);
-    assert_string_equal(find(&r, NORTHWIND)->domain, "northwindtraders.com");
-    assert_int_equal(find(&r, STARK)->populations, PROSPECTS);
-    assert_int_equal(find(&r, HOOLI)->populations, PROSPECTS);
+    assert_int_equal(am_test_pull_find(&r, NORTHWIND)->populations, CUSTOMERS);
+    assert_string_equal(am_test_pull_find(&r, NORTHWIND)->domain, "northwindtraders.com");
+    assert_int_equal(am_test_pull_find(&r, STARK)->populations, PROSPECTS);
+    assert_int_equal(am_test_pull_find(&r, HOOLI)->populations, PROSPECTS);
     assert_int_equal(am_fake_crm_request_count(g_crm), 2);
     assert_request(0, "POST", COMPANIES "/search", NULL);
     assert_request(1, "POST", COMPANIES "/search", "2");
@@ -935,7 +850,7 @@ static void test_hubspot__search(void **state)
                         "evangelist");
     json_decref(body);
     assert_routes_used();
-    result_dispose(&r);
+    am_test_pull_dispose(&r);
 }
 
 /* ---- config mistakes: one line naming the field, before any request -------------- */
@@ -1102,7 +1017,7 @@ static void pull_generated(pull_result *r, const char *fields_text)
             break;
         }
         for (i = 0; i < batch.count; i++) {
-            keep_record(r, &batch.records[i]);
+            am_test_pull_keep_record(r, &batch.records[i], AM_TEST_NO_TAX_ID);
         }
     }
     snprintf(r->msg, sizeof(r->msg), "%s", r->rc ? err.msg : "");
@@ -1128,12 +1043,12 @@ static void test_hubspot__search_with_deals(void **state)
     assert_int_equal(r.rc, AM_OK);
     assert_int_equal(r.count, 3);
     /* Northwind's open deal is read; the deals of companies outside the search count for none. */
-    assert_int_equal(find(&r, NORTHWIND)->populations, CUSTOMERS | OPPORTUNITIES);
-    assert_int_equal(find(&r, STARK)->populations, PROSPECTS);
+    assert_int_equal(am_test_pull_find(&r, NORTHWIND)->populations, CUSTOMERS | OPPORTUNITIES);
+    assert_int_equal(am_test_pull_find(&r, STARK)->populations, PROSPECTS);
     assert_int_equal(am_fake_crm_request_count(g_crm), 3);
     assert_request(2, "GET", DEALS, NULL);
     assert_routes_used();
-    result_dispose(&r);
+    am_test_pull_dispose(&r);
 }
 
 /* A search past HubSpot's 10,000 results fails on its first page, saying what to do. */
@@ -1161,7 +1076,7 @@ static void test_hubspot__search_past_its_cap_fails(void **state)
     assert_string_equal(r.msg, want);
     assert_int_equal(am_fake_crm_request_count(g_crm), 1);
     assert_routes_used();
-    result_dispose(&r);
+    am_test_pull_dispose(&r);
 }
 
 /* The daily limit cannot be waited out: one request, one line, no retry. */
@@ -1188,7 +1103,7 @@ static void test_hubspot__daily_limit_fails_at_once(void **state)
            "after midnight in the portal's time zone");
     assert_string_equal(r.msg, want);
     assert_int_equal(am_fake_crm_request_count(g_crm), 1);
-    result_dispose(&r);
+    am_test_pull_dispose(&r);
 }
 
 int main(void)

@@ -28,85 +28,9 @@
 #define VANDELAY "001RO000005Ab2qYAC"
 #define STARK "001RO000006KwPeYAK"
 
-/* A record copied out of its batch, so it outlives the batch. */
-typedef struct test_record {
-    char *id, *name, *domain, *country, *city, *owner;
-    int64_t amount_cents;
-    bool has_amount;
-    uint32_t populations;
-} test_record;
-
-/* Everything one source gave, read to the end or to its first failure. */
-typedef struct pull_result {
-    am_status rc;
-    char msg[512];
-    char label[256];
-    test_record *records;
-    size_t count;
-    char **rejects;
-    size_t reject_count;
-} pull_result;
-
-static char *dup_or_fail(const char *s)
-{
-    char *copy = strdup(s);
-
-    assert_non_null(copy);
-    return copy;
-}
-
-static void keep_record(pull_result *r, const am_record *in)
-{
-    test_record *out;
-
-    r->records = realloc(r->records, (r->count + 1) * sizeof(*r->records));
-    assert_non_null(r->records);
-    out = &r->records[r->count++];
-    out->id = dup_or_fail(in->id);
-    out->name = dup_or_fail(in->name);
-    out->domain = dup_or_fail(in->domain);
-    out->country = dup_or_fail(in->country);
-    out->city = dup_or_fail(in->city);
-    out->owner = dup_or_fail(in->owner);
-    out->amount_cents = in->amount_cents;
-    out->has_amount = in->has_amount;
-    out->populations = in->populations;
-    assert_string_equal(in->tax_id, "");
-}
-
-static void result_dispose(pull_result *r)
-{
-    size_t i;
-
-    for (i = 0; i < r->count; i++) {
-        test_record *t = &r->records[i];
-        free(t->id);
-        free(t->name);
-        free(t->domain);
-        free(t->country);
-        free(t->city);
-        free(t->owner);
-    }
-    for (i = 0; i < r->reject_count; i++) {
-        free(r->rejects[i]);
-    }
-    free(r->records);
-    free(r->rejects);
-    memset(r, 0, sizeof(*r));
-}
-
-static const test_record *find(const pull_result *r, const char *id)
-{
-    size_t i;
-
-    for (i = 0; i < r->count; i++) {
-        if (strcmp(r->records[i].id, id) == 0) {
-            return &r->records[i];
-        }
-    }
-    fail_msg("no record %s among %zu", id, r->count);
-    return NULL;
-}
+/* What a source gave, kept out of its batches (tests/helpers.h). */
+typedef am_test_record test_record;
+typedef am_test_pull pull_result;
 
 /*
  * A config whose self org "acme" reads the Salesforce source `source` (the
@@ -204,7 +128,6 @@ static void drain(pull_result *r, sf_source *s)
 {
     am_record_batch batch;
     am_error err;
-    size_t i;
 
     am_record_batch_init(&batch);
     am_error_clear(&err);
@@ -218,15 +141,7 @@ static void drain(pull_result *r, sf_source *s)
         if (batch.count == 0 && batch.reject_count == 0) {
             break;
         }
-        for (i = 0; i < batch.count; i++) {
-            keep_record(r, &batch.records[i]);
-        }
-        r->rejects =
-            realloc(r->rejects, (r->reject_count + batch.reject_count + 1) * sizeof(*r->rejects));
-        assert_non_null(r->rejects);
-        for (i = 0; i < batch.reject_count; i++) {
-            r->rejects[r->reject_count++] = dup_or_fail(batch.rejects[i].msg);
-        }
+        am_test_pull_keep_batch(r, &batch, AM_TEST_NO_TAX_ID);
     }
     am_record_batch_dispose(&batch);
 }
@@ -251,7 +166,7 @@ static void test_salesforce__bodies_to_records(void **state)
     assert_int_equal(r.count, 7);
     assert_int_equal(r.reject_count, 0);
 
-    t = find(&r, NORTHWIND);
+    t = am_test_pull_find(&r, NORTHWIND);
     assert_string_equal(t->name, "Northwind Traders Ltd");
     assert_string_equal(t->domain, "https://www.northwindtraders.com/");
     assert_string_equal(t->country, "United States");
@@ -263,37 +178,37 @@ static void test_salesforce__bodies_to_records(void **state)
     assert_int_equal(t->populations, CUSTOMERS | OPPORTUNITIES);
 
     /* Type says Prospect, but it has a won opportunity. */
-    t = find(&r, GLOBEX);
+    t = am_test_pull_find(&r, GLOBEX);
     assert_string_equal(t->domain, "globex-logistics.de");
     assert_int_equal(t->amount_cents, INT64_C(1250000000));
     assert_int_equal(t->populations, CUSTOMERS);
 
     /* A Customer - Channel whose only opportunity was lost: still a customer by Type. */
-    t = find(&r, INITECH);
+    t = am_test_pull_find(&r, INITECH);
     assert_false(t->has_amount);
     assert_int_equal(t->populations, CUSTOMERS);
 
-    t = find(&r, ROMASHKA);
+    t = am_test_pull_find(&r, ROMASHKA);
     assert_string_equal(t->name, "ООО «Ромашка»");
     assert_string_equal(t->country, "Russia");
     assert_int_equal(t->amount_cents, INT64_C(95000000000));
     assert_int_equal(t->populations, OPPORTUNITIES);
 
     /* Partner Types and no Type at all, without opportunities: prospects. */
-    t = find(&r, ACME);
+    t = am_test_pull_find(&r, ACME);
     assert_string_equal(t->domain, "WWW.ACMEROBOTICS.IO");
     assert_int_equal(t->amount_cents, INT64_C(320000000));
     assert_int_equal(t->populations, PROSPECTS);
-    t = find(&r, VANDELAY);
+    t = am_test_pull_find(&r, VANDELAY);
     assert_string_equal(t->domain, "");
     assert_string_equal(t->country, "");
     assert_false(t->has_amount);
     assert_int_equal(t->populations, PROSPECTS);
-    t = find(&r, STARK);
+    t = am_test_pull_find(&r, STARK);
     assert_int_equal(t->amount_cents, INT64_C(12000000000));
     assert_int_equal(t->populations, PROSPECTS);
 
-    result_dispose(&r);
+    am_test_pull_dispose(&r);
     sf_close(&s->base);
     am_config_free(cfg);
 }
@@ -309,19 +224,20 @@ static void test_salesforce__amount_from_won_opportunities(void **state)
     pull_result r = {0};
 
     (void)state;
-    s->amount_from = AMOUNT_WON;
+    s->amount_from = AM_CRM_AMOUNT_WON;
     feed(s, true, account_pages);
     feed(s, false, opportunity_pages);
     drain(&r, s);
     assert_int_equal(r.count, 7);
     /* Northwind: the won 9900.0, not the open 120000.0 nor its AnnualRevenue. */
-    assert_true(find(&r, NORTHWIND)->has_amount);
-    assert_int_equal(find(&r, NORTHWIND)->amount_cents, 990000);
-    assert_int_equal(find(&r, GLOBEX)->amount_cents, 4500000);
-    assert_false(find(&r, INITECH)->has_amount);  /* lost only */
-    assert_false(find(&r, ROMASHKA)->has_amount); /* open only */
-    assert_false(find(&r, STARK)->has_amount);    /* no Opportunity: AnnualRevenue is not used */
-    result_dispose(&r);
+    assert_true(am_test_pull_find(&r, NORTHWIND)->has_amount);
+    assert_int_equal(am_test_pull_find(&r, NORTHWIND)->amount_cents, 990000);
+    assert_int_equal(am_test_pull_find(&r, GLOBEX)->amount_cents, 4500000);
+    assert_false(am_test_pull_find(&r, INITECH)->has_amount);  /* lost only */
+    assert_false(am_test_pull_find(&r, ROMASHKA)->has_amount); /* open only */
+    /* No Opportunity: AnnualRevenue is not used. */
+    assert_false(am_test_pull_find(&r, STARK)->has_amount);
+    am_test_pull_dispose(&r);
     sf_close(&s->base);
     am_config_free(cfg);
 }
@@ -342,7 +258,7 @@ static void test_salesforce__query_all_drops_deleted_and_merged(void **state)
     assert_int_equal(r.count, 1);
     assert_string_equal(r.records[0].id, NORTHWIND);
     assert_string_equal(r.records[0].domain, "https://www.northwindtraders.com/");
-    result_dispose(&r);
+    am_test_pull_dispose(&r);
     sf_close(&s->base);
     am_config_free(cfg);
 }
@@ -374,14 +290,14 @@ static void test_salesforce__populations_map_overrides_defaults(void **state)
     feed(s, false, opportunity_pages);
     drain(&r, s);
     /* Customer - Channel is mapped (ASCII case ignored): no default customers for it. */
-    assert_int_equal(find(&r, INITECH)->populations, partners | churned);
-    assert_int_equal(find(&r, STARK)->populations, partners | PROSPECTS);
+    assert_int_equal(am_test_pull_find(&r, INITECH)->populations, partners | churned);
+    assert_int_equal(am_test_pull_find(&r, STARK)->populations, partners | PROSPECTS);
     /* Unmapped values keep their defaults. */
-    assert_int_equal(find(&r, NORTHWIND)->populations, CUSTOMERS | pipeline);
-    assert_int_equal(find(&r, GLOBEX)->populations, CUSTOMERS);
-    assert_int_equal(find(&r, ROMASHKA)->populations, pipeline);
-    assert_int_equal(find(&r, ACME)->populations, PROSPECTS);
-    result_dispose(&r);
+    assert_int_equal(am_test_pull_find(&r, NORTHWIND)->populations, CUSTOMERS | pipeline);
+    assert_int_equal(am_test_pull_find(&r, GLOBEX)->populations, CUSTOMERS);
+    assert_int_equal(am_test_pull_find(&r, ROMASHKA)->populations, pipeline);
+    assert_int_equal(am_test_pull_find(&r, ACME)->populations, PROSPECTS);
+    am_test_pull_dispose(&r);
     sf_close(&s->base);
     am_config_free(cfg);
 }
@@ -426,7 +342,7 @@ static void test_salesforce__bad_rows_are_rejected(void **state)
     assert_string_equal(r.rejects[3], "salesforce https://acme.my.salesforce.com: Account 001E: "
                                       "no Name and no Website; fill one in in Salesforce");
     json_decref(root);
-    result_dispose(&r);
+    am_test_pull_dispose(&r);
     sf_close(&s->base);
     am_config_free(cfg);
 }
@@ -509,15 +425,16 @@ static void test_salesforce__amounts_exact(void **state)
     /* The text form as HubSpot and others send it goes through the same reader. */
     {
         int64_t cents = 0;
-        assert_true(decimal_to_cents(&cents, "1850000.00", 10));
+        assert_int_equal(am_parse_decimal_cents(&cents, "1850000.00", 10, NULL), AM_OK);
         assert_int_equal(cents, INT64_C(185000000));
-        assert_true(decimal_to_cents(&cents, "4.8e+07", 7));
+        assert_int_equal(am_parse_decimal_cents(&cents, "4.8e+07", 7, NULL), AM_OK);
         assert_int_equal(cents, INT64_C(4800000000));
-        assert_false(decimal_to_cents(&cents, "", 0));
-        assert_false(decimal_to_cents(&cents, "1e", 2));
-        assert_false(decimal_to_cents(&cents, "1 000", 5));
-        assert_false(decimal_to_cents(&cents, ".", 1));
-        assert_false(decimal_to_cents(&cents, "99999999999999999999", 20));
+        assert_int_equal(am_parse_decimal_cents(&cents, "", 0, NULL), AM_EINPUT);
+        assert_int_equal(am_parse_decimal_cents(&cents, "1e", 2, NULL), AM_EINPUT);
+        assert_int_equal(am_parse_decimal_cents(&cents, "1 000", 5, NULL), AM_EINPUT);
+        assert_int_equal(am_parse_decimal_cents(&cents, ".", 1, NULL), AM_EINPUT);
+        assert_int_equal(am_parse_decimal_cents(&cents, "99999999999999999999", 20, NULL),
+                         AM_EINPUT);
     }
 }
 
@@ -614,7 +531,7 @@ static void pull_scenario(pull_result *r, pull_stats *st, const char *scenario,
                 break;
             }
             for (i = 0; i < batch.count; i++) {
-                keep_record(r, &batch.records[i]);
+                am_test_pull_keep_record(r, &batch.records[i], AM_TEST_NO_TAX_ID);
             }
             r->reject_count += batch.reject_count;
         }
@@ -704,14 +621,14 @@ static void assert_complete_pull(const pull_result *r)
     assert_int_equal(r->rc, AM_OK);
     assert_int_equal(r->count, 7);
     assert_int_equal(r->reject_count, 0);
-    assert_int_equal(find(r, NORTHWIND)->populations, CUSTOMERS | OPPORTUNITIES);
-    assert_int_equal(find(r, GLOBEX)->populations, CUSTOMERS);
-    assert_int_equal(find(r, INITECH)->populations, CUSTOMERS);
-    assert_int_equal(find(r, ROMASHKA)->populations, OPPORTUNITIES);
-    assert_string_equal(find(r, ROMASHKA)->name, "ООО «Ромашка»");
-    assert_int_equal(find(r, ACME)->populations, PROSPECTS);
-    assert_int_equal(find(r, VANDELAY)->populations, PROSPECTS);
-    assert_int_equal(find(r, STARK)->populations, PROSPECTS);
+    assert_int_equal(am_test_pull_find(r, NORTHWIND)->populations, CUSTOMERS | OPPORTUNITIES);
+    assert_int_equal(am_test_pull_find(r, GLOBEX)->populations, CUSTOMERS);
+    assert_int_equal(am_test_pull_find(r, INITECH)->populations, CUSTOMERS);
+    assert_int_equal(am_test_pull_find(r, ROMASHKA)->populations, OPPORTUNITIES);
+    assert_string_equal(am_test_pull_find(r, ROMASHKA)->name, "ООО «Ромашка»");
+    assert_int_equal(am_test_pull_find(r, ACME)->populations, PROSPECTS);
+    assert_int_equal(am_test_pull_find(r, VANDELAY)->populations, PROSPECTS);
+    assert_int_equal(am_test_pull_find(r, STARK)->populations, PROSPECTS);
 }
 
 static void test_salesforce__happy(void **state)
@@ -726,7 +643,7 @@ static void test_salesforce__happy(void **state)
                   "\"," FAST);
     assert_complete_pull(&r);
     /* AnnualRevenue 4.8E7, exactly. */
-    assert_int_equal(find(&r, NORTHWIND)->amount_cents, INT64_C(4800000000));
+    assert_int_equal(am_test_pull_find(&r, NORTHWIND)->amount_cents, INT64_C(4800000000));
     /* The label is the instance, as a person recognises it. */
     snprintf(label, sizeof(label), "%s", am_fake_crm_origin(g_crm));
     assert_string_equal(r.label, label);
@@ -739,7 +656,7 @@ static void test_salesforce__happy(void **state)
     assert_request(2, "GET", QUERY_PATH, STALE_TOKEN);
     assert_soql(2, OPPORTUNITY_SOQL_START);
     assert_routes_used();
-    result_dispose(&r);
+    am_test_pull_dispose(&r);
 }
 
 /* "amount": "pipeline": the open Opportunities' Amounts, summed per Account. */
@@ -753,14 +670,14 @@ static void test_salesforce__amount_from_open_pipeline(void **state)
                   "\"instance_url\":\"http://127.0.0.1:@PORT@\",\"token_env\":\"" TOKEN_VAR "\","
                   "\"amount\":\"pipeline\"," FAST);
     assert_complete_pull(&r);
-    assert_true(find(&r, NORTHWIND)->has_amount);
-    assert_int_equal(find(&r, NORTHWIND)->amount_cents, 12000000);
+    assert_true(am_test_pull_find(&r, NORTHWIND)->has_amount);
+    assert_int_equal(am_test_pull_find(&r, NORTHWIND)->amount_cents, 12000000);
     /* Ромашка's open Opportunity has a null Amount; Globex's only one is won. */
-    assert_false(find(&r, ROMASHKA)->has_amount);
-    assert_false(find(&r, GLOBEX)->has_amount);
-    assert_false(find(&r, ACME)->has_amount);
+    assert_false(am_test_pull_find(&r, ROMASHKA)->has_amount);
+    assert_false(am_test_pull_find(&r, GLOBEX)->has_amount);
+    assert_false(am_test_pull_find(&r, ACME)->has_amount);
     assert_routes_used();
-    result_dispose(&r);
+    am_test_pull_dispose(&r);
 }
 
 /*
@@ -810,7 +727,7 @@ static void test_salesforce__happy_oauth_uses_answered_instance(void **state)
     assert_request(2, "GET", PAGE2_PATH, NEW_TOKEN);
     assert_request(3, "GET", QUERY_PATH, NEW_TOKEN);
     assert_routes_used();
-    result_dispose(&r);
+    am_test_pull_dispose(&r);
 }
 
 #define TOKEN_ONLY "\"instance_url\":\"http://127.0.0.1:@PORT@\",\"token_env\":\"" TOKEN_VAR "\","
@@ -831,7 +748,7 @@ static void test_salesforce__empty(void **state)
     assert_int_equal(am_fake_crm_request_count(g_crm), 1);
     assert_request(0, "GET", QUERY_PATH, STALE_TOKEN);
     assert_routes_used();
-    result_dispose(&r);
+    am_test_pull_dispose(&r);
 }
 
 /* One 401, one refresh, the same query repeated with the new token, then all of it. */
@@ -858,7 +775,7 @@ static void test_salesforce__expired_token_then_refresh(void **state)
     assert_request(4, "GET", QUERY_PATH, NEW_TOKEN);
     assert_soql(4, OPPORTUNITY_SOQL_START);
     assert_routes_used();
-    result_dispose(&r);
+    am_test_pull_dispose(&r);
 }
 
 /* With base_url every request stays there: the token answer's instance_url is not followed. */
@@ -883,7 +800,7 @@ static void test_salesforce__base_url_wins_over_answered_instance(void **state)
     }
     assert_request(4, "GET", QUERY_PATH, NEW_TOKEN);
     assert_routes_used();
-    result_dispose(&r);
+    am_test_pull_dispose(&r);
 }
 
 /* The refresh token was revoked: one refresh, no further call, one line asking to authorise. */
@@ -905,7 +822,7 @@ static void test_salesforce__expired_token_refresh_rejected(void **state)
     assert_request(0, "GET", QUERY_PATH, STALE_TOKEN);
     assert_request(1, "POST", TOKEN_URL_PATH, NULL);
     assert_routes_used();
-    result_dispose(&r);
+    am_test_pull_dispose(&r);
 }
 
 /* A 401 without OAuth configured cannot be cured: it says which variable to renew. */
@@ -925,7 +842,7 @@ static void test_salesforce__expired_token_without_oauth(void **state)
            "can refresh it");
     assert_string_equal(r.msg, want);
     assert_int_equal(am_fake_crm_request_count(g_crm), 1);
-    result_dispose(&r);
+    am_test_pull_dispose(&r);
 }
 
 /* The org's daily allocation is spent: fail this run, at most one retry. */
@@ -950,7 +867,7 @@ static void test_salesforce__request_limit_exceeded(void **state)
     /* Not a token problem: no refresh. */
     assert_int_equal(st.refreshes, 0);
     assert_routes_used();
-    result_dispose(&r);
+    am_test_pull_dispose(&r);
 }
 
 /* Truncated JSON with status 200: one line, no records. */
@@ -971,7 +888,7 @@ static void test_salesforce__malformed_body(void **state)
     assert_string_equal(r.msg, want);
     assert_int_equal(am_fake_crm_request_count(g_crm), 1);
     assert_routes_used();
-    result_dispose(&r);
+    am_test_pull_dispose(&r);
 }
 
 /* The proxy's HTML page is not parsed; the query is repeated and the pull completes. */
@@ -989,7 +906,7 @@ static void test_salesforce__proxy_502_then_ok(void **state)
     assert_soql(1, ACCOUNT_SOQL);
     assert_int_equal(st.http.retries, 1);
     assert_routes_used();
-    result_dispose(&r);
+    am_test_pull_dispose(&r);
 }
 
 /* A proxy that keeps failing: a bounded number of tries, then one line. */
@@ -1012,7 +929,7 @@ static void test_salesforce__proxy_502_persistent(void **state)
     /* max_attempts is 3. */
     assert_int_equal(am_fake_crm_request_count(g_crm), 3);
     assert_routes_used();
-    result_dispose(&r);
+    am_test_pull_dispose(&r);
 }
 
 /* Through queryAll: the deleted and merged-away rows are dropped, one Account remains. */
@@ -1032,7 +949,7 @@ static void test_salesforce__query_all_deleted(void **state)
     assert_soql(0, ACCOUNT_SOQL);
     assert_request(1, "GET", QUERY_PATH, STALE_TOKEN);
     assert_routes_used();
-    result_dispose(&r);
+    am_test_pull_dispose(&r);
 }
 
 /* Nobody listens: a bounded number of tries, then one line naming the source. */

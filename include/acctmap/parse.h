@@ -20,4 +20,12 @@ am_status am_parse_u64(uint64_t *out, const char *s, size_t len, am_error *err);
  */
 am_status am_parse_amount(int64_t *cents_out, const char *s, size_t len, am_error *err);
 
+/*
+ * Parse a decimal number as CRMs write it ("48000000", "1850000.00", "4.8E7",
+ * "-3.2e+06": sign, digits, '.', exponent) into hundredths, exactly; digits
+ * past the cent are rounded half away from zero. AM_EINPUT when it is not
+ * such a number or does not fit in 63 bits.
+ */
+am_status am_parse_decimal_cents(int64_t *cents_out, const char *s, size_t len, am_error *err);
+
 #endif

@@ -66,8 +66,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     am_record_batch_dispose(&batch);
     json_decref(root);
-    free(s.companies);
-    free(s.by_id);
+    am_crm_list_dispose(&s.list);
     am_arena_dispose(&s.arena);
     return 0;
 }

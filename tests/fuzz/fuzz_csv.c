@@ -52,7 +52,7 @@ static bool trimmed(const char *s)
 {
     size_t n = strlen(s);
 
-    return n == 0 || (!is_blank(s[0]) && !is_blank(s[n - 1]));
+    return n == 0 || (!am_row_is_blank(s[0]) && !am_row_is_blank(s[n - 1]));
 }
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
@@ -110,7 +110,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     am_record_batch_init(&batch);
     check(am_source_config_check_fields(cfg, am_connector_csv.fields, &err) == AM_OK, "fields");
-    rc = am_connector_csv.open(&src, cfg, &err);
+    rc = am_connector_csv.open(&src, cfg, NULL, &err);
     if (rc) {
         check(!src && one_line(err.msg), "open fails cleanly with one line");
         check(rc == AM_EINPUT, "a file that opens fails only as input");
@@ -149,7 +149,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             for (f = 0; f < sizeof(fields) / sizeof(fields[0]); f++) {
                 check(trimmed(fields[f]), "values trimmed");
                 check(strlen(fields[f]) <= CSV_FIELD_MAX, "field limit");
-                check(utf8_bad_offset(fields[f], strlen(fields[f])) == strlen(fields[f]),
+                check(am_row_utf8_bad_offset(fields[f], strlen(fields[f])) == strlen(fields[f]),
                       "valid UTF-8");
             }
         }

@@ -56,7 +56,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     s->base.ops = &am_connector_hubspot;
     s->base.cfg = &am_config_org_at(config, 0)->sources[0];
     am_arena_init(&s->arena);
-    s->amount_from = (enum amount_from)(size % 3); /* every way of summing amounts */
+    s->amount_from = (enum am_crm_amount)(size % 3); /* every way of summing amounts */
     snprintf(s->where, sizeof(s->where), "hubspot https://api.hubapi.com");
     am_record_batch_init(&batch);
     if (!root) {
