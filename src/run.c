@@ -203,6 +203,9 @@ typedef struct run_state {
     am_error store_err; /* set by the store thread before store_failed */
     am_secret_keeper secrets; /* the store, for sources' rotated tokens */
     kept_records *kept;       /* per org */
+    bool *report_needs_pairs; /* per org: its report lists pairs of records */
+    am_record_batch partner_ids; /* one partner's record ids, while its report is built */
+    size_t partner_ids_org;
     am_run_timings t;
 } run_state;
 
@@ -835,15 +838,28 @@ static void plan_kept(run_state *st)
         am_policy_needs(&ours, &fields, &theirs, p);
         st->kept[0].populations |= ours;
         st->kept[0].fields |= fields;
-        st->kept[org].populations |= theirs;
+        /*
+         * A partner's records are not kept: its report needs only their ids,
+         * read back from the run being written (all partners' records would
+         * double the run's memory).
+         */
+        st->kept[org].populations = 0;
+        st->report_needs_pairs[org] = theirs != 0;
     }
 }
 
 static const am_record *kept_record(void *ctx, size_t org, uint32_t number)
 {
-    const kept_records *k = &((run_state *)ctx)->kept[org];
+    const run_state *st = ctx;
+    const kept_records *k = &st->kept[org];
     size_t lo = 0, hi = k->count;
 
+    if (org != 0) {
+        /* The partner's ids, read back for this report (store order is index order). */
+        return org == st->partner_ids_org && number < st->partner_ids.count
+                   ? &st->partner_ids.records[number]
+                   : NULL;
+    }
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
         if (k->number[mid] < number) {
@@ -872,7 +888,7 @@ static am_status write_reports(run_state *st, am_error *err)
         if (!co->policy) {
             continue;
         }
-        if (st->kept[org].populations) {
+        if (st->report_needs_pairs[org]) {
             /* Listing a cell's pairs needs both orgs' records by entity. */
             if (!prepared_self) {
                 rc = am_index_prepare_lookup(st->index, 0, err);
@@ -880,6 +896,10 @@ static am_status write_reports(run_state *st, am_error *err)
             }
             if (!rc) {
                 rc = am_index_prepare_lookup(st->index, org, err);
+            }
+            if (!rc) {
+                rc = am_run_writer_load_record_ids(&st->partner_ids, st->writer, org, err);
+                st->partner_ids_org = org;
             }
         }
         if (!rc) {
@@ -895,7 +915,8 @@ static am_status write_reports(run_state *st, am_error *err)
         }
         free(json);
         am_report_free(report);
-        if (rc) {
+        if (rc && rc != AM_ESTORE && rc != AM_EIO) {
+            /* A store failure speaks for itself (and names the store). */
             am_error_prefix(err, "report for %s: ", co->id);
         }
     }
@@ -969,6 +990,7 @@ am_status am_run_batch(am_run **out, am_run_timings *timings, const am_config *c
 
     *out = NULL;
     memset(&st, 0, sizeof(st));
+    am_record_batch_init(&st.partner_ids);
     st.cfg = cfg;
     st.obs = obs;
     st.secrets.ctx = st_;
@@ -987,7 +1009,8 @@ am_status am_run_batch(am_run **out, am_run_timings *timings, const am_config *c
     st.populations = calloc(st.run->org_count, sizeof(*st.populations));
     st.resolver_ids = calloc(st.run->org_count, sizeof(*st.resolver_ids));
     st.kept = calloc(st.run->org_count, sizeof(*st.kept));
-    if (!st.populations || !st.resolver_ids || !st.kept) {
+    st.report_needs_pairs = calloc(st.run->org_count, sizeof(*st.report_needs_pairs));
+    if (!st.populations || !st.resolver_ids || !st.kept || !st.report_needs_pairs) {
         rc = am_error_set(err, AM_ENOMEM, "out of memory starting the run");
         goto cleanup;
     }
@@ -1053,6 +1076,8 @@ cleanup:
         am_arena_dispose(&st.kept[org].arena);
     }
     free(st.kept);
+    free(st.report_needs_pairs);
+    am_record_batch_dispose(&st.partner_ids);
     free(st.populations);
     free(st.resolver_ids);
     free(st.self_amounts);

@@ -1147,6 +1147,41 @@ am_status am_run_writer_add_records(am_run_writer *w, size_t org, const am_recor
     return append_hashed(w, s, part, b.data, b.len, err);
 }
 
+am_status am_run_writer_load_record_ids(am_record_batch *out, am_run_writer *w, size_t org,
+                                        am_error *err)
+{
+    out_buf b = {NULL, 0, 0, false};
+    char part[64], where[384];
+    char *data = NULL;
+    size_t len = 0;
+    org_stream *s;
+    am_status rc;
+
+    am_record_batch_reset(out);
+    rc = org_stream_get(&s, w, org, err);
+    if (rc) {
+        return rc;
+    }
+    part_name(part, sizeof(part), "records", org);
+    rc = w->st->ops->part_read_pending(&data, &len, w->txn, part, err);
+    if (rc) {
+        return rc;
+    }
+    /* Close it in memory as the commit will, so that the one decoder reads it. */
+    out_bytes(&b, data, len);
+    out_bytes(&b, RECORDS_TRAILER, MAGIC_LEN);
+    out_u64(&b, s->count);
+    free(data);
+    if (b.failed) {
+        free(b.data);
+        return am_error_set(err, AM_ENOMEM, "out of memory reading back records");
+    }
+    snprintf(where, sizeof(where), "%s: the run being written: %s", w->st->display, part);
+    rc = records_decode(out, (const char *)b.data, b.len, s->count, where, true, err);
+    free(b.data);
+    return rc;
+}
+
 am_status am_run_writer_add_message(am_run_writer *w, const char *line, am_error *err)
 {
     am_status rc = w->st->ops->part_append(w->txn, "messages.txt", line, strlen(line), err);

@@ -51,6 +51,12 @@ typedef struct am_store_ops {
                         am_error *err);
     /* Drop the hidden run and release the lock; NULL is a no-op. */
     void (*abort)(void *txn);
+    /*
+     * What was appended so far to a part of the hidden run, malloc'd;
+     * AM_ENOTFOUND when nothing was. Called between appends, never during one.
+     */
+    am_status (*part_read_pending)(char **data_out, size_t *len_out, void *txn,
+                                   const char *part, am_error *err);
 
     /*
      * Secrets a source must keep between runs (rotated OAuth refresh tokens),

@@ -477,6 +477,17 @@ static am_status dir_part_append(void *vtxn, const char *part, const void *data,
     return AM_OK;
 }
 
+static am_status dir_part_read_pending(char **data_out, size_t *len_out, void *vtxn,
+                                       const char *part, am_error *err)
+{
+    dir_txn *txn = vtxn;
+    char path[PATH_MAX];
+    am_status rc = join_path(path, sizeof(path), err, txn->tmp, part);
+
+    /* Appends are write(2)s on the part's file: it holds every byte already. */
+    return rc ? rc : read_file(data_out, len_out, txn->st, path, err);
+}
+
 static void txn_free(dir_txn *txn, bool remove)
 {
     size_t i;
@@ -634,6 +645,7 @@ const am_store_ops am_store_dir_ops = {
     .part_append = dir_part_append,
     .commit = dir_commit,
     .abort = dir_abort,
+    .part_read_pending = dir_part_read_pending,
     .secret_load = dir_secret_load,
     .secret_save = dir_secret_save,
 };

@@ -100,8 +100,13 @@ static am_status pg_fail(am_error *err, const pg_store *st, PGconn *conn, const 
     if (!msg || !*msg) {
         msg = conn ? PQerrorMessage(conn) : NULL;
     }
+    const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+    /* Class 08 (connection) and 57P (the server shutting down) mean the server went away. */
+    bool gone = (conn && PQstatus(conn) == CONNECTION_BAD) ||
+                (state && (strncmp(state, "08", 2) == 0 || strncmp(state, "57P", 3) == 0));
+
     clean_message(why, sizeof(why), st, msg);
-    if (conn && PQstatus(conn) == CONNECTION_BAD) {
+    if (gone) {
         return am_error_set(err, AM_ESTORE,
                             "%s: cannot %s: the connection to the server was "
                             "lost (%s); check that the server is up and run acctmap again",
@@ -805,6 +810,88 @@ static am_status pg_part_append(void *vtxn, const char *part, const void *data, 
     return rc;
 }
 
+/*
+ * The chunks this transaction inserted (it sees its own rows), then what is
+ * still buffered: the part as it would be committed now.
+ */
+static am_status pg_part_read_pending(char **data_out, size_t *len_out, void *vtxn,
+                                      const char *part, am_error *err)
+{
+    pg_txn *txn = vtxn;
+    const char *params[2] = {txn->run_key, part};
+    const int formats[2] = {0, 0};
+    const pending_part *p = NULL;
+    PGresult *res = NULL;
+    char *data = NULL;
+    size_t len = 0, cap = 0, i;
+    am_status rc = AM_OK;
+
+    *data_out = NULL;
+    *len_out = 0;
+    for (i = 0; i < txn->part_count; i++) {
+        if (strcmp(txn->parts[i].name, part) == 0) {
+            p = &txn->parts[i];
+        }
+    }
+    if (!p) {
+        return am_error_set(err, AM_ENOTFOUND, "%s: the run being written has no %s",
+                            txn->st->display, part);
+    }
+    if (!PQsendQueryParams(txn->conn,
+                           "SELECT data FROM parts WHERE run_key = $1 AND part = $2 ORDER BY seq",
+                           2, NULL, params, NULL, formats, 1) ||
+        !PQsetSingleRowMode(txn->conn)) {
+        return pg_fail(err, txn->st, txn->conn, NULL, "read back a run being written");
+    }
+    while ((res = PQgetResult(txn->conn)) != NULL) {
+        ExecStatusType s = PQresultStatus(res);
+        if (s == PGRES_SINGLE_TUPLE && !rc) {
+            size_t n = (size_t)PQgetlength(res, 0, 0);
+            if (cap - len < n + p->len + 1) {
+                size_t grow = cap ? cap : CHUNK;
+                char *grown;
+                while (grow - len < n + p->len + 1) {
+                    grow *= 2;
+                }
+                grown = realloc(data, grow);
+                if (!grown) {
+                    rc = am_error_set(err, AM_ENOMEM, "out of memory reading back %s", part);
+                } else {
+                    data = grown;
+                    cap = grow;
+                }
+            }
+            if (!rc) {
+                memcpy(data + len, PQgetvalue(res, 0, 0), n);
+                len += n;
+            }
+        } else if (s != PGRES_SINGLE_TUPLE && s != PGRES_TUPLES_OK && !rc) {
+            rc = pg_fail(err, txn->st, txn->conn, res, "read back a run being written");
+        }
+        PQclear(res);
+    }
+    if (!rc && cap - len < p->len + 1) {
+        char *grown = realloc(data, len + p->len + 1);
+        if (!grown) {
+            rc = am_error_set(err, AM_ENOMEM, "out of memory reading back %s", part);
+        } else {
+            data = grown;
+        }
+    }
+    if (rc) {
+        free(data);
+        return rc;
+    }
+    if (p->len) {
+        memcpy(data + len, p->buf, p->len);
+        len += p->len;
+    }
+    data[len] = '\0';
+    *data_out = data;
+    *len_out = len;
+    return AM_OK;
+}
+
 static am_status pg_commit(char id_out[AM_RUN_ID_MAX], void *vtxn, const char *base_id,
                            am_error *err)
 {
@@ -925,6 +1012,7 @@ static am_status pg_secret_save(void *state, const char *name, const char *value
         .part_append = pg_part_append,                                                             \
         .commit = pg_commit,                                                                       \
         .abort = pg_abort,                                                                         \
+        .part_read_pending = pg_part_read_pending,                                                 \
         .secret_load = pg_secret_load,                                                             \
         .secret_save = pg_secret_save,                                                             \
     }

@@ -379,6 +379,15 @@ static void test_store__large_run_round_trips(void **state)
 
     assert_int_equal(am_store_run_begin(&w, st, &err), AM_OK);
     make_run_n(&run, &ix, w, 1795000000000, 60000); /* about 4 MiB of records */
+    /* Before publishing, the writer reads its records back (ids only): several chunks + a tail. */
+    am_record_batch_init(&recs);
+    assert_int_equal(am_run_writer_load_record_ids(&recs, w, 0, &err), AM_OK);
+    assert_int_equal(recs.count, 60000);
+    assert_string_equal(recs.records[0].id, "a0");
+    assert_string_equal(recs.records[59999].id, "a59999");
+    assert_string_equal(recs.records[59999].name, "");
+    assert_int_equal(recs.records[40000].line, 40002);
+    am_record_batch_dispose(&recs);
     assert_int_equal(am_store_run_commit(w, run, ix, &err), AM_OK);
     assert_int_equal(am_store_run_load(&loaded, st, NULL, &err), AM_OK);
     assert_int_equal(loaded->orgs[0].records, 60000);
@@ -1131,8 +1140,10 @@ static void test_store__pg_server_stopped_mid_run(void **state)
             *--last = '\0';
         }
         last = strrchr(err_text, '\n') ? strrchr(err_text, '\n') + 1 : err_text;
-        assert_true(strncmp(last, "acctmap: postgresql://acctmap@127.0.0.1:", 40) == 0);
-        assert_non_null(strstr(last, "check that the server is up"));
+        if (strncmp(last, "acctmap: postgresql://acctmap@127.0.0.1:", 40) != 0 ||
+            !strstr(last, "check that the server is up")) {
+            fail_msg("last line: %s", last);
+        }
         print_message("%s\n", last);
     }
     assert_null(strstr(err_text, pg_password()));

@@ -135,6 +135,13 @@ am_status am_store_run_begin(am_run_writer **out, am_store *st, am_error *err);
 /* Append records of org `org` (in index order). */
 am_status am_run_writer_add_records(am_run_writer *w, size_t org, const am_record *records,
                                     size_t count, am_error *err);
+/*
+ * The records of org `org` written so far (in index order), ids only as
+ * am_store_run_load_record_ids gives them: for what must be built from the
+ * run before it is published (partners' reports), without keeping them.
+ */
+am_status am_run_writer_load_record_ids(am_record_batch *out, am_run_writer *w, size_t org,
+                                        am_error *err);
 /* Append a line to the run's messages (rejected rows, warnings). */
 am_status am_run_writer_add_message(am_run_writer *w, const char *line, am_error *err);
 /*
