@@ -65,7 +65,7 @@ stages() {
         rk = t["read"] + t["keys"]
         printf "bench: %s set: read+normalize+key %9.0f records/s per core (%.2f s of CPU)\n", set, (rk > 0 ? n / rk : 0), rk
         printf "bench: %s set: resolve           %9.0f records/s        (%.2f s)\n", set, (t["resolve"] > 0 ? n / t["resolve"] : 0), t["resolve"]
-        printf "bench: %s set: index %.2f s, matrices %.4f s, store %.2f s (its own thread)\n", set, t["index"], t["matrices"], t["store"]
+        printf "bench: %s set: index %.2f s, matrices %.4f s, reports %.2f s, store %.2f s (its own thread, and the commit)\n", set, t["index"], t["matrices"], t["reports"], t["store"]
         printf "bench: %s set: whole run needs %.0f records/s for 21M records in 15 s\n", set, 21000000 / 15
     }'
 }

@@ -648,8 +648,8 @@ static int verb_run(cli *c, int argc, char **argv)
            run->org_count, (unsigned long long)records, (unsigned long long)rejected,
            (unsigned long long)warnings, run->entity_count);
     printf("seconds: read %.2f, keys %.2f, resolve %.2f, index %.2f, matrices %.4f, "
-           "store %.2f\n\n", timings.read, timings.keys, timings.resolve, timings.index,
-           timings.matrix, timings.store);
+           "reports %.2f, store %.2f\n\n", timings.read, timings.keys, timings.resolve,
+           timings.index, timings.matrix, timings.reports, timings.store);
     if (table_init(&t, 5) == 0) {
         const char *head[] = {"ORG", "RECORDS", "REJECTED", "WARNINGS", "SHARED ENTITIES"};
         t.right[1] = t.right[2] = t.right[3] = t.right[4] = true;

@@ -1035,9 +1035,11 @@ am_status am_run_batch(am_run **out, am_run_timings *timings, const am_config *c
     t0 = now_s();
     st.run->finished_ms = now_ms();
     rc = write_reports(&st, err);
+    st.t.reports = now_s() - t0;
     if (rc) {
         goto cleanup;
     }
+    t0 = now_s();
     rc = am_store_run_commit(st.writer, st.run, st.index, err);
     st.writer = NULL; /* commit frees it */
     st.t.store += now_s() - t0;

@@ -18,6 +18,7 @@ typedef struct am_run_timings {
     double index;   /* bitmaps */
     double matrix;  /* every partner's matrix */
     double store;   /* writing records and committing */
+    double reports; /* every partner's report, built before the commit */
 } am_run_timings;
 
 /* What a run tells while it works; every member may be NULL. */
