@@ -342,9 +342,9 @@ static am_status read_seconds(double *out, const am_source_config *cfg, const ch
                               bool zero_ok, am_error *err)
 {
     const char *s = NULL;
-    char *end = NULL;
+    char *end = NULL, buf[64];
     double v;
-    am_status rc = am_source_config_string(&s, cfg, field, false, err);
+    am_status rc = am_source_config_number_text(&s, buf, cfg, field, err);
 
     if (rc || !s) {
         return rc;
@@ -354,7 +354,7 @@ static am_status read_seconds(double *out, const am_source_config *cfg, const ch
     if (!*s || isspace((unsigned char)*s) || *end || errno || !isfinite(v) || v < 0 ||
         (!zero_ok && v == 0) || v > 86400) {
         return am_error_set(err, AM_ECONFIG, "%s.%s: \"%s\" is not a number of seconds %s; "
-                            "write a decimal such as \"0.5\"", cfg->where, field, s,
+                            "write a number such as 0.5", cfg->where, field, s,
                             zero_ok ? "from 0 to 86400" : "above 0 and up to 86400");
     }
     *out = v;
@@ -365,9 +365,10 @@ static am_status read_count(uint64_t *out, const am_source_config *cfg, const ch
                             uint64_t lo, uint64_t hi, am_error *err)
 {
     const char *s = NULL;
+    char buf[64];
     uint64_t v = 0;
     am_error ignored = {0};
-    am_status rc = am_source_config_string(&s, cfg, field, false, err);
+    am_status rc = am_source_config_number_text(&s, buf, cfg, field, err);
 
     if (rc || !s) {
         return rc;

@@ -641,6 +641,30 @@ am_status am_source_config_string(const char **out, const am_source_config *src,
     return get_string(out, src->fields, field, src->where, required, err);
 }
 
+am_status am_source_config_number_text(const char **out, char buf[64],
+                                       const am_source_config *src, const char *field,
+                                       am_error *err)
+{
+    json_t *v = json_object_get(src->fields, field);
+
+    *out = NULL;
+    if (!v) {
+        return AM_OK;
+    }
+    if (json_is_string(v)) {
+        *out = json_string_value(v);
+    } else if (json_is_integer(v)) {
+        snprintf(buf, 64, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+        *out = buf;
+    } else if (json_is_real(v)) {
+        snprintf(buf, 64, "%.17g", json_real_value(v));
+        *out = buf;
+    } else {
+        return am_error_set(err, AM_ECONFIG, "%s.%s: expected a number", src->where, field);
+    }
+    return AM_OK;
+}
+
 am_status am_source_config_each_pair(const am_source_config *src, const char *field,
                                      am_config_pair_fn fn, void *ctx, am_error *err)
 {

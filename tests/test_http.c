@@ -187,6 +187,17 @@ static void test_http__config_fields_and_defaults(void **state)
     assert_true(opt.connect_timeout_s == 10);
     am_config_free(cfg);
 
+    /* JSON numbers are taken as well as strings holding them. */
+    cfg = load_config(", \"timeout_s\": 2.5, \"max_attempts\": 4, \"requests_per_s\": 0.5",
+                      &err);
+    assert_non_null(cfg);
+    am_http_options_init(&opt, 7);
+    assert_status(am_http_config_read(&opt, first_source(cfg), &err), AM_OK);
+    assert_true(opt.timeout_s == 2.5);
+    assert_int_equal(opt.max_attempts, 4);
+    assert_true(opt.requests_per_s == 0.5);
+    am_config_free(cfg);
+
     /* Each bad value names its field. */
     static const struct {
         const char *fields;
@@ -202,6 +213,9 @@ static void test_http__config_fields_and_defaults(void **state)
          "to 100"},
         {", \"max_body_mb\": \"lots\"", "acctmap.json: orgs[0].sources[0].max_body_mb:"},
         {", \"requests_per_s\": \"nan\"", "acctmap.json: orgs[0].sources[0].requests_per_s:"},
+        {", \"max_attempts\": 2.5",
+         "acctmap.json: orgs[0].sources[0].max_attempts: \"2.5\" is not a whole number"},
+        {", \"timeout_s\": true", "acctmap.json: orgs[0].sources[0].timeout_s: expected a number"},
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         cfg = load_config(bad[i].fields, &err);

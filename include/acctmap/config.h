@@ -88,6 +88,15 @@ am_status am_source_config_string(const char **out, const am_source_config *src,
                                   const char *field, bool required, am_error *err);
 
 /*
+ * A numeric field written as a JSON number (30, 0.5) or as a string holding
+ * one ("30"): its text, in `buf` for a number. Absent: *out = NULL and AM_OK.
+ * Anything else: AM_ECONFIG naming the field. The caller parses the text.
+ */
+am_status am_source_config_number_text(const char **out, char buf[64],
+                                       const am_source_config *src, const char *field,
+                                       am_error *err);
+
+/*
  * Call `fn` for each entry of an object-of-strings field (`columns`). Absent:
  * AM_OK without calls. A value that is not a string: AM_ECONFIG. A non-zero
  * status from `fn` stops the walk and is returned.
