@@ -392,7 +392,10 @@ static bool pull_source(run_state *st, size_t job_index, am_normalizer *norm, am
         s->job = job_index;
     }
     s->kind = SLOT_FAILED;
-    am_error_prefix(&s->err, "source %s/%s: ", j->cfg->org->id, j->cfg->type);
+    if (s->err.status != AM_ECONFIG) {
+        /* A config mistake names its file and field already ("acctmap.json: orgs[1]..."). */
+        am_error_prefix(&s->err, "source %s/%s: ", j->cfg->org->id, j->cfg->type);
+    }
     queue_push(&st->filled, s);
     am_source_close(src);
     return false;

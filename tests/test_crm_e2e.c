@@ -308,6 +308,25 @@ static void test_crm_e2e__a_source_down_fails_the_run_and_keeps_the_last(void **
     free(before);
 }
 
+/* A secret missing from the environment is a config mistake: exit 2, one line naming the field. */
+static void test_crm_e2e__missing_secret_is_a_config_error(void **state)
+{
+    const char *run_args[] = {"run", NULL};
+    am_test_output out;
+
+    (void)state;
+    start_servers("happy");
+    write_config(am_fake_crm_origin(g_amo));
+    unsetenv("E2E_HS_TOKEN");
+    am_test_run(&out, dir(), run_args);
+    assert_int_equal(out.exit_code, 2);
+    assert_string_equal(out.err, "acctmap: acctmap.json: orgs[1].sources[0].token_env: environment "
+                                 "variable E2E_HS_TOKEN is not set or empty; export it before "
+                                 "the run\n");
+    am_test_output_dispose(&out);
+    assert_int_equal(run_count(), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -315,6 +334,8 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(
             test_crm_e2e__a_source_down_fails_the_run_and_keeps_the_last, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_crm_e2e__missing_secret_is_a_config_error, setup,
+                                        teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
