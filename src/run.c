@@ -152,9 +152,11 @@ static slot *queue_pop(slot_queue *q, const bool *cancelled)
 /* ---- the state of one batch run ------------------------------------------ */
 
 /*
- * The records partners' reports show, kept as they stream by: only records
- * of populations some partner sees as accounts, only the fields shown
- * (partners: only their ids). Nothing is kept when nothing is shared.
+ * Our records that partners' reports show, kept as they stream by: only
+ * records of populations some partner sees as accounts, only the fields
+ * shown. Nothing is kept when nothing is shared. Partners' records are not
+ * kept: a report needs only their ids, read back from the run being written
+ * (keeping every partner's records doubled the run's memory).
  */
 typedef struct kept_records {
     uint32_t populations; /* records in any of these are kept */
@@ -202,8 +204,7 @@ typedef struct run_state {
     bool store_failed;  /* under to_store.mu */
     am_error store_err; /* set by the store thread before store_failed */
     am_secret_keeper secrets; /* the store, for sources' rotated tokens */
-    kept_records *kept;       /* per org */
-    bool *report_needs_pairs; /* per org: its report lists pairs of records */
+    kept_records kept;           /* our records the reports show */
     am_record_batch partner_ids; /* one partner's record ids, while its report is built */
     size_t partner_ids_org;
     am_run_timings t;
@@ -569,9 +570,8 @@ static am_status take_batch(run_state *st, slot *s, am_error *err)
         }
         rc = am_resolver_add(st->resolver, &s->keys[i * AM_KEYS_MAX], s->key_counts[i], &facts,
                              err);
-        if (!rc && (st->kept[j->org].populations & recs[i].populations)) {
-            rc = keep_record(&st->kept[j->org], &recs[i],
-                             (uint32_t)st->populations[j->org].count, err);
+        if (!rc && co->is_self && (st->kept.populations & recs[i].populations)) {
+            rc = keep_record(&st->kept, &recs[i], (uint32_t)st->populations[j->org].count, err);
         }
         if (!rc) {
             rc = u32_push(&st->populations[j->org], recs[i].populations, err);
@@ -827,7 +827,7 @@ static am_status index_and_intersect(run_state *st, am_error *err)
     return rc;
 }
 
-/* What each org's records must keep for the partners' reports (see kept_records). */
+/* Which of our records and fields the partners' reports show (see kept_records). */
 static void plan_kept(run_state *st)
 {
     size_t org;
@@ -835,26 +835,18 @@ static void plan_kept(run_state *st)
     for (org = 1; org < st->run->org_count; org++) {
         const am_policy *p = am_config_org_at(st->cfg, org)->policy;
         uint32_t ours, fields, theirs;
-        if (!p) {
-            continue;
+        if (p) {
+            am_policy_needs(&ours, &fields, &theirs, p);
+            st->kept.populations |= ours;
+            st->kept.fields |= fields;
         }
-        am_policy_needs(&ours, &fields, &theirs, p);
-        st->kept[0].populations |= ours;
-        st->kept[0].fields |= fields;
-        /*
-         * A partner's records are not kept: its report needs only their ids,
-         * read back from the run being written (all partners' records would
-         * double the run's memory).
-         */
-        st->kept[org].populations = 0;
-        st->report_needs_pairs[org] = theirs != 0;
     }
 }
 
 static const am_record *kept_record(void *ctx, size_t org, uint32_t number)
 {
     const run_state *st = ctx;
-    const kept_records *k = &st->kept[org];
+    const kept_records *k = &st->kept;
     size_t lo = 0, hi = k->count;
 
     if (org != 0) {
@@ -887,11 +879,13 @@ static am_status write_reports(run_state *st, am_error *err)
         char *json = NULL;
         size_t len = 0;
         char part[96];
+        uint32_t ours, fields, theirs;
 
         if (!co->policy) {
             continue;
         }
-        if (st->report_needs_pairs[org]) {
+        am_policy_needs(&ours, &fields, &theirs, co->policy);
+        if (theirs) {
             /* Listing a cell's pairs needs both orgs' records by entity. */
             if (!prepared_self) {
                 rc = am_index_prepare_lookup(st->index, 0, err);
@@ -994,6 +988,7 @@ am_status am_run_batch(am_run **out, am_run_timings *timings, const am_config *c
     *out = NULL;
     memset(&st, 0, sizeof(st));
     am_record_batch_init(&st.partner_ids);
+    am_arena_init(&st.kept.arena);
     st.cfg = cfg;
     st.obs = obs;
     st.secrets.ctx = st_;
@@ -1011,14 +1006,9 @@ am_status am_run_batch(am_run **out, am_run_timings *timings, const am_config *c
     }
     st.populations = calloc(st.run->org_count, sizeof(*st.populations));
     st.resolver_ids = calloc(st.run->org_count, sizeof(*st.resolver_ids));
-    st.kept = calloc(st.run->org_count, sizeof(*st.kept));
-    st.report_needs_pairs = calloc(st.run->org_count, sizeof(*st.report_needs_pairs));
-    if (!st.populations || !st.resolver_ids || !st.kept || !st.report_needs_pairs) {
+    if (!st.populations || !st.resolver_ids) {
         rc = am_error_set(err, AM_ENOMEM, "out of memory starting the run");
         goto cleanup;
-    }
-    for (org = 0; org < st.run->org_count; org++) {
-        am_arena_init(&st.kept[org].arena);
     }
     plan_kept(&st);
     rc = am_resolver_new(&st.resolver, err);
@@ -1075,13 +1065,9 @@ cleanup:
             free(st.resolver_ids[org].v);
         }
     }
-    for (org = 0; st.kept && org < am_config_org_count(cfg); org++) {
-        free(st.kept[org].records);
-        free(st.kept[org].number);
-        am_arena_dispose(&st.kept[org].arena);
-    }
-    free(st.kept);
-    free(st.report_needs_pairs);
+    free(st.kept.records);
+    free(st.kept.number);
+    am_arena_dispose(&st.kept.arena);
     am_record_batch_dispose(&st.partner_ids);
     free(st.populations);
     free(st.resolver_ids);
