@@ -551,16 +551,62 @@ static am_status pg_run_ids(char ***ids_out, size_t *count_out, void *state, am_
  * A whole part: its size first, then its chunks one row at a time (single-row
  * mode), so that only the part itself is ever in memory, not a result too.
  */
+/*
+ * Append the bytea column of every row of `sql` ($1, $2) to the growable
+ * buffer (*buf, *len, *cap), a row at a time (single-row mode), so that a
+ * part is never held twice. *buf keeps room for a final NUL.
+ */
+static am_status append_rows(char **buf, size_t *len, size_t *cap, pg_store *st, PGconn *conn,
+                             const char *sql, const char *const params[2], const char *what,
+                             am_error *err)
+{
+    const int formats[2] = {0, 0};
+    PGresult *res;
+    am_status rc = AM_OK;
+
+    if (!PQsendQueryParams(conn, sql, 2, NULL, params, NULL, formats, 1) ||
+        !PQsetSingleRowMode(conn)) {
+        return pg_fail(err, st, conn, NULL, what);
+    }
+    while ((res = PQgetResult(conn)) != NULL) {
+        ExecStatusType s = PQresultStatus(res);
+        if (s == PGRES_SINGLE_TUPLE && !rc) {
+            size_t n = (size_t)PQgetlength(res, 0, 0);
+            if (*cap - *len < n + 1) {
+                size_t grow = *cap ? *cap : CHUNK;
+                char *grown;
+                while (grow - *len < n + 1) {
+                    grow *= 2;
+                }
+                grown = realloc(*buf, grow);
+                if (!grown) {
+                    rc = am_error_set(err, AM_ENOMEM, "out of memory: cannot %s", what);
+                } else {
+                    *buf = grown;
+                    *cap = grow;
+                }
+            }
+            if (!rc) {
+                memcpy(*buf + *len, PQgetvalue(res, 0, 0), n);
+                *len += n;
+            }
+        } else if (s != PGRES_SINGLE_TUPLE && s != PGRES_TUPLES_OK && !rc) {
+            rc = pg_fail(err, st, conn, res, what);
+        }
+        PQclear(res);
+    }
+    return rc;
+}
+
 static am_status pg_part_read(char **data_out, size_t *len_out, void *state, const char *run_id,
                               const char *part, am_error *err)
 {
     pg_store *st = state;
     const char *params[2] = {run_id, part};
-    const int formats[2] = {0, 0};
     PGconn *conn;
     PGresult *res = NULL;
     char *data = NULL;
-    size_t total = 0, got = 0;
+    size_t total = 0, got = 0, cap = 0;
     int64_t size = 0, chunks = 0;
     am_status rc;
 
@@ -596,36 +642,15 @@ static am_status pg_part_read(char **data_out, size_t *len_out, void *state, con
     }
     total = (size_t)size;
     data = malloc(total + 1);
+    cap = total + 1;
     if (!data) {
         rc = am_error_set(err, AM_ENOMEM, "out of memory reading %s of run %s", part, run_id);
         goto cleanup;
     }
-    if (!PQsendQueryParams(conn,
-                           "SELECT p.data FROM parts p JOIN runs r ON r.key = p.run_key "
-                           "WHERE r.id = $1 AND p.part = $2 ORDER BY p.seq",
-                           2, NULL, params, NULL, formats, 1) ||
-        !PQsetSingleRowMode(conn)) {
-        rc = pg_fail(err, st, conn, NULL, "read a run");
-        goto cleanup;
-    }
-    while ((res = PQgetResult(conn)) != NULL) {
-        ExecStatusType s = PQresultStatus(res);
-        if (s == PGRES_SINGLE_TUPLE && !rc) {
-            size_t n = (size_t)PQgetlength(res, 0, 0);
-            if (n > total - got) {
-                rc = am_error_set(err, AM_ESTORE,
-                                  "%s: run %s: %s grew while read; run acctmap "
-                                  "again",
-                                  st->display, run_id, part);
-            } else {
-                memcpy(data + got, PQgetvalue(res, 0, 0), n);
-                got += n;
-            }
-        } else if (s != PGRES_SINGLE_TUPLE && s != PGRES_TUPLES_OK && !rc) {
-            rc = pg_fail(err, st, conn, res, "read a run");
-        }
-        PQclear(res);
-    }
+    rc = append_rows(&data, &got, &cap, st, conn,
+                     "SELECT p.data FROM parts p JOIN runs r ON r.key = p.run_key "
+                     "WHERE r.id = $1 AND p.part = $2 ORDER BY p.seq",
+                     params, "read a run", err);
     if (!rc && got != total) {
         rc = am_error_set(err, AM_ESTORE, "%s: run %s: %s changed while read; run acctmap again",
                           st->display, run_id, part);
@@ -819,12 +844,10 @@ static am_status pg_part_read_pending(char **data_out, size_t *len_out, void *vt
 {
     pg_txn *txn = vtxn;
     const char *params[2] = {txn->run_key, part};
-    const int formats[2] = {0, 0};
     const pending_part *p = NULL;
-    PGresult *res = NULL;
     char *data = NULL;
     size_t len = 0, cap = 0, i;
-    am_status rc = AM_OK;
+    am_status rc;
 
     *data_out = NULL;
     *len_out = 0;
@@ -837,39 +860,9 @@ static am_status pg_part_read_pending(char **data_out, size_t *len_out, void *vt
         return am_error_set(err, AM_ENOTFOUND, "%s: the run being written has no %s",
                             txn->st->display, part);
     }
-    if (!PQsendQueryParams(txn->conn,
-                           "SELECT data FROM parts WHERE run_key = $1 AND part = $2 ORDER BY seq",
-                           2, NULL, params, NULL, formats, 1) ||
-        !PQsetSingleRowMode(txn->conn)) {
-        return pg_fail(err, txn->st, txn->conn, NULL, "read back a run being written");
-    }
-    while ((res = PQgetResult(txn->conn)) != NULL) {
-        ExecStatusType s = PQresultStatus(res);
-        if (s == PGRES_SINGLE_TUPLE && !rc) {
-            size_t n = (size_t)PQgetlength(res, 0, 0);
-            if (cap - len < n + p->len + 1) {
-                size_t grow = cap ? cap : CHUNK;
-                char *grown;
-                while (grow - len < n + p->len + 1) {
-                    grow *= 2;
-                }
-                grown = realloc(data, grow);
-                if (!grown) {
-                    rc = am_error_set(err, AM_ENOMEM, "out of memory reading back %s", part);
-                } else {
-                    data = grown;
-                    cap = grow;
-                }
-            }
-            if (!rc) {
-                memcpy(data + len, PQgetvalue(res, 0, 0), n);
-                len += n;
-            }
-        } else if (s != PGRES_SINGLE_TUPLE && s != PGRES_TUPLES_OK && !rc) {
-            rc = pg_fail(err, txn->st, txn->conn, res, "read back a run being written");
-        }
-        PQclear(res);
-    }
+    rc = append_rows(&data, &len, &cap, txn->st, txn->conn,
+                     "SELECT data FROM parts WHERE run_key = $1 AND part = $2 ORDER BY seq",
+                     params, "read back a run being written", err);
     if (!rc && cap - len < p->len + 1) {
         char *grown = realloc(data, len + p->len + 1);
         if (!grown) {
@@ -882,10 +875,8 @@ static am_status pg_part_read_pending(char **data_out, size_t *len_out, void *vt
         free(data);
         return rc;
     }
-    if (p->len) {
-        memcpy(data + len, p->buf, p->len);
-        len += p->len;
-    }
+    memcpy(data + len, p->buf, p->len);
+    len += p->len;
     data[len] = '\0';
     *data_out = data;
     *len_out = len;
