@@ -64,8 +64,9 @@ const char *am_test_sandbox(void)
     }
     {
         /* `make demo` leaves its store in fixtures/demo: tests start without it. */
-        const char *argv[] = {"find", sandbox_dir, "-depth", "-name", "acctmap-data",
-                              "-type", "d", "-exec", "rm", "-rf", "{}", ";", NULL};
+        const char *argv[] = {"find",  sandbox_dir, "-depth", "-name", "acctmap-data",
+                              "-type", "d",         "-exec",  "rm",    "-rf",
+                              "{}",    ";",         NULL};
         if (run_argv(argv) != 0) {
             fail_msg("cleaning stores out of %s failed", sandbox_dir);
         }
@@ -123,8 +124,8 @@ const char *am_test_guarded(const void *data, size_t len)
 {
     size_t page = (size_t)sysconf(_SC_PAGESIZE);
     size_t pages = (len + page - 1) / page + 1;
-    char *base = mmap(NULL, pages * page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
-                      -1, 0);
+    char *base =
+        mmap(NULL, pages * page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     char *start;
     size_t i;
 
@@ -305,10 +306,36 @@ size_t am_test_count_lines(const char *s)
     return n;
 }
 
-void am_test_progress_to_stderr(void *ctx, const char *line, bool done)
+void am_test_progress_collect(void *ctx, const char *line, bool done)
 {
-    (void)ctx;
-    fprintf(stderr, "\r%s\033[K%s", line, done ? "\n" : "");
+    char **text = ctx;
+    size_t have = *text ? strlen(*text) : 0, add = strlen(line) + (done ? 1 : 0);
+    char *grown = realloc(*text, have + add + 2);
+
+    assert_non_null(grown);
+    /* Each line replaces the one before on a terminal: keep them one per line here. */
+    snprintf(grown + have, add + 2, "%s\n", line);
+    *text = grown;
+}
+
+void am_test_replace(char *out, size_t cap, const char *text, const char *token, const char *value)
+{
+    size_t n = 0, tlen = strlen(token), vlen = strlen(value);
+
+    while (*text) {
+        const char *at = strstr(text, token);
+        size_t len = at ? (size_t)(at - text) : strlen(text);
+        assert_true(n + len + (at ? vlen : 0) < cap);
+        memcpy(out + n, text, len);
+        n += len;
+        text += len;
+        if (at) {
+            memcpy(out + n, value, vlen);
+            n += vlen;
+            text += tlen;
+        }
+    }
+    out[n] = '\0';
 }
 
 /* ---- what a source gave ------------------------------------------------------ */

@@ -27,7 +27,7 @@ void am_test_sandbox_cleanup(void);
 /* cmocka setup/teardown that make a sandbox for each test and remove it after. */
 int am_test_sandbox_setup(void **state);
 int am_test_sandbox_teardown(void **state);
-#define AM_TEST_SANDBOXED(f) \
+#define AM_TEST_SANDBOXED(f)                                                                       \
     cmocka_unit_test_setup_teardown(f, am_test_sandbox_setup, am_test_sandbox_teardown)
 
 /* "sandbox/rel", in a static ring of buffers (valid for the next 8 calls). */
@@ -66,8 +66,15 @@ size_t am_test_count_lines(const char *s);
 /* The repository root (where the tests were started: tests/run.sh runs them from there). */
 const char *am_test_root(void);
 
-/* A source's progress written to stderr as the CLI writes it on a terminal. */
-void am_test_progress_to_stderr(void *ctx, const char *line, bool done);
+/*
+ * A source's progress callback (am_source_env.progress) that appends each
+ * line, and a newline when the source is done, to the malloc'd text at
+ * *(char **)ctx. The caller frees it.
+ */
+void am_test_progress_collect(void *ctx, const char *line, bool done);
+
+/* `text` with every `token` replaced by `value`, into `out` (fails the test when too long). */
+void am_test_replace(char *out, size_t cap, const char *text, const char *token, const char *value);
 
 /* ---- what a source gave (the CRM connector tests) ------------------------- */
 

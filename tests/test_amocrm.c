@@ -285,63 +285,9 @@ typedef struct scenario {
     am_secret_keeper iface;
     pull_result r;
     unsigned refreshes;
-    char *progress;     /* what the source wrote on stderr (progress on, as on a terminal) */
+    char *progress;     /* the source's progress lines */
     am_fake_crm *other; /* the "other host" of the cross-host trap */
 } scenario;
-
-/* `fmt` with every "@ORIGIN@" replaced by `origin`. */
-static void expand_origin(char *out, size_t cap, const char *fmt, const char *origin)
-{
-    size_t n = 0;
-    const char *p = fmt;
-
-    while (*p) {
-        const char *at = strstr(p, "@ORIGIN@");
-        size_t len = at ? (size_t)(at - p) : strlen(p);
-        assert_true(n + len + strlen(origin) < cap);
-        memcpy(out + n, p, len);
-        n += len;
-        p += len;
-        if (at) {
-            memcpy(out + n, origin, strlen(origin));
-            n += strlen(origin);
-            p += strlen("@ORIGIN@");
-        }
-    }
-    out[n] = '\0';
-}
-
-/*
- * Start (true) or stop (false) sending stderr to a file; stopping restores it
- * and returns what was written (malloc'd).
- */
-static char *capture_stderr(bool start)
-{
-    static int saved = -1;
-    static char path[64];
-    char *text;
-    size_t len;
-
-    fflush(stderr);
-    if (start) {
-        int fd;
-        snprintf(path, sizeof(path), "/tmp/acctmap-stderr-XXXXXX");
-        fd = mkstemp(path);
-        assert_true(fd >= 0);
-        saved = dup(2);
-        assert_true(saved >= 0);
-        assert_true(dup2(fd, 2) >= 0);
-        close(fd);
-        return NULL;
-    }
-    assert_true(dup2(saved, 2) >= 0);
-    close(saved);
-    saved = -1;
-    text = am_test_read_file(path, &len);
-    unlink(path);
-    assert_non_null(text);
-    return text;
-}
 
 /* No secret of the test config in `text`. */
 static void assert_no_secret(const char *text)
@@ -385,7 +331,7 @@ static void run_scenario(scenario *sc, const char *name, const char *fields_fmt)
     setenv("AMO_TEST_TOKEN", OLD_ACCESS, 1);
     setenv("AMO_TEST_REFRESH", OLD_REFRESH, 1);
     setenv("AMO_TEST_SECRET", CLIENT_SECRET, 1);
-    expand_origin(fields, sizeof(fields), fields_fmt, am_fake_crm_origin(sc->crm));
+    am_test_replace(fields, sizeof(fields), fields_fmt, "@ORIGIN@", am_fake_crm_origin(sc->crm));
     cfg = am_test_partner_config("amocrm", fields);
     sc->keeper.crm = sc->crm;
     sc->keeper.stored = next_stored;
@@ -397,9 +343,9 @@ static void run_scenario(scenario *sc, const char *name, const char *fields_fmt)
     sc->iface.save = keeper_save;
     env.secrets = &sc->iface;
     env.source_key = "globex.0";
-    env.progress = am_test_progress_to_stderr;
+    env.progress = am_test_progress_collect;
+    env.progress_ctx = &sc->progress;
     am_record_batch_init(&batch);
-    capture_stderr(true);
     sc->r.rc = am_source_open(&src, source_of(cfg), &env, &err);
     if (sc->r.rc) {
         assert_null(src);
@@ -425,7 +371,9 @@ static void run_scenario(scenario *sc, const char *name, const char *fields_fmt)
     sc->refreshes = ((amo_source *)src)->refreshes;
 cleanup:
     am_source_close(src);
-    sc->progress = capture_stderr(false);
+    if (!sc->progress) {
+        sc->progress = am_test_strdup("");
+    }
     /* Progress lines name the source, never a secret. */
     assert_no_secret(sc->progress);
     am_record_batch_dispose(&batch);
@@ -792,11 +740,11 @@ static void test_amocrm__oauth_without_access_token_refreshes_first(void **state
     }
     setenv("AMO_TEST_REFRESH", OLD_REFRESH, 1);
     setenv("AMO_TEST_SECRET", CLIENT_SECRET, 1);
-    expand_origin(fields, sizeof(fields),
-                  "\"base_url\":\"@ORIGIN@\",\"client_id\":\"7d3e1b9a-test\","
-                  "\"client_secret_env\":\"AMO_TEST_SECRET\",\"refresh_token_env\":"
-                  "\"AMO_TEST_REFRESH\"," FAST,
-                  am_fake_crm_origin(crm));
+    am_test_replace(fields, sizeof(fields),
+                    "\"base_url\":\"@ORIGIN@\",\"client_id\":\"7d3e1b9a-test\","
+                    "\"client_secret_env\":\"AMO_TEST_SECRET\",\"refresh_token_env\":"
+                    "\"AMO_TEST_REFRESH\"," FAST,
+                    "@ORIGIN@", am_fake_crm_origin(crm));
     cfg = am_test_partner_config("amocrm", fields);
     am_record_batch_init(&batch);
     assert_int_equal(am_source_open(&src, source_of(cfg), &env, &err), AM_OK);
@@ -918,7 +866,7 @@ static void test_amocrm__run_keeps_the_rotated_token_in_the_store(void **state)
         if (am_fake_crm_start(&crm, "amocrm", "expired_token_then_refresh", &err)) {
             fail_msg("fake server: %s", err.msg);
         }
-        expand_origin(config, sizeof(config), config_fmt, am_fake_crm_origin(crm));
+        am_test_replace(config, sizeof(config), config_fmt, "@ORIGIN@", am_fake_crm_origin(crm));
         am_test_write_file(am_test_path("acctmap.json"), config, strlen(config));
         if (am_test_run(&out, dir, args) != 0) {
             fail_msg("acctmap run: %s", out.err);

@@ -384,62 +384,8 @@ typedef struct scenario {
     am_secret_keeper iface;
     pull_result r;
     unsigned refreshes;
-    char *progress; /* what the source wrote on stderr (progress on, as on a terminal) */
+    char *progress; /* the source's progress lines */
 } scenario;
-
-/* `fmt` with every "@ORIGIN@" replaced by `origin`. */
-static void expand_origin(char *out, size_t cap, const char *fmt, const char *origin)
-{
-    size_t n = 0;
-    const char *p = fmt;
-
-    while (*p) {
-        const char *at = strstr(p, "@ORIGIN@");
-        size_t len = at ? (size_t)(at - p) : strlen(p);
-        assert_true(n + len + strlen(origin) < cap);
-        memcpy(out + n, p, len);
-        n += len;
-        p += len;
-        if (at) {
-            memcpy(out + n, origin, strlen(origin));
-            n += strlen(origin);
-            p += strlen("@ORIGIN@");
-        }
-    }
-    out[n] = '\0';
-}
-
-/*
- * Start (true) or stop (false) sending stderr to a file; stopping restores it
- * and returns what was written (malloc'd).
- */
-static char *capture_stderr(bool start)
-{
-    static int saved = -1;
-    static char path[64];
-    char *text;
-    size_t len;
-
-    fflush(stderr);
-    if (start) {
-        int fd;
-        snprintf(path, sizeof(path), "/tmp/acctmap-stderr-XXXXXX");
-        fd = mkstemp(path);
-        assert_true(fd >= 0);
-        saved = dup(2);
-        assert_true(saved >= 0);
-        assert_true(dup2(fd, 2) >= 0);
-        close(fd);
-        return NULL;
-    }
-    assert_true(dup2(saved, 2) >= 0);
-    close(saved);
-    saved = -1;
-    text = am_test_read_file(path, &len);
-    unlink(path);
-    assert_non_null(text);
-    return text;
-}
 
 /* No secret of the test config in `text`. */
 static void assert_no_secret(const char *text)
@@ -477,7 +423,7 @@ static void run_scenario(scenario *sc, const char *name, const char *fields_fmt)
     setenv("B24_TEST_TOKEN", OLD_ACCESS, 1);
     setenv("B24_TEST_REFRESH", OLD_REFRESH, 1);
     setenv("B24_TEST_SECRET", CLIENT_SECRET, 1);
-    expand_origin(fields, sizeof(fields), fields_fmt, am_fake_crm_origin(sc->crm));
+    am_test_replace(fields, sizeof(fields), fields_fmt, "@ORIGIN@", am_fake_crm_origin(sc->crm));
     cfg = am_test_partner_config("bitrix24", fields);
     sc->keeper.crm = sc->crm;
     sc->keeper.stored = next_stored;
@@ -487,9 +433,9 @@ static void run_scenario(scenario *sc, const char *name, const char *fields_fmt)
     sc->iface.save = keeper_save;
     env.secrets = &sc->iface;
     env.source_key = "globex.0";
-    env.progress = am_test_progress_to_stderr;
+    env.progress = am_test_progress_collect;
+    env.progress_ctx = &sc->progress;
     am_record_batch_init(&batch);
-    capture_stderr(true);
     sc->r.rc = am_source_open(&src, source_of(cfg), &env, &err);
     if (sc->r.rc) {
         assert_null(src);
@@ -515,7 +461,9 @@ static void run_scenario(scenario *sc, const char *name, const char *fields_fmt)
     sc->refreshes = am_http_oauth_refresh_count(((b24_source *)src)->http);
 cleanup:
     am_source_close(src);
-    sc->progress = capture_stderr(false);
+    if (!sc->progress) {
+        sc->progress = am_test_strdup("");
+    }
     /* Progress lines name the source, never a secret. */
     assert_no_secret(sc->progress);
     am_record_batch_dispose(&batch);
@@ -824,11 +772,11 @@ static void test_bitrix24__oauth_without_access_token_refreshes_first(void **sta
     }
     setenv("B24_TEST_REFRESH", OLD_REFRESH, 1);
     setenv("B24_TEST_SECRET", CLIENT_SECRET, 1);
-    expand_origin(fields, sizeof(fields),
-                  "\"base_url\":\"@ORIGIN@/rest\",\"token_url\":\"@ORIGIN@/oauth/token/\","
-                  "\"client_id\":\"local.test\",\"client_secret_env\":\"B24_TEST_SECRET\","
-                  "\"refresh_token_env\":\"B24_TEST_REFRESH\"," FAST,
-                  am_fake_crm_origin(crm));
+    am_test_replace(fields, sizeof(fields),
+                    "\"base_url\":\"@ORIGIN@/rest\",\"token_url\":\"@ORIGIN@/oauth/token/\","
+                    "\"client_id\":\"local.test\",\"client_secret_env\":\"B24_TEST_SECRET\","
+                    "\"refresh_token_env\":\"B24_TEST_REFRESH\"," FAST,
+                    "@ORIGIN@", am_fake_crm_origin(crm));
     cfg = am_test_partner_config("bitrix24", fields);
     am_record_batch_init(&batch);
     assert_int_equal(am_source_open(&src, source_of(cfg), &env, &err), AM_OK);
@@ -1025,7 +973,7 @@ static void test_bitrix24__run_finds_the_partners_overlaps(void **state)
     snprintf(webhook, sizeof(webhook), "%s" WEBHOOK_PATH, am_fake_crm_origin(b24));
     setenv("B24_TEST_WEBHOOK", webhook, 1);
     setenv("AMO_TEST_TOKEN", OLD_ACCESS, 1);
-    expand_origin(config, sizeof(config), e2e_config, am_fake_crm_origin(amo));
+    am_test_replace(config, sizeof(config), e2e_config, "@ORIGIN@", am_fake_crm_origin(amo));
     am_test_write_file(am_test_path("acctmap.json"), config, strlen(config));
     am_test_write_file(am_test_path("ours.csv"), e2e_ours, sizeof(e2e_ours) - 1);
     {

@@ -451,19 +451,9 @@ typedef struct pull_stats {
 static void expand(char *out, size_t cap, const char *text)
 {
     char port[16];
-    size_t n = 0;
 
     snprintf(port, sizeof(port), "%u", am_fake_crm_port(g_crm));
-    while (*text && n + 1 < cap) {
-        if (strncmp(text, "@PORT@", 6) == 0) {
-            n += (size_t)snprintf(out + n, cap - n, "%s", port);
-            text += 6;
-        } else {
-            out[n++] = *text++;
-        }
-    }
-    assert_true(n + 1 < cap);
-    out[n] = '\0';
+    am_test_replace(out, cap, text, "@PORT@", port);
 }
 
 /*
